@@ -1,0 +1,33 @@
+# tsnix: `make` builds everything, `make test` runs every test.
+CC ?= cc
+CFLAGS ?= -O2 -g
+HELPER_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE
+HELPER_SRC = $(wildcard helper-c/*.c)
+HELPER_HDR = $(wildcard helper-c/*.h)
+TS_SRC = $(shell find src test bench -name '*.ts' 2>/dev/null)
+
+.PHONY: all test build clean bench
+
+all: build
+
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+dist/.stamp: node_modules/.package-lock.json tsconfig.json $(TS_SRC)
+	npx tsc -p .
+	@touch $@
+
+helper-c/tsnix-helper: $(HELPER_SRC) $(HELPER_HDR)
+	@if [ -n "$(HELPER_SRC)" ]; then $(CC) $(HELPER_CFLAGS) -o $@ $(HELPER_SRC); else echo "no helper sources yet"; fi
+
+build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper)
+
+test: build
+	npx mocha
+
+bench: build
+	node dist/bench/run.js
+
+clean:
+	rm -rf dist helper-c/tsnix-helper

@@ -1,0 +1,93 @@
+/**
+ * Settings with Nix's names, types and defaults. Every room reads them from here;
+ * the CLI fills them from config files, NIX_CONFIG-style variables and `--option`.
+ */
+export class UnknownSettingError extends Error {
+  override name = 'UnknownSettingError';
+}
+export class BadSettingError extends Error {
+  override name = 'BadSettingError';
+}
+
+type Kind = 'bool' | 'int' | 'string' | 'strings' | 'sandbox';
+
+interface SettingSpec {
+  kind: Kind;
+  default: string;
+  description: string;
+}
+
+/** The settings tsnix knows. Values are kept as text and parsed on read, as Nix does. */
+export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
+  'store': { kind: 'string', default: 'auto', description: 'the store to use: a root directory (chroot store) or "auto"' },
+  'use-case-hack': { kind: 'bool', default: 'false', description: 'rename entries that differ only by case on restore' },
+  'fsync-metadata': { kind: 'bool', default: 'true', description: 'SQLite synchronous=normal rather than off' },
+  'use-sqlite-wal': { kind: 'bool', default: 'true', description: 'WAL journal for the database' },
+  'require-sigs': { kind: 'bool', default: 'true', description: 'require signatures on paths from substituters' },
+  'max-jobs': { kind: 'string', default: '1', description: 'number of concurrent builds ("auto" = cores)' },
+  'cores': { kind: 'int', default: '0', description: 'NIX_BUILD_CORES for builders (0 = all)' },
+  'sandbox': { kind: 'sandbox', default: 'true', description: 'true, false or relaxed' },
+  'sandbox-paths': { kind: 'strings', default: '', description: 'extra paths in the sandbox (target=source, ? = optional)' },
+  'extra-sandbox-paths': { kind: 'strings', default: '', description: 'appended to sandbox-paths' },
+  'sandbox-fallback': { kind: 'bool', default: 'true', description: 'build without sandbox if namespaces are unavailable' },
+  'build-users-group': { kind: 'string', default: 'nixbld', description: 'group of the build users' },
+  'impersonate-linux-26': { kind: 'bool', default: 'false', description: 'UNAME26 personality for builders' },
+  'timeout': { kind: 'int', default: '0', description: 'seconds a build may take (0 = no limit)' },
+  'max-silent-time': { kind: 'int', default: '0', description: 'seconds a build may be silent (0 = no limit)' },
+  'keep-failed': { kind: 'bool', default: 'false', description: 'keep the build directory of failed builds' },
+  'keep-going': { kind: 'bool', default: 'false', description: 'go on with other builds after a failure' },
+  'substituters': { kind: 'strings', default: '', description: 'binary caches to use' },
+  'trusted-public-keys': { kind: 'strings', default: '', description: 'keys whose signatures are trusted' },
+  'system': { kind: 'string', default: 'x86_64-linux', description: 'the platform of this machine' },
+  'gc-reserved-space': { kind: 'int', default: '8388608', description: 'bytes reserved for the garbage collector' },
+};
+
+export class Settings {
+  private readonly values = new Map<string, string>();
+
+  /** Sets `name`; `extra-NAME` appends to a list setting. Unknown names throw UnknownSettingError. */
+  set(name: string, value: string, origin = 'command line'): void {
+    let key = name;
+    let append = false;
+    if (name.startsWith('extra-') && !(name in SETTING_SPECS)) {
+      key = name.slice('extra-'.length);
+      append = true;
+    }
+    const spec = SETTING_SPECS[key];
+    if (!spec) throw new UnknownSettingError(`unknown setting '${name}' (${origin})`);
+    checkValue(key, spec.kind, value, origin);
+    if (append) {
+      const before = this.get(key);
+      this.values.set(key, before ? `${before} ${value}` : value);
+    } else {
+      this.values.set(key, value);
+    }
+  }
+
+  get(name: string): string {
+    const spec = SETTING_SPECS[name];
+    if (!spec) throw new UnknownSettingError(`unknown setting '${name}'`);
+    return this.values.get(name) ?? spec.default;
+  }
+
+  bool(name: string): boolean {
+    return this.get(name) === 'true';
+  }
+
+  int(name: string): number {
+    return Number.parseInt(this.get(name), 10);
+  }
+
+  strings(name: string): string[] {
+    return this.get(name).split(/\s+/).filter((s) => s !== '');
+  }
+}
+
+function checkValue(name: string, kind: Kind, value: string, origin: string): void {
+  const bad = (what: string): never => {
+    throw new BadSettingError(`setting '${name}' has invalid value '${value}' (${origin}): ${what}`);
+  };
+  if (kind === 'bool' && value !== 'true' && value !== 'false') bad("expected 'true' or 'false'");
+  if (kind === 'int' && !/^\d+$/.test(value)) bad('expected an integer');
+  if (kind === 'sandbox' && !['true', 'false', 'relaxed'].includes(value)) bad("expected 'true', 'false' or 'relaxed'");
+}

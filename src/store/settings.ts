@@ -28,7 +28,6 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'cores': { kind: 'int', default: '0', description: 'NIX_BUILD_CORES for builders (0 = all)' },
   'sandbox': { kind: 'sandbox', default: 'true', description: 'true, false or relaxed' },
   'sandbox-paths': { kind: 'strings', default: '', description: 'extra paths in the sandbox (target=source, ? = optional)' },
-  'extra-sandbox-paths': { kind: 'strings', default: '', description: 'appended to sandbox-paths' },
   'sandbox-fallback': { kind: 'bool', default: 'true', description: 'build without sandbox if namespaces are unavailable' },
   'build-users-group': { kind: 'string', default: 'nixbld', description: 'group of the build users' },
   'impersonate-linux-26': { kind: 'bool', default: 'false', description: 'UNAME26 personality for builders' },

@@ -1,0 +1,103 @@
+/**
+ * hashDerivationModulo: the hash of a derivation with each input derivation replaced by
+ * that input's own modulo hash, and fixed-output derivations reduced to their output's
+ * hash and path, so that how a fixed output is fetched never changes anything downstream.
+ *
+ * Graphs are deep (chains of hundreds of derivations), so the walk is an explicit stack,
+ * not recursion, and every input's hash is memoised by drv path in `cache`.
+ */
+import { DerivationFormatError } from '../errors.js';
+import { Hash, sha256 } from '../hash.js';
+import type { Derivation } from './derivation.js';
+import { isFixedOutput } from './outputKind.js';
+import { printDerivation } from './printDerivation.js';
+
+export type DrvReader = (drvPath: string) => Derivation;
+export type AsyncDrvReader = (drvPath: string) => Promise<Derivation>;
+/** drv path -> its unmasked modulo hash (what dependents put in place of the path). */
+export type ModuloCache = Map<string, Hash>;
+
+function fixedOutputModulo(drv: Derivation): Hash {
+  const o = drv.outputs.get('out')!;
+  return new Hash('sha256', sha256(`fixed:out:${o.hashAlgo}:${o.hash}:${o.path}`));
+}
+
+function moduloWithKnownInputs(drv: Derivation, maskOutputs: boolean, cache: ModuloCache): Hash {
+  // Two inputs with the same hash (e.g. two fetchers of the same fixed output) merge
+  // into one entry with the union of their output names.
+  const inputs = new Map<string, Set<string>>();
+  for (const [path, names] of drv.inputDrvs) {
+    const hex = cache.get(path)!.toBase16();
+    const merged = inputs.get(hex) ?? new Set<string>();
+    for (const name of names) merged.add(name);
+    inputs.set(hex, merged);
+  }
+  return new Hash('sha256', sha256(printDerivation(drv, { maskOutputs, inputDrvs: inputs })));
+}
+
+interface Frame {
+  path: string | undefined;
+  drv: Derivation;
+  inputs: string[];
+  next: number;
+}
+
+/**
+ * The walk, written once for both readers: it yields each drv path it needs and is
+ * resumed with that derivation.
+ */
+function* moduloWalk(drv: Derivation, maskOutputs: boolean, cache: ModuloCache): Generator<string, Hash, Derivation> {
+  if (isFixedOutput(drv)) return fixedOutputModulo(drv);
+  const onStack = new Set<string>();
+  const stack: Frame[] = [{ path: undefined, drv, inputs: [...drv.inputDrvs.keys()], next: 0 }];
+  for (;;) {
+    const frame = stack[stack.length - 1]!;
+    if (frame.next < frame.inputs.length) {
+      const path = frame.inputs[frame.next++]!;
+      if (cache.has(path)) continue;
+      if (onStack.has(path)) throw new DerivationFormatError(`derivation '${path}' depends on itself`);
+      const input = yield path;
+      if (isFixedOutput(input)) {
+        cache.set(path, fixedOutputModulo(input));
+        continue;
+      }
+      onStack.add(path);
+      stack.push({ path, drv: input, inputs: [...input.inputDrvs.keys()], next: 0 });
+      continue;
+    }
+    stack.pop();
+    if (frame.path === undefined) return moduloWithKnownInputs(frame.drv, maskOutputs, cache);
+    cache.set(frame.path, moduloWithKnownInputs(frame.drv, false, cache));
+    onStack.delete(frame.path);
+  }
+}
+
+/**
+ * The sha256 modulo hash of `drv`. `maskOutputs` blanks its own output paths (the form
+ * its output paths are computed from); inputs always use their unmasked hash. `readDrv`
+ * loads an input by drv path; pass the same `cache` across calls to share work.
+ */
+export function hashDerivationModulo(
+  drv: Derivation,
+  maskOutputs: boolean,
+  readDrv: DrvReader,
+  cache: ModuloCache = new Map(),
+): Hash {
+  const walk = moduloWalk(drv, maskOutputs, cache);
+  let step = walk.next();
+  while (!step.done) step = walk.next(readDrv(step.value));
+  return step.value;
+}
+
+/** The same, with a reader that returns promises (e.g. reading `.drv` files from disk). */
+export async function hashDerivationModuloAsync(
+  drv: Derivation,
+  maskOutputs: boolean,
+  readDrv: AsyncDrvReader,
+  cache: ModuloCache = new Map(),
+): Promise<Hash> {
+  const walk = moduloWalk(drv, maskOutputs, cache);
+  let step = walk.next();
+  while (!step.done) step = walk.next(await readDrv(step.value));
+  return step.value;
+}

@@ -1,0 +1,224 @@
+#include "mounts.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
+
+static char *in_root(const struct sandbox_spec *spec, const char *target)
+{
+  return xasprintf("%s%s", spec->root, target);
+}
+
+static void chown_or_die(const char *path, uid_t uid, gid_t gid)
+{
+  if (lchown(path, uid, gid) < 0)
+    die_with_errno("cannot change the owner of '%s'", path);
+}
+
+static void make_dir(const char *path, mode_t mode)
+{
+  mkdir_parents(path);
+  if (mkdir(path, mode) < 0 && errno != EEXIST)
+    die_with_errno("cannot create directory '%s'", path);
+  struct stat st;
+  if (lstat(path, &st) < 0 || !S_ISDIR(st.st_mode))
+    die("'%s' exists and is not a directory", path);
+  if (chmod(path, mode) < 0)
+    die_with_errno("cannot set the mode of '%s'", path);
+}
+
+static void make_symlink(const char *link_target, const char *path)
+{
+  if (symlink(link_target, path) < 0)
+    die_with_errno("cannot create symlink '%s'", path);
+}
+
+/* An empty file or directory for a bind mount to cover, of the same kind as its source. */
+static enum bind_result make_mount_point(struct root_entry *e, const char *path)
+{
+  struct stat st;
+  if (stat(e->source, &st) < 0)
+    return e->optional && errno == ENOENT ? BIND_SKIPPED_OPTIONAL : BIND_ERR_SOURCE_MISSING;
+  mkdir_parents(path);
+  if (S_ISDIR(st.st_mode)) {
+    if (mkdir(path, 0755) < 0 && errno != EEXIST)
+      return BIND_ERR_TARGET;
+  } else {
+    int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd < 0)
+      return BIND_ERR_TARGET;
+    close(fd);
+  }
+  return BIND_OK;
+}
+
+void prepare_root(struct sandbox_spec *spec)
+{
+  uid_t self_uid = geteuid();
+  /* Nix's chroot root: 0750, group of the build user, so other host users cannot look in. */
+  if (mkdir(spec->root, 0750) < 0)
+    die_with_errno("cannot create the sandbox root '%s'", spec->root);
+  chown_or_die(spec->root, self_uid, spec->build_gid);
+  if (chmod(spec->root, 0750) < 0)
+    die_with_errno("cannot set the mode of '%s'", spec->root);
+
+  for (size_t i = 0; i < spec->entry_count; i++) {
+    struct root_entry *e = &spec->entries[i];
+    char *path = in_root(spec, e->target);
+    if (e->kind == ENTRY_DIR) {
+      make_dir(path, e->mode);
+      if (e->owner == OWNER_BUILD)
+        chown_or_die(path, spec->build_uid, spec->build_gid);
+      else if (e->owner == OWNER_GROUP)
+        chown_or_die(path, self_uid, spec->build_gid);
+    } else if (e->kind == ENTRY_FILE) {
+      mkdir_parents(path);
+      write_new_file(path, e->content, e->content_len, e->mode);
+    } else {
+      enum bind_result res = make_mount_point(e, path);
+      if (res == BIND_SKIPPED_OPTIONAL)
+        e->optional = 2; /* remembered so that mount_root skips it too */
+      else if (res == BIND_ERR_SOURCE_MISSING)
+        die_with_errno("cannot bind '%s' into the sandbox: the source is missing", e->source);
+      else if (res != BIND_OK)
+        die_with_errno("cannot create the mount point '%s'", path);
+    }
+    free(path);
+  }
+
+  char *dev = in_root(spec, "/dev");
+  make_dir(dev, 0755);
+  for (const char *const *node = dev_nodes; *node; node++) {
+    char *path = xasprintf("%s/%s", dev, *node);
+    write_new_file(path, "", 0, 0444);
+    free(path);
+  }
+  static const char *const links[][2] = {
+      {"/proc/self/fd", "fd"},        {"/proc/self/fd/0", "stdin"}, {"/proc/self/fd/1", "stdout"},
+      {"/proc/self/fd/2", "stderr"}, {"/dev/pts/ptmx", "ptmx"},
+  };
+  for (size_t i = 0; i < sizeof links / sizeof links[0]; i++) {
+    char *path = xasprintf("%s/%s", dev, links[i][1]);
+    make_symlink(links[i][0], path);
+    free(path);
+  }
+  char *pts = xasprintf("%s/pts", dev), *shm = xasprintf("%s/shm", dev), *proc = in_root(spec, "/proc");
+  make_dir(pts, 0755);
+  make_dir(shm, 01777);
+  make_dir(proc, 0555);
+  free(pts);
+  free(shm);
+  free(proc);
+  free(dev);
+}
+
+void make_mounts_private(void)
+{
+  if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+    die_with_errno("cannot make the mounts private");
+}
+
+/* A remount inside a user namespace must keep the flags the kernel locked on the source. */
+static unsigned long locked_flags(const char *path)
+{
+  struct statvfs vfs;
+  if (statvfs(path, &vfs) < 0)
+    return 0;
+  unsigned long flags = 0;
+  if (vfs.f_flag & ST_NOSUID) flags |= MS_NOSUID;
+  if (vfs.f_flag & ST_NODEV) flags |= MS_NODEV;
+  if (vfs.f_flag & ST_NOEXEC) flags |= MS_NOEXEC;
+  if (vfs.f_flag & ST_NOATIME) flags |= MS_NOATIME;
+  if (vfs.f_flag & ST_NODIRATIME) flags |= MS_NODIRATIME;
+  if (vfs.f_flag & ST_RELATIME) flags |= MS_RELATIME;
+  if (vfs.f_flag & ST_RDONLY) flags |= MS_RDONLY;
+  return flags;
+}
+
+static enum bind_result bind_mount(const char *source, const char *target, unsigned long extra)
+{
+  if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return BIND_ERR_MOUNT;
+  unsigned long flags = MS_REMOUNT | MS_BIND | extra | locked_flags(target);
+  if (mount(NULL, target, NULL, flags, NULL) < 0)
+    return BIND_ERR_REMOUNT;
+  return BIND_OK;
+}
+
+static void bind_or_die(const char *source, const char *target, unsigned long extra)
+{
+  switch (bind_mount(source, target, extra)) {
+  case BIND_ERR_MOUNT: die_with_errno("cannot bind '%s' to '%s'", source, target);
+  case BIND_ERR_REMOUNT: die_with_errno("cannot remount '%s' with restricted flags", target);
+  default: return;
+  }
+}
+
+void mount_root(const struct sandbox_spec *spec)
+{
+  /* The root must be a mount point of its own for pivot_root. */
+  bind_or_die(spec->root, spec->root, MS_NOSUID | MS_NODEV);
+  for (size_t i = 0; i < spec->entry_count; i++) {
+    const struct root_entry *e = &spec->entries[i];
+    if (e->kind != ENTRY_BIND || e->optional == 2)
+      continue;
+    struct stat st;
+    int is_device = stat(e->source, &st) == 0 && (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+    char *target = in_root(spec, e->target);
+    bind_or_die(e->source, target, MS_NOSUID | (is_device ? 0 : MS_NODEV) | (e->writable ? 0 : MS_RDONLY));
+    free(target);
+  }
+  for (const char *const *node = dev_nodes; *node; node++) {
+    char *source = xasprintf("/dev/%s", *node), *target = in_root(spec, source);
+    bind_or_die(source, target, MS_NOSUID | MS_NOEXEC);
+    free(source);
+    free(target);
+  }
+  char *pts = in_root(spec, "/dev/pts"), *shm = in_root(spec, "/dev/shm"), *proc = in_root(spec, "/proc");
+  if (mount("devpts", pts, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=0620") < 0)
+    die_with_errno("cannot mount devpts on '%s'", pts);
+  if (mount("tmpfs", shm, "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777,size=50%") < 0)
+    die_with_errno("cannot mount tmpfs on '%s'", shm);
+  /* Mounted by the namespace's PID 1, so it shows only the sandbox's processes. */
+  if (mount("proc", proc, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+    die_with_errno("cannot mount proc on '%s'", proc);
+  free(pts);
+  free(shm);
+  free(proc);
+}
+
+void enter_root(const struct sandbox_spec *spec)
+{
+  if (chdir(spec->root) < 0)
+    die_with_errno("cannot enter '%s'", spec->root);
+  /* Stacking the old root under the new one and detaching it leaves no host path reachable. */
+  if (syscall(SYS_pivot_root, ".", ".") < 0)
+    die_with_errno("pivot_root into '%s' failed", spec->root);
+  if (umount2(".", MNT_DETACH) < 0)
+    die_with_errno("cannot detach the host's root");
+  if (chdir("/") < 0)
+    die_with_errno("cannot enter the new root");
+}
+
+void exec_with_writable_store(const char *dir, char **argv)
+{
+  if (unshare(CLONE_NEWNS) < 0)
+    die_with_errno("cannot create a private mount namespace");
+  make_mounts_private();
+  unsigned long flags = locked_flags(dir) & ~(unsigned long)MS_RDONLY;
+  if (mount(NULL, dir, NULL, MS_REMOUNT | MS_BIND | flags, NULL) < 0)
+    die_with_errno("cannot remount '%s' writable", dir);
+  execvp(argv[0], argv);
+  die_with_errno("cannot run '%s'", argv[0]);
+}

@@ -1,0 +1,59 @@
+/**
+ * Finding the real Nix for interop tests. Without it the tests skip, unless
+ * TSNIX_REQUIRE_NIX=1 says this machine must have it: then they fail, so a broken CI image
+ * cannot pass by skipping everything.
+ */
+import { accessSync, constants } from 'node:fs';
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { delimiter, join } from 'node:path';
+
+/** The absolute path of a Nix program on PATH, or undefined. */
+export function findNixProgram(name = 'nix-store'): string | undefined {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'EACCES') throw e;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Call in a `before` hook: returns the program's path, or skips the suite (fails it when
+ * TSNIX_REQUIRE_NIX=1) when it is missing.
+ */
+export function requireNix(context: Mocha.Context, name = 'nix-store'): string {
+  const found = findNixProgram(name);
+  if (found !== undefined) return found;
+  if (process.env.TSNIX_REQUIRE_NIX === '1') throw new Error(`${name} not found on PATH, and TSNIX_REQUIRE_NIX=1`);
+  context.skip();
+}
+
+export interface NixResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a Nix program synchronously with a clean configuration; `input` goes to stdin. */
+export function runNix(program: string, args: string[], input?: Buffer | string): NixResult {
+  const result: SpawnSyncReturns<string> = spawnSync(program, args, {
+    input,
+    encoding: 'utf8',
+    env: { ...process.env, NIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' },
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  if (result.error) throw result.error;
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Like runNix, but a non-zero exit is an error carrying Nix's message. */
+export function nixOk(program: string, args: string[], input?: Buffer | string): string {
+  const result = runNix(program, args, input);
+  if (result.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${result.status}): ${result.stderr.trim()}`);
+  return result.stdout;
+}

@@ -5,14 +5,14 @@
  */
 import { DerivationFormatError } from '../errors.js';
 import { compareByteOrder } from './byteString.js';
+import { unescapeString } from './escapes.js';
 
 /** Bytes that stand for a raw byte in the decoded text take 1 byte on disk, not 3. */
 const ESCAPED_BYTE = /[\uDC80-\uDCFF]/gu;
+const BACKSLASH = 0x5c;
 
 export class AtermReader {
   pos = 0;
-  private nextQuote = -1;
-  private nextBackslash = -1;
 
   constructor(
     private readonly text: string,
@@ -64,63 +64,50 @@ export class AtermReader {
    */
   plainString(what: string): string {
     const start = this.pos;
-    this.openQuote(what);
-    const close = this.findQuote(what, start);
-    const backslash = this.findBackslash();
-    if (backslash >= 0 && backslash < close) {
-      this.fail(`backslash in ${what}, which Nix writes unescaped`, backslash);
-    }
+    const close = this.closingQuote(what);
+    const content = this.text.slice(start + 1, close);
+    const backslash = content.indexOf('\\');
+    if (backslash >= 0) this.fail(`backslash in ${what}, which Nix writes unescaped`, start + 1 + backslash);
     this.pos = close + 1;
-    return this.text.slice(start + 1, close);
+    return content;
   }
 
   /** A string with `\"`, `\\`, `\n`, `\r`, `\t` escapes (builder, args, env). */
   escapedString(what: string): string {
     const start = this.pos;
-    this.openQuote(what);
-    const parts: string[] = [];
+    const close = this.closingQuote(what);
+    const content = this.text.slice(start + 1, close);
+    const raw = /[\n\r\t]/.exec(content);
+    if (raw) this.fail(`unescaped control character ${JSON.stringify(raw[0])} in ${what}`, start + 1 + raw.index);
+    this.pos = close + 1;
+    const decoded = unescapeString(content);
+    if (typeof decoded === 'number') {
+      this.fail(`non-canonical escape '\\${content[decoded + 1] ?? ''}' in ${what}`, start + 1 + decoded);
+    }
+    return decoded;
+  }
+
+  /**
+   * Position of the quote closing the string that opens at the cursor: the next quote
+   * not preceded by an odd run of backslashes. Each byte is looked at a bounded number
+   * of times, so huge strings stay linear.
+   */
+  private closingQuote(what: string): number {
+    const start = this.pos;
+    if (this.text[start] !== '"') {
+      this.fail(start >= this.text.length ? `expected '"' opening ${what} but the file ends` : `expected '"' opening ${what}`);
+    }
+    let from = start + 1;
     for (;;) {
-      const close = this.findQuote(what, start);
-      const backslash = this.findBackslash();
-      const end = backslash >= 0 && backslash < close ? backslash : close;
-      const run = this.text.slice(this.pos, end);
-      const raw = /[\n\r\t]/.exec(run);
-      if (raw) this.fail(`unescaped control character ${JSON.stringify(raw[0])} in ${what}`, this.pos + raw.index);
-      parts.push(run);
-      if (end === close) {
-        this.pos = close + 1;
-        return parts.join('');
+      const quote = this.text.indexOf('"', from);
+      if (quote < 0) {
+        this.fail(`unterminated ${what} (opened at offset ${this.byteOffset(start)}): the file ends`, this.text.length);
       }
-      const c = this.text[backslash + 1];
-      if (c === undefined) this.fail(`unterminated ${what} (opened at offset ${this.byteOffset(start)})`, backslash + 1);
-      const decoded = c === 'n' ? '\n' : c === 'r' ? '\r' : c === 't' ? '\t' : c === '"' || c === '\\' ? c : undefined;
-      if (decoded === undefined) this.fail(`non-canonical escape '\\${c}' in ${what}`, backslash);
-      parts.push(decoded);
-      this.pos = backslash + 2;
+      let backslashes = 0;
+      while (quote - backslashes - 1 > start && this.text.charCodeAt(quote - backslashes - 1) === BACKSLASH) backslashes++;
+      if (backslashes % 2 === 0) return quote;
+      from = quote + 1;
     }
-  }
-
-  private openQuote(what: string): void {
-    if (this.text[this.pos] !== '"') {
-      this.fail(this.pos >= this.text.length ? `expected '"' opening ${what} but the file ends` : `expected '"' opening ${what}`);
-    }
-    this.pos++;
-  }
-
-  // The next quote/backslash positions are remembered, so that a string with many escapes
-  // is still scanned once (linear time on huge inputs).
-  private findQuote(what: string, start: number): number {
-    if (this.nextQuote < this.pos) this.nextQuote = this.text.indexOf('"', this.pos);
-    if (this.nextQuote < 0) this.fail(`unterminated ${what} (opened at offset ${this.byteOffset(start)}): the file ends`, this.text.length);
-    return this.nextQuote;
-  }
-
-  private findBackslash(): number {
-    if (this.nextBackslash < this.pos && this.nextBackslash !== -2) {
-      const found = this.text.indexOf('\\', this.pos);
-      this.nextBackslash = found < 0 ? -2 : found;
-    }
-    return this.nextBackslash === -2 ? -1 : this.nextBackslash;
   }
 }
 

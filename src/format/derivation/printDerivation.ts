@@ -5,6 +5,7 @@
 import { DerivationFormatError } from '../errors.js';
 import { compareByteOrder, encodeString } from './byteString.js';
 import type { Derivation } from './derivation.js';
+import { escapeString } from './escapes.js';
 
 export interface PrintOptions {
   /**
@@ -16,10 +17,8 @@ export interface PrintOptions {
   inputDrvs?: ReadonlyMap<string, Iterable<string>>;
 }
 
-const ESCAPES: Readonly<Record<string, string>> = { '"': '\\"', '\\': '\\\\', '\n': '\\n', '\r': '\\r', '\t': '\\t' };
-
 function escaped(s: string): string {
-  return '"' + s.replace(/["\\\n\r\t]/g, (c) => ESCAPES[c]!) + '"';
+  return '"' + escapeString(s) + '"';
 }
 
 /** Paths, names, hashes and the platform are written without escaping, so cannot hold `"` or `\`. */

@@ -50,6 +50,8 @@ export function builtInfo(path: string, references: string[] = [], extra: Partia
 
 /** Real rows from the vector store (test/fixtures/db/sample-rows.txt). */
 export const vector = {
+  /** The busybox directory simple.drv uses; its real NAR hash does not matter here. */
+  bbdir: builtInfo('/nix/store/mxzxqjhhdimzlhlil55ba8gp6zrgcbhz-bbdir'),
   regular: makePathInfo({
     path: '/nix/store/fmnmafj8xp9i19slpacsjrdqkb1zy7w8-01-regular.txt',
     narHash: Hash.parse('sha256:82acb7081ceb4f8df60a5b66d6c4f1bd182173fbf0453f9900c053b359d2d2c2'),
@@ -73,6 +75,7 @@ export const vector = {
     path: '/nix/store/3ka20g6nw09f7rs8lzqydz5yfj5vdx8n-simple.drv',
     narHash: Hash.parse('sha256:ddef82125cbb861dfa371241d0ca1c722d86379f6d343cb03325292c03a836d9'),
     narSize: 520,
+    references: ['/nix/store/mxzxqjhhdimzlhlil55ba8gp6zrgcbhz-bbdir'],
     ca: 'text:sha256:0z8z4hb8ssrimfhq5d8ykiipi1281rzclg81jwwi2sqkb5jw35z0',
   }),
   simple: makePathInfo({

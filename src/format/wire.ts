@@ -64,6 +64,11 @@ export class WireReader {
   private ended = false;
   /** Bytes consumed so far (for error messages). */
   position = 0;
+  /**
+   * Called with every byte range as it is consumed, in order, so that a caller can hash the
+   * exact bytes of a NAR while it is parsed. The buffer is a view: copy it if kept.
+   */
+  onConsume?: (bytes: Buffer) => void;
 
   constructor(
     source: ByteChunks,
@@ -106,6 +111,7 @@ export class WireReader {
     const out = this.buffer.subarray(this.offset, this.offset + n);
     this.offset += n;
     this.position += n;
+    this.onConsume?.(out);
     return out;
   }
 
@@ -169,6 +175,7 @@ export class WireReader {
       this.offset += take;
       this.position += take;
       left -= take;
+      this.onConsume?.(out);
       yield out;
     }
   }

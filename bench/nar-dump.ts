@@ -1,0 +1,31 @@
+/**
+ * Dumps a path to stdout as a NAR, like `nix-store --dump PATH`, so that hyperfine can
+ * compare the two:
+ *   hyperfine 'nix-store --dump DIR > /dev/null' 'node dist/bench/nar-dump.js DIR > /dev/null'
+ * With --hash it prints the NAR's sha256 and size instead (what the pool does).
+ */
+import { writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { dumpPath } from '../src/store/nar/dumpPath.js';
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const hash = args.includes('--hash');
+  const path = args.find((arg) => !arg.startsWith('--'));
+  if (!path) throw new Error('usage: nar-dump [--hash] PATH');
+  const hasher = createHash('sha256');
+  let size = 0;
+  const reuseChunks = !args.includes('--fresh');
+  const chunkSize = Number(process.env.CHUNK ?? 1 << 20);
+  for await (const chunk of dumpPath(path, { reuseChunks, chunkSize })) {
+    if (hash) {
+      hasher.update(chunk);
+      size += chunk.length;
+    } else {
+      for (let written = 0; written < chunk.length; ) written += writeSync(1, chunk, written);
+    }
+  }
+  if (hash) process.stdout.write(`sha256:${hasher.digest('hex')} ${size}\n`);
+}
+
+await main();

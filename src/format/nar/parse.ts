@@ -1,0 +1,200 @@
+/**
+ * The streaming NAR parser. It consumes exactly the bytes of one NAR (a NAR is
+ * self-delimiting, which is how the protocols embed it), keeps its own stack of open
+ * directories instead of recursing, and yields one event per grammar element. File contents
+ * are never buffered: the consumer reads them from the `regular` event's iterable.
+ */
+import { WireReader, type ByteChunks } from '../wire.js';
+import { WireFormatError } from '../errors.js';
+import { MAX_NAME_LENGTH, MAX_TARGET_LENGTH, NAR_MAGIC } from './constants.js';
+import { compareNames, invalidNameReason, showName } from './names.js';
+import { invalidNar, NarTokenReader } from './tokenReader.js';
+import { NarFormatError } from '../errors.js';
+
+/** A directory node starts; its entries follow, then a `directoryEnd`. */
+export interface NarDirectoryEvent {
+  type: 'directory';
+  offset: number;
+}
+
+/** An entry of the innermost open directory; the next event is its node. */
+export interface NarEntryEvent {
+  type: 'entry';
+  name: Buffer;
+  offset: number;
+}
+
+/**
+ * A regular file. Read `contents` fully (or not at all: the parser skips what is left)
+ * before asking for the next event. Its chunks are views into the input: copy them if kept.
+ */
+export interface NarRegularEvent {
+  type: 'regular';
+  executable: boolean;
+  size: number;
+  /** Where the contents' payload starts in the NAR (the `.ls` listing's `narOffset`). */
+  contentsOffset: number;
+  contents: AsyncIterable<Buffer>;
+}
+
+export interface NarSymlinkEvent {
+  type: 'symlink';
+  target: Buffer;
+  offset: number;
+}
+
+/** The innermost open directory ends. */
+export interface NarDirectoryEndEvent {
+  type: 'directoryEnd';
+  offset: number;
+}
+
+export type NarEvent = NarDirectoryEvent | NarEntryEvent | NarRegularEvent | NarSymlinkEvent | NarDirectoryEndEvent;
+
+export interface ParseNarOptions {
+  /** Most directories that may be open at once, the root included (default: no limit). */
+  maxDepth?: number;
+}
+
+/** The contents of one regular file, read at most once, straight from the input. */
+class FileContents implements AsyncIterable<Buffer> {
+  private started = false;
+
+  constructor(
+    private readonly tokens: NarTokenReader,
+    private left: number,
+  ) {}
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+    if (this.started) throw new Error('the contents of a NAR file can be read only once');
+    this.started = true;
+    yield* this.read();
+  }
+
+  private async *read(): AsyncGenerator<Buffer> {
+    try {
+      for await (const chunk of this.tokens.reader.readChunks(this.left)) {
+        this.left -= chunk.length;
+        yield chunk;
+      }
+    } catch (err) {
+      if (err instanceof WireFormatError) throw this.tokens.truncated('file contents');
+      throw err;
+    }
+  }
+
+  /** Skips whatever the consumer did not read, so the parser can go on. */
+  async drain(): Promise<void> {
+    this.started = true;
+    for await (const chunk of this.read()) void chunk;
+  }
+}
+
+export async function* parseNar(source: WireReader | ByteChunks, opts: ParseNarOptions = {}): AsyncGenerator<NarEvent> {
+  const tokens = new NarTokenReader(source instanceof WireReader ? source : new WireReader(source, 'NAR'));
+  const maxDepth = opts.maxDepth ?? Infinity;
+
+  const magicLength = await tokens.readLength('the NAR header');
+  if (magicLength !== BigInt(NAR_MAGIC.length)) throw notANar();
+  const magic = await tokens.take(NAR_MAGIC.length, 'the NAR header');
+  if (magic.toString('latin1') !== NAR_MAGIC) throw notANar();
+  await tokens.readPadding(NAR_MAGIC.length, 'the NAR header');
+
+  /** One frame per open directory: the last entry name, to enforce strict byte order. */
+  const open: { previous: Buffer | undefined }[] = [];
+
+  for (;;) {
+    await tokens.expect('(');
+    await tokens.expect('type');
+    const kind = await tokens.readToken('a node type');
+    let complete = true;
+    if (kind.token === 'directory') {
+      if (open.length >= maxDepth) {
+        throw invalidNar(kind.offset, `directories are nested more than ${maxDepth} levels deep`);
+      }
+      open.push({ previous: undefined });
+      complete = false;
+      yield { type: 'directory', offset: kind.offset };
+    } else if (kind.token === 'regular') {
+      yield* readRegular(tokens);
+    } else if (kind.token === 'symlink') {
+      yield await readSymlink(tokens);
+    } else {
+      throw invalidNar(kind.offset, `unknown file type ${JSON.stringify(kind.token)}`);
+    }
+
+    for (;;) {
+      if (complete) {
+        if (open.length === 0) return;
+        await tokens.expect(')');
+      }
+      const item = await tokens.readToken('"entry" or ")"');
+      if (item.token === ')') {
+        open.pop();
+        complete = true;
+        yield { type: 'directoryEnd', offset: item.offset };
+        continue;
+      }
+      if (item.token !== 'entry') throw invalidNar(item.offset, `expected "entry" or ")", got ${JSON.stringify(item.token)}`);
+      await tokens.expect('(');
+      await tokens.expect('name');
+      const name = await readName(tokens, open[open.length - 1]!);
+      await tokens.expect('node');
+      yield { type: 'entry', name, offset: item.offset };
+      break;
+    }
+  }
+}
+
+function notANar(): NarFormatError {
+  return new NarFormatError("input doesn't look like a Nix archive (bad magic at offset 0)");
+}
+
+async function readName(tokens: NarTokenReader, directory: { previous: Buffer | undefined }): Promise<Buffer> {
+  const offset = tokens.position;
+  const name = await tokens.readSmall(MAX_NAME_LENGTH, 'entry name');
+  const reason = invalidNameReason(name);
+  if (reason) throw invalidNar(offset, `NAR contains invalid file name ${showName(name)}: it ${reason}`);
+  if (directory.previous) {
+    const order = compareNames(directory.previous, name);
+    if (order === 0) throw invalidNar(offset, `duplicate entry name ${showName(name)}`);
+    if (order > 0) {
+      throw invalidNar(offset, `NAR directory is not sorted: ${showName(name)} comes after ${showName(directory.previous)}`);
+    }
+  }
+  directory.previous = name;
+  return name;
+}
+
+async function* readRegular(tokens: NarTokenReader): AsyncGenerator<NarRegularEvent> {
+  let next = await tokens.readToken('"executable" or "contents"');
+  let executable = false;
+  if (next.token === 'executable') {
+    const offset = tokens.position;
+    if ((await tokens.readLength('the "executable" marker')) !== 0n) {
+      throw invalidNar(offset, '"executable" must be followed by an empty string');
+    }
+    executable = true;
+    next = await tokens.readToken('"contents"');
+  }
+  if (next.token !== 'contents') throw invalidNar(next.offset, `expected "contents", got ${JSON.stringify(next.token)}`);
+  const sizeOffset = tokens.position;
+  const length = await tokens.readLength('the file size');
+  if (length > BigInt(Number.MAX_SAFE_INTEGER)) throw invalidNar(sizeOffset, `file size ${length} is too large`);
+  const size = Number(length);
+  const contents = new FileContents(tokens, size);
+  yield { type: 'regular', executable, size, contentsOffset: tokens.position, contents };
+  await contents.drain();
+  await tokens.readPadding(size, 'file contents');
+  await tokens.expect(')');
+}
+
+async function readSymlink(tokens: NarTokenReader): Promise<NarSymlinkEvent> {
+  await tokens.expect('target');
+  const offset = tokens.position;
+  const target = await tokens.readSmall(MAX_TARGET_LENGTH, 'symlink target');
+  if (target.length === 0) throw invalidNar(offset, 'symlink target is empty');
+  if (target.includes(0)) throw invalidNar(offset, 'symlink target contains a NUL byte');
+  await tokens.expect(')');
+  return { type: 'symlink', target, offset };
+}

@@ -57,3 +57,11 @@ export function nixOk(program: string, args: string[], input?: Buffer | string):
   if (result.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${result.status}): ${result.stderr.trim()}`);
   return result.stdout;
 }
+
+/** Runs a Nix program that prints binary output (e.g. `--dump`); fails on a non-zero exit. */
+export function nixBytes(program: string, args: string[]): Buffer {
+  const result = spawnSync(program, args, { env: { ...process.env, NIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' }, maxBuffer: 256 * 1024 * 1024 });
+  if (result.error) throw result.error;
+  if (result.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${result.status}): ${result.stderr.toString().trim()}`);
+  return result.stdout;
+}

@@ -1,0 +1,118 @@
+import spawn from 'cross-spawn';
+import type { Readable, Writable } from 'node:stream';
+import { SandboxSetupError } from './errors.js';
+
+/** How a build ended, as far as the sandbox knows. */
+export type BuilderStatus =
+  | { kind: 'exited'; code: number }
+  | { kind: 'signaled'; signal: number }
+  | { kind: 'timed-out'; seconds: number }
+  | { kind: 'silent'; seconds: number }
+  | { kind: 'cancelled' };
+
+export interface RunHelperOptions {
+  helper: string;
+  args?: string[];
+  description: Buffer;
+  onLogLine(line: string): void;
+  /** Seconds; 0 = no limit. */
+  timeout: number;
+  maxSilentTime: number;
+  signal?: AbortSignal;
+}
+
+/** After SIGTERM, how long the helper gets before SIGKILL. */
+const KILL_GRACE_MS = 2000;
+/** Helper messages kept for an error report. */
+const MAX_MESSAGES = 64 * 1024;
+
+/** Splits a byte stream into lines (without the newline); the last partial line is flushed at the end. */
+function forEachLine(stream: Readable, onLine: (line: string) => void, onData: () => void): Promise<void> {
+  let pending: Buffer = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    onData();
+    pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+    let start = 0;
+    for (let nl = pending.indexOf(10); nl >= 0; nl = pending.indexOf(10, start)) {
+      onLine(pending.subarray(start, nl).toString('utf8'));
+      start = nl + 1;
+    }
+    pending = pending.subarray(start);
+  });
+  return new Promise((resolve) =>
+    stream.on('close', () => {
+      if (pending.length) onLine(pending.toString('utf8'));
+      resolve();
+    }),
+  );
+}
+
+function parseStatus(text: string): BuilderStatus | undefined {
+  const match = /^(exit|signal) (\d+)\n/.exec(text);
+  if (!match) return undefined;
+  const value = Number(match[2]);
+  return match[1] === 'exit' ? { kind: 'exited', code: value } : { kind: 'signaled', signal: value };
+}
+
+/**
+ * Spawns the helper, hands it the description, streams the builder's output as lines and
+ * enforces `timeout`, `max-silent-time` and cancellation by killing the helper (whose death
+ * takes the whole sandbox with it). Resolves once the helper and every pipe are closed.
+ */
+export async function runHelper(options: RunHelperOptions): Promise<BuilderStatus> {
+  const child = spawn(options.helper, options.args ?? [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+  const [stdin, stdout, stderr, statusPipe] = child.stdio as unknown as [Writable, Readable, Readable, Readable];
+  let stopped: BuilderStatus | undefined;
+  let silenceTimer: NodeJS.Timeout | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+
+  const stop = (why: BuilderStatus): void => {
+    if (stopped) return;
+    stopped = why;
+    child.kill('SIGTERM');
+    killTimer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+  };
+  const armSilence = (): void => {
+    if (options.maxSilentTime <= 0 || stopped) return;
+    if (silenceTimer) clearTimeout(silenceTimer);
+    silenceTimer = setTimeout(() => stop({ kind: 'silent', seconds: options.maxSilentTime }), options.maxSilentTime * 1000);
+  };
+  const timeoutTimer =
+    options.timeout > 0 ? setTimeout(() => stop({ kind: 'timed-out', seconds: options.timeout }), options.timeout * 1000) : undefined;
+  const onAbort = (): void => stop({ kind: 'cancelled' });
+  if (options.signal?.aborted) onAbort();
+  options.signal?.addEventListener('abort', onAbort, { once: true });
+  armSilence();
+
+  let messages = '';
+  stderr.on('data', (chunk: Buffer) => {
+    if (messages.length < MAX_MESSAGES) messages += chunk.toString('utf8');
+  });
+  let statusText = '';
+  statusPipe.on('data', (chunk: Buffer) => {
+    statusText += chunk.toString('utf8');
+  });
+  stdin.on('error', () => {
+    // EPIPE: the helper died before reading everything; its exit status tells why.
+  });
+  stdin.end(options.description);
+
+  const logDone = forEachLine(stdout, options.onLogLine, armSilence);
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code) => resolve(code));
+  });
+  try {
+    const [code] = await Promise.all([exited, logDone]);
+    if (stopped) return stopped;
+    const status = parseStatus(statusText);
+    if (status) return status;
+    const detail = messages.trim().split('\n').filter((l) => l !== '').join('; ');
+    throw new SandboxSetupError(detail || `the sandbox helper '${options.helper}' failed (exit ${String(code)}) before the builder ran`);
+  } finally {
+    if (timeoutTimer) clearTimeout(timeoutTimer);
+    if (silenceTimer) clearTimeout(silenceTimer);
+    if (killTimer) clearTimeout(killTimer);
+    options.signal?.removeEventListener('abort', onAbort);
+  }
+}

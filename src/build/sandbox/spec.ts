@@ -1,0 +1,63 @@
+/**
+ * The description the helper reads on its stdin: strings framed by a 32-bit little-endian
+ * length, first the magic, then keys each followed by a fixed number of values. The C side
+ * checks every length against what is left, so nothing here needs escaping.
+ */
+
+export type NetworkMode = 'private' | 'pasta' | 'host';
+
+export type RootEntry =
+  | { kind: 'dir'; target: string; mode: number; owner: 'root' | 'build' | 'group' }
+  | { kind: 'file'; target: string; mode: number; content: string }
+  | { kind: 'bind'; target: string; source: string; writable: boolean; optional: boolean };
+
+export interface HelperSpec {
+  /** false = sandbox off: the builder runs on the host as the build user. */
+  namespaces: boolean;
+  /** A host directory that does not exist yet; the helper creates it and makes it "/". */
+  root?: string;
+  entries: RootEntry[];
+  buildUid: number;
+  buildGid: number;
+  network: NetworkMode;
+  pasta?: string;
+  hostname: string;
+  domainname: string;
+  uname26: boolean;
+  cwd: string;
+  program: string;
+  /** argv, argv[0] first. */
+  argv: string[];
+  env: Record<string, string>;
+}
+
+export const SPEC_MAGIC = 'tsnix-sandbox-1';
+
+export function encodeHelperSpec(spec: HelperSpec): Buffer {
+  const parts: Buffer[] = [];
+  const put = (...values: string[]): void => {
+    for (const value of values) {
+      const bytes = Buffer.from(value, 'utf8');
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(bytes.length);
+      parts.push(len, bytes);
+    }
+  };
+  put(SPEC_MAGIC);
+  put('namespaces', spec.namespaces ? '1' : '0');
+  if (spec.root !== undefined) put('root', spec.root);
+  put('build-uid', String(spec.buildUid), 'build-gid', String(spec.buildGid));
+  put('network', spec.network);
+  if (spec.pasta !== undefined) put('pasta', spec.pasta);
+  put('hostname', spec.hostname, 'domainname', spec.domainname);
+  put('uname26', spec.uname26 ? '1' : '0');
+  for (const entry of spec.entries) {
+    if (entry.kind === 'dir') put('dir', entry.target, entry.mode.toString(8), entry.owner);
+    else if (entry.kind === 'file') put('file', entry.target, entry.mode.toString(8), entry.content);
+    else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : ''));
+  }
+  put('cwd', spec.cwd, 'program', spec.program);
+  for (const arg of spec.argv) put('arg', arg);
+  for (const [name, value] of Object.entries(spec.env)) put('env', `${name}=${value}`);
+  return Buffer.concat(parts);
+}

@@ -10,6 +10,7 @@ import { DerivationFormatError } from '../errors.js';
 import { Hash, sha256 } from '../hash.js';
 import type { Derivation } from './derivation.js';
 import { isFixedOutput } from './outputKind.js';
+import { encodeString } from './byteString.js';
 import { printDerivation } from './printDerivation.js';
 
 export type DrvReader = (drvPath: string) => Derivation;
@@ -17,12 +18,12 @@ export type AsyncDrvReader = (drvPath: string) => Promise<Derivation>;
 /** drv path -> its unmasked modulo hash (what dependents put in place of the path). */
 export type ModuloCache = Map<string, Hash>;
 
-function fixedOutputModulo(drv: Derivation): Hash {
+function fixedOutputText(drv: Derivation): Buffer {
   const o = drv.outputs.get('out')!;
-  return new Hash('sha256', sha256(`fixed:out:${o.hashAlgo}:${o.hash}:${o.path}`));
+  return encodeString(`fixed:out:${o.hashAlgo}:${o.hash}:${o.path}`);
 }
 
-function moduloWithKnownInputs(drv: Derivation, maskOutputs: boolean, cache: ModuloCache): Hash {
+function textWithKnownInputs(drv: Derivation, maskOutputs: boolean, cache: ModuloCache): Buffer {
   // Two inputs with the same hash (e.g. two fetchers of the same fixed output) merge
   // into one entry with the union of their output names.
   const inputs = new Map<string, Set<string>>();
@@ -32,7 +33,11 @@ function moduloWithKnownInputs(drv: Derivation, maskOutputs: boolean, cache: Mod
     for (const name of names) merged.add(name);
     inputs.set(hex, merged);
   }
-  return new Hash('sha256', sha256(printDerivation(drv, { maskOutputs, inputDrvs: inputs })));
+  return printDerivation(drv, { maskOutputs, inputDrvs: inputs });
+}
+
+function sha256Of(text: Buffer): Hash {
+  return new Hash('sha256', sha256(text));
 }
 
 interface Frame {
@@ -46,8 +51,8 @@ interface Frame {
  * The walk, written once for both readers: it yields each drv path it needs and is
  * resumed with that derivation.
  */
-function* moduloWalk(drv: Derivation, maskOutputs: boolean, cache: ModuloCache): Generator<string, Hash, Derivation> {
-  if (isFixedOutput(drv)) return fixedOutputModulo(drv);
+function* moduloWalk(drv: Derivation, maskOutputs: boolean, cache: ModuloCache): Generator<string, Buffer, Derivation> {
+  if (isFixedOutput(drv)) return fixedOutputText(drv);
   const onStack = new Set<string>();
   const stack: Frame[] = [{ path: undefined, drv, inputs: [...drv.inputDrvs.keys()], next: 0 }];
   for (;;) {
@@ -58,7 +63,7 @@ function* moduloWalk(drv: Derivation, maskOutputs: boolean, cache: ModuloCache):
       if (onStack.has(path)) throw new DerivationFormatError(`derivation '${path}' depends on itself`);
       const input = yield path;
       if (isFixedOutput(input)) {
-        cache.set(path, fixedOutputModulo(input));
+        cache.set(path, sha256Of(fixedOutputText(input)));
         continue;
       }
       onStack.add(path);
@@ -66,8 +71,8 @@ function* moduloWalk(drv: Derivation, maskOutputs: boolean, cache: ModuloCache):
       continue;
     }
     stack.pop();
-    if (frame.path === undefined) return moduloWithKnownInputs(frame.drv, maskOutputs, cache);
-    cache.set(frame.path, moduloWithKnownInputs(frame.drv, false, cache));
+    if (frame.path === undefined) return textWithKnownInputs(frame.drv, maskOutputs, cache);
+    cache.set(frame.path, sha256Of(textWithKnownInputs(frame.drv, false, cache)));
     onStack.delete(frame.path);
   }
 }
@@ -83,6 +88,20 @@ export function hashDerivationModulo(
   readDrv: DrvReader,
   cache: ModuloCache = new Map(),
 ): Hash {
+  return sha256Of(derivationModuloText(drv, maskOutputs, readDrv, cache));
+}
+
+/**
+ * The exact bytes hashDerivationModulo hashes: the ATerm with input derivations replaced
+ * by their hashes (and outputs blanked when masked), or for a fixed-output derivation
+ * `fixed:out:<hashAlgo>:<hash>:<path>`.
+ */
+export function derivationModuloText(
+  drv: Derivation,
+  maskOutputs: boolean,
+  readDrv: DrvReader,
+  cache: ModuloCache = new Map(),
+): Buffer {
   const walk = moduloWalk(drv, maskOutputs, cache);
   let step = walk.next();
   while (!step.done) step = walk.next(readDrv(step.value));
@@ -99,5 +118,5 @@ export async function hashDerivationModuloAsync(
   const walk = moduloWalk(drv, maskOutputs, cache);
   let step = walk.next();
   while (!step.done) step = walk.next(await readDrv(step.value));
-  return step.value;
+  return sha256Of(step.value);
 }

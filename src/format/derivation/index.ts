@@ -13,6 +13,7 @@ export {
 export { parseDerivation } from './parseDerivation.js';
 export { printDerivation, type PrintOptions } from './printDerivation.js';
 export {
+  derivationModuloText,
   hashDerivationModulo,
   hashDerivationModuloAsync,
   type AsyncDrvReader,

@@ -18,6 +18,10 @@ export type AsyncDrvReader = (drvPath: string) => Promise<Derivation>;
 /** drv path -> its unmasked modulo hash (what dependents put in place of the path). */
 export type ModuloCache = Map<string, Hash>;
 
+/**
+ * Nix recomputes the path from the hash and the name here rather than reading it; for a
+ * derivation that passed checkDerivationOutputs the two are the same.
+ */
 function fixedOutputText(drv: Derivation): Buffer {
   const o = drv.outputs.get('out')!;
   return encodeString(`fixed:out:${o.hashAlgo}:${o.hash}:${o.path}`);

@@ -4,12 +4,14 @@ import {
   checkDerivationOutputs,
   cloneDerivation,
   derivationKind,
+  derivationModuloText,
   derivationOutputPaths,
   derivationStorePath,
   drvNameFromPath,
   fillDerivationOutputs,
   fillDerivationOutputsAsync,
   fixedOutputHash,
+  hashDerivationModulo,
   isFixedOutput,
   outputKind,
   parseDerivation,
@@ -53,6 +55,29 @@ describe('filling in outputs the way nix-instantiate does', () => {
   it('does the same through an async reader', async () => {
     const filled = await fillDerivationOutputsAsync(unfilled(vector('dependent')), 'dependent', async (p) => readDrv(p));
     assert.ok(printDerivation(filled).equals(bytesOf('dependent')));
+  });
+
+  it('gives the static output hash Nix sends in DrvOutput ids (vectors/protocol/serve-build-derivation)', () => {
+    // The derivation as the transcript shows it, before instantiation filled in `out`.
+    const bbdir = '/nix/store/mxzxqjhhdimzlhlil55ba8gp6zrgcbhz-bbdir';
+    const drv: Derivation = {
+      outputs: new Map([['out', { path: '', hashAlgo: '', hash: '' }]]),
+      inputDrvs: new Map(),
+      inputSrcs: [bbdir],
+      platform: 'x86_64-linux',
+      builder: `${bbdir}/sh`,
+      args: ['-c', 'echo building; echo result3 > $out'],
+      env: new Map([
+        ['builder', `${bbdir}/sh`],
+        ['name', 'rec-build'],
+        ['system', 'x86_64-linux'],
+      ]),
+    };
+    const filled = fillDerivationOutputs(drv, 'rec-build', readDrv);
+    assert.equal(filled.env.get('out'), '/nix/store/clfy9ncrmlsabf7waqnf040ipgkl8zd6-rec-build');
+    assert.equal(derivationStorePath(filled, 'rec-build'), '/nix/store/rnx6j27li7y42npry2flf71dxbccvshf-rec-build.drv');
+    const staticHash = hashDerivationModulo(filled, true, readDrv);
+    assert.equal(`${staticHash.format('base16')}!out`, 'sha256:a702765370ac9e46077efae0da906e5c38fe31dd0b56183df224098c4534882a!out');
   });
 
   it('leaves the derivation it was given untouched', () => {
@@ -116,6 +141,30 @@ describe('checkDerivationOutputs', () => {
       return drv;
     };
     checkDerivationOutputs(vector('usesFixed'), paths.get('usesFixed')!, otherFetcher);
+  });
+});
+
+describe('hashDerivationModulo with fixed-output inputs', () => {
+  it('merges two fetchers of the same fixed output into one input entry', () => {
+    const fetcher = (url: string): Derivation => {
+      const drv = vector('fixedFlat');
+      drv.args = ['-c', `wget -O $out ${url}`];
+      return drv;
+    };
+    const fetchers = new Map([
+      ['/nix/store/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-fixed-flat.drv', fetcher('https://a.example/hello')],
+      ['/nix/store/bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb-fixed-flat.drv', fetcher('https://b.example/hello')],
+    ]);
+    const consumer = (inputs: string[]): Derivation => ({
+      ...vector('simple'),
+      inputDrvs: new Map(inputs.map((p) => [p, ['out']])),
+    });
+    const [a, b] = [...fetchers.keys()] as [string, string];
+    const read = (p: string): Derivation => fetchers.get(p)!;
+    const both = derivationModuloText(consumer([a, b]), true, read).toString('utf8');
+    const fixedHash = hashDerivationModulo(fetchers.get(a)!, true, read).toBase16();
+    assert.ok(both.includes(`[("${fixedHash}",["out"])]`), both);
+    assert.equal(both, derivationModuloText(consumer([b]), true, read).toString('utf8'));
   });
 });
 

@@ -28,7 +28,8 @@ export function outputProblem(o: DerivationOutput): string | undefined {
   const parsed = parseOutputHashAlgo(o.hashAlgo);
   if (!parsed) return `unknown output hash algorithm '${o.hashAlgo}'`;
   if (o.hash === '' || o.hash === 'impure') {
-    return o.path === '' ? undefined : `output with hash '${o.hash}' must have an empty path, not '${o.path}'`;
+    const kind = o.hash === '' ? 'floating content-addressed' : 'impure';
+    return o.path === '' ? undefined : `${kind} output must have an empty path, not '${o.path}'`;
   }
   // The file always holds lower-case base16; anything else would not print back the same.
   const digits = HASH_SIZES[parsed.algo] * 2;

@@ -103,6 +103,7 @@ describe('parseDerivation rejects malformed .drv files with the file and byte of
     assert.match(bad('sha1', 'F572D396FAE9206628714FB2CE00F72E94F2258F'), /not a lower-case base-16 sha1 digest/);
     assert.match(bad('r:sha256', '04zwf782yjwnh3q6hz5izfd6jyip8kgw6g6yj43fiqhbyhdd0dqw'), /not a lower-case base-16 sha256 digest/);
     assert.match(bad('sha1', 'f572d396fae9206628714fb2ce00f72e94f2258f', ''), /fixed output with hash .* has an empty path/);
+    assert.match(bad('sha256', ''), /floating content-addressed output must have an empty path, not '\/nix\/store\/.*-simple'/);
   });
 
   it('fails fast on deeply nested input instead of overflowing the stack', () => {

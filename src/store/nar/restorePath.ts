@@ -1,0 +1,125 @@
+/**
+ * restorePath: unpacks a NAR into `target` (which must not exist) while hashing the exact
+ * NAR bytes as they are consumed, so the caller gets narHash/narSize without a second pass.
+ *
+ * Safety: every entry is created relative to its parent directory's fd (see AtDirectory),
+ * with calls that fail on an existing name and never follow a final symlink, and the parser
+ * rejects duplicate or unsorted names. So a NAR cannot write through a symlink it planted
+ * (CVE-2024-45593: a symlink entry, then a directory of the same name, then files in it).
+ *
+ * Modes are the store's: files 0444 or 0555, directories 0555. A directory is created 0700
+ * and made 0555 only after its last entry is written (a read-only directory cannot be
+ * filled). On an error the partial tree stays in `target` for the caller to delete; nothing
+ * is ever created outside it. Timestamps and ownership are left to canonicalisation.
+ */
+import { basename, dirname, resolve } from 'node:path';
+import { closeSync, fchmodSync, writeSync } from 'node:fs';
+import { NarFormatError } from '../../format/errors.js';
+import { HashSink, type Hash } from '../../format/hash.js';
+import { CaseHackRenamer } from '../../format/nar/caseHack.js';
+import { parseNar } from '../../format/nar/parse.js';
+import { WireReader } from '../../format/wire.js';
+import { AtDirectory, procFdAvailable } from './atDirectory.js';
+import { NarRestoreError } from './errors.js';
+
+export interface RestorePathOptions {
+  /** Rename entries that differ only by case (Nix's `use-case-hack`; off on Linux). */
+  useCaseHack?: boolean;
+  /** Most nested directories, the root included (default 1024): one fd is open per level. */
+  maxDepth?: number;
+}
+
+export interface RestoreResult {
+  narHash: Hash;
+  narSize: number;
+}
+
+export const DEFAULT_RESTORE_DEPTH = 1024;
+
+interface OpenDirectory {
+  directory: AtDirectory;
+  renamer: CaseHackRenamer | undefined;
+}
+
+export async function restorePath(
+  target: string,
+  source: WireReader | AsyncIterable<Uint8Array>,
+  opts: RestorePathOptions = {},
+): Promise<RestoreResult> {
+  if (!procFdAvailable()) throw new NarRestoreError(`cannot restore '${target}': /proc is not mounted (needed to create files relative to their directory)`);
+  const ownsReader = !(source instanceof WireReader);
+  const reader = source instanceof WireReader ? source : new WireReader(source, 'NAR');
+  const sink = new HashSink('sha256');
+  const previousTap = reader.onConsume;
+  reader.onConsume = previousTap
+    ? (bytes) => {
+        previousTap(bytes);
+        sink.update(bytes);
+      }
+    : (bytes) => sink.update(bytes);
+
+  const absolute = resolve(target);
+  const root = AtDirectory.open(dirname(absolute));
+  const open: OpenDirectory[] = [];
+  let parent = root;
+  let name: Buffer = Buffer.from(basename(absolute), 'utf8');
+  try {
+    for await (const event of parseNar(reader, { maxDepth: opts.maxDepth ?? DEFAULT_RESTORE_DEPTH })) {
+      switch (event.type) {
+        case 'entry': {
+          const top = open[open.length - 1]!;
+          parent = top.directory;
+          name = top.renamer ? top.renamer.rename(event.name) : event.name;
+          break;
+        }
+        case 'directory': {
+          const directory = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.mkdir(name));
+          open.push({ directory, renamer: opts.useCaseHack ? new CaseHackRenamer() : undefined });
+          break;
+        }
+        case 'directoryEnd': {
+          const { directory } = open.pop()!;
+          directory.chmod(0o555);
+          directory.close();
+          break;
+        }
+        case 'symlink':
+          create(parent, name, open.length === 0 ? absolute : undefined, () => parent.symlink(name, event.target));
+          break;
+        case 'regular': {
+          const fd = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.createFile(name));
+          try {
+            for await (const chunk of event.contents) writeAll(fd, chunk);
+            fchmodSync(fd, event.executable ? 0o555 : 0o444);
+          } finally {
+            closeSync(fd);
+          }
+          break;
+        }
+      }
+    }
+    if (ownsReader && !(await reader.atEnd())) {
+      throw new NarFormatError(`invalid NAR at offset ${reader.position}: unexpected data after the end of the archive`);
+    }
+  } finally {
+    for (const { directory } of open) directory.close();
+    root.close();
+    reader.onConsume = previousTap;
+  }
+  return { narHash: sink.finish(), narSize: sink.size };
+}
+
+/** Runs a create call, turning "the target exists" into the message a user needs. */
+function create<T>(parent: AtDirectory, name: Buffer, target: string | undefined, make: () => T): T {
+  try {
+    return make();
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    if (target !== undefined) throw new NarRestoreError(`cannot restore to '${target}': it already exists`);
+    throw new NarRestoreError(`cannot restore '${parent.displayName(name)}': an entry with that name already exists`);
+  }
+}
+
+function writeAll(fd: number, chunk: Buffer): void {
+  for (let written = 0; written < chunk.length; ) written += writeSync(fd, chunk, written);
+}

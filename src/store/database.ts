@@ -2,6 +2,7 @@
  * The store database handle: opens or creates `db/db.sqlite` with Nix's schema and connection
  * settings, holds the shared big lock for its life, and caches prepared statements.
  */
+import { existsSync } from 'node:fs';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import { StoreSchemaError } from './dbErrors.js';
@@ -131,6 +132,7 @@ function connect(layout: StoreLayout, create: boolean, options: OpenDatabaseOpti
 export async function openStoreDatabase(layout: StoreLayout, options: OpenDatabaseOptions = {}): Promise<StoreDatabase> {
   const create = options.create ?? true;
   if (create) await ensureStoreDirs(layout, options.buildGroupId);
+  else if (!existsSync(layout.dbPath)) throw new StoreSchemaError(`no Nix store database at '${layout.dbPath}'`);
   const bigLock = await acquireBigLock(layout, 'shared', options.onWait);
   try {
     const version = await readSchemaVersion(layout);

@@ -110,6 +110,7 @@ export async function ensureStoreDirs(layout: StoreLayout, buildGroupId?: number
   }
   for (const dir of [join(layout.profilesDir, 'per-user'), join(layout.gcRootsDir, 'per-user')]) {
     await mkdir(dir, { recursive: true });
-    await chmod(dir, 0o755);
+    // Only when wrong: a user who does not own an existing store may not chmod it.
+    if (((await stat(dir)).mode & 0o7777) !== 0o755) await chmod(dir, 0o755);
   }
 }

@@ -104,6 +104,8 @@ export function caMatchesPath(info: ValidPathInfo, storeDir: string): boolean {
   if (!info.ca) return false;
   const ca = parseContentAddress(info.ca);
   const { name } = parseStorePath(info.path, storeDir);
+  // A text path's hash covers its contents, which cannot contain the path itself.
+  if (ca.method === 'text' && info.references.includes(info.path)) return false;
   try {
     return contentAddressPath(ca, name, info.references, info.path, storeDir) === info.path;
   } catch (e) {

@@ -4,7 +4,7 @@
  * when it dies, which is how the GC tells live files from stale ones). A path is announced
  * here before it is registered, so that a running GC cannot delete it in between.
  */
-import { closeSync, fstatSync, readdirSync, readFileSync, unlinkSync, writeSync, existsSync, openSync, constants } from 'node:fs';
+import { closeSync, fstatSync, readdirSync, readFileSync, unlinkSync, writeSync, existsSync, mkdirSync, openSync, constants } from 'node:fs';
 import { join } from 'node:path';
 import { LockError } from '../dbErrors.js';
 import type { StoreLayout } from '../layout.js';
@@ -51,6 +51,7 @@ export class TempRoots {
   private async openRootsFile(): Promise<number> {
     if (this.rootsFd !== undefined) return this.rootsFd;
     const file = this.layout.tempRootsFile();
+    mkdirSync(this.layout.tempRootsDir, { recursive: true });
     for (;;) {
       // A file with our pid can only be left over from a dead process that had the same pid.
       if (existsSync(file)) unlinkSync(file);

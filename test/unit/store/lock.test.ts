@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { StoreLayout } from '../../../src/store/layout.js';
 import { tryLock } from '../../../src/store/locks/flock.js';
 import { PathLocks } from '../../../src/store/locks/pathLock.js';
@@ -95,6 +96,18 @@ describe('path locks', () => {
     const both = await PathLocks.lock(layout, [other, path]);
     assert.deepEqual(both.lockFiles, [layout.lockFileFor(path), layout.lockFileFor(other)].sort());
     both.release();
+  });
+
+  it('keeps file I/O working while many lock waits are pending (the thread pool is not used up)', async () => {
+    const paths = [1, 2, 3, 4, 5, 6].map((i) => outputPath(`pool-${i}`));
+    const holders = await Promise.all(paths.map((p) => PathLocks.lock(layout, [p])));
+    const waiters = paths.map((p) => PathLocks.lock(layout, [p]));
+    await sleep(50);
+    const started = Date.now();
+    await Promise.all([1, 2, 3, 4, 5].map(() => readFile(layout.lockFileFor(paths[0]!))));
+    assert.ok(Date.now() - started < 1000, 'file reads were not starved');
+    for (const h of holders) h.release();
+    for (const w of await Promise.all(waiters)) w.release();
   });
 
   it('stops waiting when aborted', async () => {

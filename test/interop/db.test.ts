@@ -3,7 +3,7 @@
  * `nix-store`, and a store `nix-store` wrote gives our queries the answers nix gives.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Hash, hashBytes } from '../../src/format/hash.js';
@@ -18,7 +18,7 @@ import { queryReferrers } from '../../src/store/references.js';
 import { registerValidPaths } from '../../src/store/registerPaths.js';
 import { encodeString, encodeU64 } from '../../src/format/wire.js';
 import { fixture } from '../support/fixtures.js';
-import { nixBytes, nixOk, requireNix, runNix } from '../support/nix.js';
+import { findNixProgram, nixBytes, nixOk, requireNix, runNix } from '../support/nix.js';
 import { tempRoot } from '../unit/store/dbFixtures.js';
 
 /** Puts `source` (a file or a directory of files) at its store path, canonicalised. */
@@ -111,6 +111,22 @@ describe('interop: a database tsnix writes, read by nix-store 2.8', function () 
   after(() => {
     db?.close();
     if (root) rmSync(root, { recursive: true, force: true });
+  });
+
+  it('sqlite3 .schema of our database is byte for byte that of one nix created', function () {
+    const sqlite3 = findNixProgram('sqlite3');
+    if (sqlite3 === undefined) this.skip();
+    const nixRoot = tempRoot();
+    try {
+      const file = join(nixRoot, 'f');
+      writeFileSync(file, 'f');
+      nixOk(nixStore, ['--store', nixRoot, '--add', file]);
+      const schemaOf = (r: string): string => nixOk(sqlite3, [join(r, 'nix/var/nix/db/db.sqlite'), '.schema']);
+      assert.equal(schemaOf(root), schemaOf(nixRoot));
+      assert.equal(schemaOf(root), readFileSync(fixture('db/schema.sql'), 'utf8'));
+    } finally {
+      rmSync(nixRoot, { recursive: true, force: true });
+    }
   });
 
   it('nix-store --store ROOT -q --references lists what we registered', () => {

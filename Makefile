@@ -27,7 +27,7 @@ test: build
 	npx mocha
 
 bench: build
-	node dist/bench/run.js
+	node dist/bench/store.js
 
 clean:
 	rm -rf dist helper-c/tsnix-helper

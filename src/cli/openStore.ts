@@ -1,0 +1,22 @@
+/** Which store a command uses: `--store ROOT`, else the `store` setting, else `/`. */
+import { LocalStore } from '../store/localStore.js';
+import type { Settings } from '../store/settings.js';
+import { UsageError } from './args.js';
+
+export function storeRoot(flag: string | undefined, settings: Settings): string {
+  const value = flag ?? settings.get('store');
+  if (value === 'auto' || value === 'local' || value === '') return '/';
+  // `local?root=/x` is Nix's spelling of a chroot store; a bare absolute path means the same.
+  const m = /^local\?root=(\/.*)$/.exec(value);
+  if (m) return m[1]!;
+  if (value.startsWith('/')) return value;
+  throw new UsageError(`don't know how to open Nix store '${value}' (tsnix supports local stores: a root directory or 'local?root=DIR')`);
+}
+
+export async function openStoreForCli(flag: string | undefined, settings: Settings): Promise<LocalStore> {
+  return LocalStore.open({
+    root: storeRoot(flag, settings),
+    settings,
+    onWait: (message) => process.stderr.write(`${message}\n`),
+  });
+}

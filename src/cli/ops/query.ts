@@ -1,0 +1,93 @@
+/** `-q`: the queries of nix-store, printed as nix-store prints them. */
+import { isDerivationPath } from '../../format/storePath.js';
+import { computeClosure, topoSortPaths } from '../../store/closure.js';
+import { queryDerivationOutputs } from '../../store/derivers.js';
+import type { LocalStore } from '../../store/localStore.js';
+import { isValidPath, requirePathInfo } from '../../store/queryPathInfo.js';
+import { readDerivation } from '../../store/readDerivation.js';
+import { queryReferences, queryReferrers } from '../../store/references.js';
+import { type ParsedArgs, UsageError } from '../args.js';
+import { followLinksToStorePath } from '../followLinks.js';
+import { printLines } from '../output.js';
+import { renderGraph, renderTree } from './queryGraphs.js';
+
+/** A derivation's output paths (sorted), or the path itself. */
+function outputsOf(store: LocalStore, path: string, useOutput: boolean): string[] {
+  if (!useOutput || !isDerivationPath(path)) return [path];
+  return [...new Set([...readDerivation(store, path).outputs.values()].map((o) => o.path))].sort();
+}
+
+/** The closure, and with `includeOutputs` also the valid outputs of every derivation in it and their closures. */
+function requisites(store: LocalStore, roots: string[], includeOutputs: boolean): Set<string> {
+  const closure = computeClosure(store.db, roots);
+  if (!includeOutputs) return closure;
+  const seenDrvs = new Set<string>();
+  for (;;) {
+    const more: string[] = [];
+    for (const path of closure) {
+      if (!isDerivationPath(path) || seenDrvs.has(path)) continue;
+      seenDrvs.add(path);
+      for (const out of queryDerivationOutputs(store.db, path).values()) {
+        if (!closure.has(out) && isValidPath(store.db, out)) more.push(out);
+      }
+    }
+    if (more.length === 0) return closure;
+    for (const p of computeClosure(store.db, more)) closure.add(p);
+  }
+}
+
+export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
+  const args = parsed.args.map((a) => followLinksToStorePath(a, store.storeDir));
+  const targets = (useOutput: boolean): string[] => args.flatMap((p) => outputsOf(store, p, useOutput));
+  const db = store.db;
+  switch (parsed.query) {
+    case 'outputs':
+      printLines(targets(true));
+      return 0;
+    case 'requisites':
+    case 'references':
+    case 'referrers':
+    case 'referrers-closure': {
+      const paths = new Set<string>();
+      for (const p of targets(parsed.useOutput)) {
+        requirePathInfo(db, p);
+        const found =
+          parsed.query === 'requisites'
+            ? requisites(store, [p], parsed.includeOutputs)
+            : parsed.query === 'references'
+              ? queryReferences(db, p)
+              : parsed.query === 'referrers'
+                ? queryReferrers(db, p)
+                : computeClosure(db, [p], { reverse: true });
+        for (const f of found) paths.add(f);
+      }
+      printLines(topoSortPaths(db, paths));
+      return 0;
+    }
+    case 'deriver':
+      printLines(targets(parsed.useOutput).map((p) => requirePathInfo(db, p).deriver ?? 'unknown-deriver'));
+      return 0;
+    case 'hash':
+      printLines(targets(parsed.useOutput).map((p) => requirePathInfo(db, p).narHash.format('nix32')));
+      return 0;
+    case 'size':
+      printLines(targets(parsed.useOutput).map((p) => String(requirePathInfo(db, p).narSize)));
+      return 0;
+    case 'tree':
+      printLines(renderTree(targets(parsed.useOutput), (p) => queryReferences(db, p)));
+      return 0;
+    case 'graph':
+      printLines(renderGraph([...new Set(targets(parsed.useOutput))], (p) => queryReferences(db, p)));
+      return 0;
+    case 'binding': {
+      const name = parsed.binding!;
+      for (const p of args) {
+        if (!isDerivationPath(p)) throw new UsageError(`'${p}' is not a derivation`);
+        const value = readDerivation(store, p).env.get(name);
+        if (value === undefined) throw new UsageError(`derivation '${p}' has no environment binding named '${name}'`);
+        printLines([value]);
+      }
+      return 0;
+    }
+  }
+}

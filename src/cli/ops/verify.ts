@@ -1,0 +1,44 @@
+/** `--verify [--check-contents]`, `--verify-path PATHS` and `--check-validity [--print-invalid]`. */
+import { closePool } from '../../pool/pool.js';
+import type { LocalStore } from '../../store/localStore.js';
+import { PathNotValidError } from '../../store/dbErrors.js';
+import { isValidPath } from '../../store/queryPathInfo.js';
+import { verifyPathContents, verifyStore } from '../../store/verifyStore.js';
+import { type ParsedArgs, UsageError } from '../args.js';
+import { followLinksToStorePath } from '../followLinks.js';
+import { printLines, warn } from '../output.js';
+
+const toStderr = (message: string): void => {
+  process.stderr.write(`${message}\n`);
+};
+
+export async function opVerify(store: LocalStore, parsed: ParsedArgs): Promise<number> {
+  if (parsed.repair) throw new UsageError('--repair is not supported yet: tsnix cannot rebuild or substitute paths');
+  try {
+    const { allFixed } = await verifyStore(store, parsed.checkContents, toStderr);
+    if (allFixed) return 0;
+    warn('not all store errors were fixed');
+    return 1;
+  } finally {
+    await closePool();
+  }
+}
+
+export async function opVerifyPath(store: LocalStore, args: string[]): Promise<number> {
+  try {
+    const paths = args.map((a) => followLinksToStorePath(a, store.storeDir));
+    return (await verifyPathContents(store, paths, toStderr)) ? 0 : 1;
+  } finally {
+    await closePool();
+  }
+}
+
+export function opCheckValidity(store: LocalStore, parsed: ParsedArgs): number {
+  for (const arg of parsed.args) {
+    const path = followLinksToStorePath(arg, store.storeDir);
+    if (isValidPath(store.db, path)) continue;
+    if (!parsed.printInvalid) throw new PathNotValidError(path);
+    printLines([path]);
+  }
+  return 0;
+}

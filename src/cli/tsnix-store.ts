@@ -1,0 +1,70 @@
+/** tsnix-store: nix-store's operations on a tsnix/Nix local store. */
+import { parseArgs, UsageError, type ParsedArgs } from './args.js';
+import { loadSettings } from './loadSettings.js';
+import { warn } from './output.js';
+import type { Settings } from '../store/settings.js';
+
+async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number> {
+  // Operations load only what they need: a `--dump` should not pay for opening SQLite.
+  switch (parsed.operation) {
+    case 'version':
+      (await import('./ops/help.js')).opVersion();
+      return 0;
+    case 'help':
+      (await import('./ops/help.js')).opHelp();
+      return 0;
+    case 'dump':
+      await (await import('./ops/dumpRestore.js')).opDump(parsed.args, settings);
+      return 0;
+    case 'restore':
+      await (await import('./ops/dumpRestore.js')).opRestore(parsed.args, settings);
+      return 0;
+    case 'print-fixed-path':
+      (await import('./ops/add.js')).opPrintFixedPath(parsed);
+      return 0;
+    default:
+      break;
+  }
+  const { openStoreForCli } = await import('./openStore.js');
+  const store = await openStoreForCli(parsed.store, settings);
+  try {
+    switch (parsed.operation) {
+      case 'add':
+      case 'add-fixed':
+        await (await import('./ops/add.js')).opAdd(store, parsed);
+        return 0;
+      case 'query':
+        return (await import('./ops/query.js')).opQuery(store, parsed);
+      case 'export':
+        await (await import('./ops/exportImport.js')).opExport(store, parsed.args);
+        return 0;
+      case 'import':
+        await (await import('./ops/exportImport.js')).opImport(store);
+        return 0;
+      case 'verify':
+        return (await import('./ops/verify.js')).opVerify(store, parsed);
+      case 'verify-path':
+        return (await import('./ops/verify.js')).opVerifyPath(store, parsed.args);
+      case 'check-validity':
+        return (await import('./ops/verify.js')).opCheckValidity(store, parsed);
+      default:
+        throw new UsageError(`operation --${parsed.operation} is not supported`);
+    }
+  } finally {
+    await store.close();
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    const parsed = parseArgs(argv);
+    const settings = loadSettings(parsed.options, warn);
+    process.exitCode = await dispatch(parsed, settings);
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`error: ${message}\n`);
+    if (e instanceof UsageError) process.stderr.write("Try 'tsnix-store --help' for more information.\n");
+    if (process.env['TSNIX_DEBUG'] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,80 @@
+/**
+ * `nix-store --add` and `--add-fixed`: a file or tree from outside becomes a
+ * content-addressed store path. The source is read once: its NAR streams into a
+ * temporary copy inside the store while being hashed, and the copy is renamed into
+ * place once the hash (and so the path) is known.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, lstatSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { renderContentAddress } from '../format/contentAddress.js';
+import { Hash, type HashAlgo } from '../format/hash.js';
+import { checkStorePathName, makeFixedOutputPath, type FileIngestionMethod } from '../format/storePath.js';
+import { commitPath } from './commitPath.js';
+import type { LocalStore } from './localStore.js';
+import { dumpPath } from './nar/dumpPath.js';
+import { restorePath } from './nar/restorePath.js';
+import { makePathInfo } from './pathInfo.js';
+import { TempDir } from './tempPath.js';
+
+export class AddToStoreError extends Error {
+  override name = 'AddToStoreError';
+}
+
+export interface AddOptions {
+  method: FileIngestionMethod;
+  algo: HashAlgo;
+  /** Store path name; default: the source's base name. */
+  name?: string;
+}
+
+/** Passes chunks through unchanged while feeding them to `observe`. */
+async function* tap(chunks: AsyncIterable<Buffer>, observe: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    observe(chunk);
+    yield chunk;
+  }
+}
+
+export async function addPathToStore(store: LocalStore, source: string, options: AddOptions): Promise<string> {
+  const sourcePath = resolve(source);
+  const name = options.name ?? basename(sourcePath);
+  checkStorePathName(name, name);
+  if (options.method === 'flat' && !lstatSync(sourcePath).isFile()) {
+    throw new AddToStoreError(`'${sourcePath}' is not a regular file; add it with --recursive`);
+  }
+  const temp = TempDir.create(store.layout, 'add');
+  try {
+    let nar: AsyncIterable<Buffer> = dumpPath(sourcePath, { useCaseHack: store.useCaseHack });
+    // The path's hash: of the NAR (recursive) or of the file's bytes (flat). A recursive
+    // sha256 hash is the NAR hash itself, which restoring computes anyway.
+    let narHasher: ReturnType<typeof createHash> | undefined;
+    if (options.method === 'recursive' && options.algo !== 'sha256') {
+      const hasher = createHash(options.algo);
+      narHasher = hasher;
+      nar = tap(nar, (chunk) => hasher.update(chunk));
+    }
+    const { narHash, narSize } = await restorePath(temp.contentPath, nar, { useCaseHack: store.useCaseHack });
+    // A flat hash is of the file's bytes: read them from our private copy, which cannot
+    // change under us as the source could.
+    const contentHash =
+      options.method === 'flat'
+        ? await hashFile(temp.contentPath, options.algo)
+        : narHasher
+          ? new Hash(options.algo, narHasher.digest())
+          : narHash;
+    const path = makeFixedOutputPath(options.method, contentHash, name, store.storeDir);
+    const info = makePathInfo({ path, narHash, narSize, ca: renderContentAddress({ method: options.method, hash: contentHash }) });
+    await commitPath(store, temp, info);
+    return path;
+  } catch (e) {
+    temp.remove();
+    throw e;
+  }
+}
+
+async function hashFile(path: string, algo: HashAlgo): Promise<Hash> {
+  const hasher = createHash(algo);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hasher.update(chunk as Buffer);
+  return new Hash(algo, hasher.digest());
+}

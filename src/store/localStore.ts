@@ -1,0 +1,57 @@
+/**
+ * A local store: its layout, its database and this process's temp roots. The
+ * operations (add, import, export, verify) live in their own files and take a LocalStore.
+ */
+import { openStoreDatabase, type StoreDatabase } from './database.js';
+import { StoreLayout } from './layout.js';
+import { TempRoots } from './locks/tempRoots.js';
+import type { Settings } from './settings.js';
+
+export interface OpenStoreOptions {
+  /** Physical root (`--store ROOT`); default `/`. */
+  root?: string;
+  settings: Settings;
+  /** Told about waits for locks. */
+  onWait?: (message: string) => void;
+}
+
+export class LocalStore {
+  private roots: TempRoots | undefined;
+
+  private constructor(
+    readonly layout: StoreLayout,
+    readonly db: StoreDatabase,
+    readonly settings: Settings,
+    readonly onWait: ((message: string) => void) | undefined,
+  ) {}
+
+  static async open(options: OpenStoreOptions): Promise<LocalStore> {
+    const layout = new StoreLayout({ root: options.root });
+    const db = await openStoreDatabase(layout, {
+      fsyncMetadata: options.settings.bool('fsync-metadata'),
+      useWal: options.settings.bool('use-sqlite-wal'),
+      onWait: options.onWait,
+    });
+    return new LocalStore(layout, db, options.settings, options.onWait);
+  }
+
+  get storeDir(): string {
+    return this.layout.storeDir;
+  }
+
+  get useCaseHack(): boolean {
+    return this.settings.bool('use-case-hack');
+  }
+
+  /** Keeps `path` from being collected for as long as this process lives. */
+  async addTempRoot(path: string): Promise<void> {
+    this.roots ??= TempRoots.for(this.layout);
+    await this.roots.add(path);
+  }
+
+  async close(): Promise<void> {
+    this.roots?.close();
+    this.roots = undefined;
+    this.db.close();
+  }
+}

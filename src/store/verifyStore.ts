@@ -1,0 +1,115 @@
+/**
+ * `nix-store --verify [--check-contents]` and `--verify-path`: the database against
+ * the files. A valid path whose files are gone is dropped from the database when
+ * nothing refers to it (as Nix does); a path whose contents no longer hash to the
+ * recorded NAR hash is reported.
+ */
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeNix32 } from '../format/base32.js';
+import type { Hash } from '../format/hash.js';
+import { BadHashError } from '../format/errors.js';
+import { hashPathInPool } from '../pool/pool.js';
+import { invalidatePaths } from './invalidate.js';
+import type { LocalStore } from './localStore.js';
+import { queryAllValidPaths } from './queryPaths.js';
+import { requirePathInfo } from './queryPathInfo.js';
+import { queryReferrers } from './references.js';
+
+export interface VerifyReport {
+  /** True when every problem found was fixed (or there was none). */
+  allFixed: boolean;
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** Hashes paths on the pool, a few at a time so that memory and open files stay bounded. */
+async function forEachHashed<T>(items: T[], realPathOf: (item: T) => string, useCaseHack: boolean, onHash: (item: T, narHash: Hash) => void): Promise<void> {
+  const inFlight = 8;
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      const { narHash } = await hashPathInPool(realPathOf(item), [], useCaseHack);
+      onHash(item, narHash);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, items.length) }, worker));
+}
+
+/** Checks the given valid paths' contents; reports each modified one. Returns true when all match. */
+export async function verifyPathContents(store: LocalStore, paths: string[], report: (message: string) => void): Promise<boolean> {
+  let ok = true;
+  const infos = paths.map((p) => requirePathInfo(store.db, p));
+  await forEachHashed(infos, (info) => store.layout.toReal(info.path), store.useCaseHack, (info, narHash) => {
+    if (!narHash.equals(info.narHash)) {
+      ok = false;
+      report(`path '${info.path}' was modified! expected hash '${info.narHash.format('nix32')}', got '${narHash.format('nix32')}'`);
+    }
+  });
+  return ok;
+}
+
+/** `.links/` holds files named after the nix32 NAR hash of their content (store optimisation). */
+async function verifyLinks(store: LocalStore, report: (message: string) => void): Promise<boolean> {
+  let names: string[];
+  try {
+    names = readdirSync(store.layout.linksDir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw e;
+  }
+  let ok = true;
+  await forEachHashed(names, (name) => join(store.layout.linksDir, name), false, (name, narHash) => {
+    let expected: Buffer | undefined;
+    try {
+      expected = decodeNix32(name, 32);
+    } catch (e) {
+      // Not a link name of ours: not checked.
+      if (!(e instanceof BadHashError)) throw e;
+    }
+    if (expected && !expected.equals(narHash.digest)) {
+      ok = false;
+      report(`link '${join(store.layout.linksDir, name)}' was modified! expected hash '${name}', got '${narHash.toNix32()}'`);
+    }
+  });
+  return ok;
+}
+
+export async function verifyStore(store: LocalStore, checkContents: boolean, report: (message: string) => void): Promise<VerifyReport> {
+  let allFixed = true;
+  report('reading the Nix store...');
+  const valid = queryAllValidPaths(store.db);
+  report('checking path existence...');
+  const missing = valid.filter((p) => !exists(store.layout.toReal(p)));
+  const missingSet = new Set(missing);
+  // Drop missing paths whose referrers are all missing too, referrers first.
+  const dropped = new Set<string>();
+  for (const path of missing) {
+    const referrers = queryReferrers(store.db, path).filter((r) => r !== path);
+    if (referrers.some((r) => !missingSet.has(r))) {
+      report(`path '${path}' disappeared, but it still has valid referrers!`);
+      allFixed = false;
+    } else {
+      report(`path '${path}' disappeared, removing from database...`);
+      dropped.add(path);
+    }
+  }
+  if (dropped.size > 0) invalidatePaths(store.db, dropped);
+  if (checkContents) {
+    report('checking link hashes...');
+    if (!(await verifyLinks(store, report))) allFixed = false;
+    report('checking store hashes...');
+    const present = valid.filter((p) => !missingSet.has(p));
+    if (!(await verifyPathContents(store, present, report))) allFixed = false;
+  }
+  return { allFixed };
+}

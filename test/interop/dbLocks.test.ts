@@ -4,14 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hashBytes } from '../../src/format/hash.js';
 import { makeFixedOutputPath, makeStorePath } from '../../src/format/storePath.js';
 import { openStoreDatabase } from '../../src/store/database.js';
 import { StoreLayout } from '../../src/store/layout.js';
+import { openLockFile, tryLock } from '../../src/store/locks/flock.js';
 import { PathLocks } from '../../src/store/locks/pathLock.js';
+import { TempRoots } from '../../src/store/locks/tempRoots.js';
 import { makePathInfo } from '../../src/store/pathInfo.js';
 import { isValidPath } from '../../src/store/queryPathInfo.js';
 import { registerValidPaths } from '../../src/store/registerPaths.js';
@@ -140,6 +143,72 @@ describe('interop: nix-store --gc and our temp roots', function () {
     nixOk(nixStore, ['--store', root, '--gc']);
     assert.equal(existsSync(layout.toReal(kept.path)), false, 'collected once its process died');
     assert.equal(existsSync(layout.tempRootsFile(child.pid!)), false, 'the stale temp roots file is removed');
+  });
+});
+
+describe('interop: a temp root added while nix-store --gc runs', function () {
+  this.timeout(60000);
+  let nixStore: string;
+  let root: string;
+
+  before(function () {
+    nixStore = requireNix(this);
+    if (findNixProgram('mkfifo') === undefined) this.skip();
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('goes over the GC socket, is acknowledged while the GC holds its lock, and the GC spares the path', async () => {
+    root = tempRoot();
+    const layout = new StoreLayout({ root });
+    const db = await openStoreDatabase(layout);
+    const [kept, collected] = ['late-root', 'garbage'].map((name) => {
+      const path = makeStorePath('output:out', hashBytes('sha256', `gc socket ${name}`), name);
+      writeFileSync(layout.toReal(path), name);
+      return makePathInfo({ path, ...narOf(nixStore, layout.toReal(path)) });
+    }) as [ReturnType<typeof makePathInfo>, ReturnType<typeof makePathInfo>];
+    registerValidPaths(db, [kept, collected]);
+    db.close();
+
+    // Nix's own test hook: the collector, holding gc.lock and serving its socket, having
+    // read the roots, stops until something is written to this FIFO.
+    const fifo = join(root, 'gc-sync');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const gc = spawn(nixStore, ['--store', root, '--gc'], {
+      env: { ...process.env, NIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '', _NIX_TEST_GC_SYNC: fifo },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    gc.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => gc.on('exit', resolve));
+    const roots = TempRoots.for(layout);
+    try {
+      const probe = () => {
+        if (!existsSync(layout.gcLockPath) || !existsSync(layout.gcSocketPath)) return false;
+        const fd = openLockFile(layout.gcLockPath, false);
+        if (fd === undefined) return false;
+        try {
+          return !tryLock(fd, 'shared');
+        } finally {
+          closeSync(fd);
+        }
+      };
+      while (!probe()) await sleep(20);
+      // Add the root only once the GC has read the temp roots files and waits at its sync
+      // point (blocked opening the FIFO), so that only the socket can protect the path.
+      const blockedOnFifo = (): boolean => readFileSync(`/proc/${gc.pid}/wchan`, 'utf8') === 'wait_for_partner';
+      for (let i = 0; i < 250 && !blockedOnFifo(); i++) await sleep(20);
+      assert.ok(blockedOnFifo(), 'the GC reached its sync point');
+      await roots.add(kept.path);
+      const writer = await open(fifo, 'w');
+      await writer.write('go\n');
+      await writer.close();
+      assert.equal(await exited, 0, stderr);
+      assert.equal(existsSync(layout.toReal(collected.path)), false, 'garbage is collected');
+      assert.equal(existsSync(layout.toReal(kept.path)), true, 'the late temp root kept its path');
+    } finally {
+      gc.kill('SIGKILL');
+      roots.close();
+    }
   });
 });
 

@@ -27,6 +27,20 @@
 #include "spec.h"
 #include "util.h"
 
+/* The helper's own argv; PID 1 overwrites it so that the builder cannot read host paths in
+   /proc/1/cmdline (which, unlike environ, stays world-readable). */
+static char *own_argv0;
+static size_t own_argv0_len;
+
+static void hide_command_line(void)
+{
+  static const char title[] = "sandbox-init";
+  if (!own_argv0)
+    return;
+  memset(own_argv0, 0, own_argv0_len);
+  memcpy(own_argv0, title, own_argv0_len > sizeof title ? sizeof title : own_argv0_len - 1);
+}
+
 static void sandbox_child(const struct sandbox_spec *spec, int release_fd, int status_fd)
 {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -59,6 +73,7 @@ static void sandbox_child(const struct sandbox_spec *spec, int release_fd, int s
 
   /* PID 1 stays privileged inside the namespace; no builder process may trace or read it. */
   prctl(PR_SET_DUMPABLE, 0);
+  hide_command_line();
   int keep[] = {status_fd, -1};
   close_fds_except(0, keep);
   int status = reap_until(builder);
@@ -131,6 +146,8 @@ int main(int argc, char **argv)
   if (argc != 1)
     die("usage: tsnix-helper < description, or tsnix-helper --writable-store DIR -- COMMAND...");
 
+  own_argv0 = argv[0];
+  own_argv0_len = strlen(argv[0]) + 1;
   pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)

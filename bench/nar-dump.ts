@@ -8,6 +8,18 @@ import { writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { dumpPath } from '../src/store/nar/dumpPath.js';
 
+/** stdout may be a non-blocking pipe: wait a little and retry on EAGAIN. */
+function writeAll(chunk: Buffer): void {
+  for (let written = 0; written < chunk.length; ) {
+    try {
+      written += writeSync(1, chunk, written);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const hash = args.includes('--hash');
@@ -17,12 +29,13 @@ async function main(): Promise<void> {
   let size = 0;
   const reuseChunks = !args.includes('--fresh');
   const chunkSize = Number(process.env.CHUNK ?? 1 << 20);
-  for await (const chunk of dumpPath(path, { reuseChunks, chunkSize })) {
+  const threads = process.env.THREADS === undefined ? undefined : Number(process.env.THREADS);
+  for await (const chunk of dumpPath(path, { reuseChunks, chunkSize, threads })) {
     if (hash) {
       hasher.update(chunk);
       size += chunk.length;
     } else {
-      for (let written = 0; written < chunk.length; ) written += writeSync(1, chunk, written);
+      writeAll(chunk);
     }
   }
   if (hash) process.stdout.write(`sha256:${hasher.digest('hex')} ${size}\n`);

@@ -15,8 +15,10 @@ export class ChunkWriter {
   constructor(
     readonly chunkSize: number,
     private readonly reuse: boolean,
+    /** Where chunks come from instead (the helper worker writes into shared slots). */
+    private readonly allocate: () => Buffer = () => Buffer.allocUnsafe(chunkSize),
   ) {
-    this.buffer = Buffer.allocUnsafe(chunkSize);
+    this.buffer = allocate();
   }
 
   get free(): number {
@@ -57,7 +59,7 @@ export class ChunkWriter {
   /** The filled part, to be yielded; writing continues in a new (or the recycled) buffer. */
   take(): Buffer {
     const full = this.buffer.subarray(0, this.position);
-    if (!this.reuse) this.buffer = Buffer.allocUnsafe(this.chunkSize);
+    if (!this.reuse) this.buffer = this.allocate();
     this.position = 0;
     return full;
   }

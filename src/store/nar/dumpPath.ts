@@ -2,17 +2,21 @@
  * dumpPath: the exact NAR of a file, symlink or directory tree, as `nix-store --dump`
  * writes it, in constant memory.
  *
- * Why it is shaped like this: the walk is a synchronous generator with its own stack of
- * open directories (no recursion, so any depth), using sync fs calls (for many small files
- * they cost far less than promise round trips), and it copies tokens, names and file contents
- * straight into large output chunks (no per-token buffers). It suspends whenever a chunk is
- * full, so a 10 GiB file is never in memory.
+ * Why it is shaped like this: the walk (DumpPlanner) keeps its own stack, so any depth
+ * works; sync fs calls cost far less than promise round trips for many small files; tokens,
+ * names and contents are copied straight into large output chunks; and the generator
+ * suspends whenever a chunk is full, so a 10 GiB file is never in memory. For trees of many
+ * files a helper thread dumps alternate subdirectories (SubtreeHelper): the per-file
+ * syscalls are most of the cost, and they then run on two cores.
  */
-import { closeSync, constants, fstatSync, lstatSync, openSync, readdirSync, readlinkSync, readSync, type Dirent, type Stats } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { isMainThread } from 'node:worker_threads';
+import { closeSync, constants, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { NAR_FRAMES } from '../../format/nar/encode.js';
-import { unhackDirectory } from '../../format/nar/caseHack.js';
 import { ChunkWriter } from './chunkWriter.js';
+import { DumpPlanner, Kind, showPath, Step, type FsPath, type PlanItem } from './dumpPlanner.js';
 import { NarDumpError } from './errors.js';
+import { SubtreeHelper } from './subtreeHelper.js';
 
 export interface DumpPathOptions {
   /** Strip `~nix~case~hack~N` suffixes from names (Nix's `use-case-hack`; off on Linux). */
@@ -25,161 +29,142 @@ export interface DumpPathOptions {
    * synchronously before asking for more; never for ones that keep it (socket writes).
    */
   reuseChunks?: boolean;
-}
-
-type FsPath = string | Buffer;
-
-/** What readdir's d_type said an entry is; the file itself is opened without following links. */
-const enum Kind {
-  Regular,
-  Symlink,
-  Directory,
-  Other,
-}
-
-interface OpenDirectory {
-  path: FsPath;
-  /** Entry names in NAR order, their names on disk (the same unless the case hack renamed) and kinds. */
-  narNames: string[];
-  diskNames: string[];
-  kinds: Kind[];
-  index: number;
-  /** Whether this directory is an entry of another one (its `)` closes the entry too). */
-  isEntry: boolean;
+  /**
+   * Helper threads for large trees (default: 1 on the main thread of a machine with 2+
+   * cores, 0 inside a worker thread such as the pool's; 0 = dump on this thread only).
+   */
+  threads?: number;
+  /** Entries dumped before the helper thread is started (default 512; for tests and tuning). */
+  helperAfterEntries?: number;
 }
 
 /** Room for any header: frames (< 200 bytes), a name (<= 264) or a symlink target (<= 4104). */
 const HEADER_ROOM = 8192;
 const TRAILER_ROOM = 64;
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
-const NON_ASCII = /[^\x00-\x7f]/;
+/** Entries dumped before a helper thread is started: below this, starting it costs more than it saves. */
+const HELPER_AFTER_ENTRIES = 512;
 
 /** The NAR of `realPath` as a stream of chunks. */
 export async function* dumpPath(realPath: string, opts: DumpPathOptions = {}): AsyncGenerator<Buffer> {
   yield* dumpPathSync(realPath, opts);
 }
 
+function defaultThreads(): number {
+  return isMainThread && availableParallelism() > 1 ? 1 : 0;
+}
+
 /** The same chunks, synchronously: for worker threads that hash a path in one go. */
 export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
   const out = new ChunkWriter(Math.max(opts.chunkSize ?? 1 << 20, HEADER_ROOM * 2), opts.reuseChunks ?? false);
   const useCaseHack = opts.useCaseHack ?? false;
-  const open: OpenDirectory[] = [];
+  const planner = new DumpPlanner(realPath, useCaseHack);
+  const helper =
+    (opts.threads ?? defaultThreads()) > 0
+      ? { useCaseHack, after: opts.helperAfterEntries ?? HELPER_AFTER_ENTRIES, started: undefined as SubtreeHelper | undefined }
+      : undefined;
+  try {
+    out.bytes(NAR_FRAMES.magic);
+    yield* dumpTree(out, planner, helper);
+    if (out.position > 0) yield out.take();
+  } finally {
+    helper?.started?.stop();
+  }
+}
 
-  out.bytes(NAR_FRAMES.magic);
-  yield* dumpNode(out, realPath, kindOf(lstatSync(realPath)), open, false, useCaseHack);
-
-  while (open.length > 0) {
-    const directory = open[open.length - 1]!;
+/**
+ * Writes the node at the planner's root (no magic), yielding full chunks. With `helper`, a
+ * helper thread is started once the tree proves large and takes alternate subdirectories.
+ */
+export function* dumpTree(
+  out: ChunkWriter,
+  planner: DumpPlanner,
+  helper: { useCaseHack: boolean; after: number; started: SubtreeHelper | undefined } | undefined,
+): Generator<Buffer> {
+  let entries = 0;
+  for (;;) {
+    const item = planner.next();
+    if (!item) return;
     if (out.free < HEADER_ROOM) yield out.take();
-    const index = directory.index++;
-    if (index === directory.narNames.length) {
-      open.pop();
+    if (item.step === Step.Entry) {
+      out.bytes(NAR_FRAMES.entry);
+      out.latin1String(item.name);
+      out.bytes(NAR_FRAMES.node);
+      if (helper && ++entries % 64 === 0) {
+        if (!helper.started && entries > helper.after) {
+          helper.started = new SubtreeHelper(helper.useCaseHack);
+          planner.delegator = helper.started;
+        } else if (helper.started?.wantsWork) {
+          planner.delegateRemaining();
+        }
+      }
+    } else if (item.step === Step.DirectoryStart) {
+      out.bytes(NAR_FRAMES.directory);
+    } else if (item.step === Step.DirectoryEnd) {
       out.bytes(NAR_FRAMES.close);
-      if (directory.isEntry) out.bytes(NAR_FRAMES.close);
-      continue;
+      if (item.isEntry) out.bytes(NAR_FRAMES.close);
+    } else if (item.kind === Kind.Delegated) {
+      const started = helper!.started!;
+      if (started.takeBack(item.job)) {
+        planner.expand(item);
+      } else {
+        for (const part of started.fragment(item.job)) yield* writeBytes(out, part);
+        if (item.isEntry) out.bytes(NAR_FRAMES.close);
+      }
+    } else {
+      yield* dumpNode(out, item);
     }
-    const path = childPath(directory.path, directory.diskNames[index]!);
-    out.bytes(NAR_FRAMES.entry);
-    out.latin1String(directory.narNames[index]!);
-    out.bytes(NAR_FRAMES.node);
-    yield* dumpNode(out, path, directory.kinds[index]!, open, true, useCaseHack);
   }
-  if (out.position > 0) yield out.take();
 }
 
-function kindOf(entry: Stats | Dirent<string>): Kind {
-  if (entry.isFile()) return Kind.Regular;
-  if (entry.isDirectory()) return Kind.Directory;
-  if (entry.isSymbolicLink()) return Kind.Symlink;
-  return Kind.Other;
+/** Copies bytes into the output, across as many chunks as needed. */
+function* writeBytes(out: ChunkWriter, bytes: Buffer): Generator<Buffer> {
+  let at = 0;
+  while (bytes.length - at > out.free - HEADER_ROOM) {
+    const part = out.free - HEADER_ROOM;
+    out.bytes(bytes.subarray(at, at + part));
+    at += part;
+    yield out.take();
+  }
+  out.bytes(bytes.subarray(at));
 }
 
-/**
- * Writes one node. A file or symlink is written whole (with the `)` of its entry); a
- * directory only gets its header and is pushed onto `open` for the main loop to fill.
- * The caller has made sure HEADER_ROOM bytes are free.
- */
-function* dumpNode(out: ChunkWriter, path: FsPath, kind: Kind, open: OpenDirectory[], isEntry: boolean, useCaseHack: boolean): Generator<Buffer> {
-  if (kind === Kind.Regular) {
-    // Stat the opened file rather than the path: one path lookup per file instead of two.
-    const fd = openSync(path, READ_FLAGS);
-    try {
-      const stats = fstatSync(fd);
-      if (!stats.isFile()) throw new NarDumpError(`file '${showPath(path)}' changed while it was being dumped`);
-      // Owner execute bit only, like Nix; the other x bits do not count.
-      out.bytes(stats.mode & 0o100 ? NAR_FRAMES.executable : NAR_FRAMES.regular);
-      out.u64(stats.size);
-      if (stats.size <= out.free - TRAILER_ROOM) readInto(out, fd, stats.size, path);
-      else yield* readLarge(out, fd, stats.size, path);
-      if (out.free < TRAILER_ROOM) yield out.take();
-      out.zeros((8 - (stats.size % 8)) % 8);
-    } finally {
-      closeSync(fd);
-    }
-    out.bytes(NAR_FRAMES.close);
-  } else if (kind === Kind.Symlink) {
+/** A file, symlink or unsupported object, with the `)` of its entry. HEADER_ROOM is free. */
+function* dumpNode(out: ChunkWriter, item: PlanItem): Generator<Buffer> {
+  if (item.kind === Kind.Regular) {
+    yield* readFile(out, item.path);
+  } else if (item.kind === Kind.Symlink) {
     out.bytes(NAR_FRAMES.symlink);
-    out.bufferString(readlinkSync(path, { encoding: 'buffer' }));
+    out.bufferString(readlinkSync(item.path, { encoding: 'buffer' }));
     out.bytes(NAR_FRAMES.close);
-  } else if (kind === Kind.Directory) {
-    out.bytes(NAR_FRAMES.directory);
-    open.push({ path, ...listDirectory(path, useCaseHack), index: 0, isEntry });
-    return;
   } else {
-    throw new NarDumpError(`file '${showPath(path)}' has an unsupported type`);
+    throw new NarDumpError(`file '${showPath(item.path)}' has an unsupported type`);
   }
-  if (isEntry) out.bytes(NAR_FRAMES.close);
+  if (item.isEntry) out.bytes(NAR_FRAMES.close);
 }
 
-/**
- * Names in NAR order. latin1 maps each byte to one char, so names keep their exact bytes and
- * plain string order is the byte-wise order the NAR requires.
- */
-function listDirectory(path: FsPath, useCaseHack: boolean): { narNames: string[]; diskNames: string[]; kinds: Kind[] } {
-  const entries = readdirSync(path, { encoding: 'latin1', withFileTypes: true });
-  if (useCaseHack) {
-    const kindByName = new Map(entries.map((entry) => [entry.name, kindOf(entry)]));
-    const hacked = unhackDirectory(entries.map((entry) => Buffer.from(entry.name, 'latin1')), showPath(path));
-    const diskNames = hacked.map((entry) => entry.diskName.toString('latin1'));
-    return { narNames: hacked.map((entry) => entry.narName.toString('latin1')), diskNames, kinds: diskNames.map((name) => kindByName.get(name)!) };
+/** Reads a regular file here: small ones straight into the chunk, large ones streamed. */
+function* readFile(out: ChunkWriter, path: FsPath): Generator<Buffer> {
+  // Stat the opened file rather than the path: one path lookup per file instead of two.
+  const fd = openSync(path, READ_FLAGS);
+  try {
+    const stats = fstatSync(fd);
+    if (!stats.isFile()) throw new NarDumpError(`file '${showPath(path)}' changed while it was being dumped`);
+    // Owner execute bit only, like Nix; the other x bits do not count.
+    out.bytes(stats.mode & 0o100 ? NAR_FRAMES.executable : NAR_FRAMES.regular);
+    out.u64(stats.size);
+    let left = stats.size;
+    while (left > 0) {
+      if (out.free === 0) yield out.take();
+      const n = readSync(fd, out.buffer, out.position, Math.min(left, out.free), null);
+      if (n === 0) throw new NarDumpError(`file '${showPath(path)}' changed while it was being dumped: expected ${stats.size} bytes`);
+      out.position += n;
+      left -= n;
+    }
+    if (out.free < TRAILER_ROOM) yield out.take();
+    out.zeros((8 - (stats.size % 8)) % 8);
+  } finally {
+    closeSync(fd);
   }
-  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-  const names = entries.map((entry) => entry.name);
-  return { narNames: names, diskNames: names, kinds: entries.map(kindOf) };
-}
-
-function readInto(out: ChunkWriter, fd: number, size: number, path: FsPath): void {
-  let left = size;
-  while (left > 0) {
-    const n = readSync(fd, out.buffer, out.position, left, null);
-    if (n === 0) throw changedSize(path, size);
-    out.position += n;
-    left -= n;
-  }
-}
-
-function* readLarge(out: ChunkWriter, fd: number, size: number, path: FsPath): Generator<Buffer> {
-  let left = size;
-  while (left > 0) {
-    if (out.free === 0) yield out.take();
-    const n = readSync(fd, out.buffer, out.position, Math.min(left, out.free), null);
-    if (n === 0) throw changedSize(path, size);
-    out.position += n;
-    left -= n;
-  }
-}
-
-function changedSize(path: FsPath, size: number): NarDumpError {
-  return new NarDumpError(`file '${showPath(path)}' changed while it was being dumped: expected ${size} bytes`);
-}
-
-/** Strings while every name is ASCII (cheap to join); raw bytes once a name is not. */
-function childPath(parent: FsPath, name: string): FsPath {
-  if (typeof parent === 'string' && !NON_ASCII.test(name)) return `${parent}/${name}`;
-  const parentBytes = typeof parent === 'string' ? Buffer.from(parent, 'utf8') : parent;
-  return Buffer.concat([parentBytes, Buffer.from(`/${name}`, 'latin1')]);
-}
-
-function showPath(path: FsPath): string {
-  return typeof path === 'string' ? path : path.toString('utf8');
+  out.bytes(NAR_FRAMES.close);
 }

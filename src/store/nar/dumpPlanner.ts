@@ -1,0 +1,171 @@
+/**
+ * The walk of dumpPath: visits a tree in NAR order (entries sorted byte-wise) with its own
+ * stack of open directories, and queues what the NAR needs, one item per grammar element.
+ * The dumper drains the queue; the planner can run ahead of it, so that files can be
+ * prefetched in the order they will be written.
+ */
+import { lstatSync, readdirSync, type Dirent, type Stats } from 'node:fs';
+import { unhackDirectory } from '../../format/nar/caseHack.js';
+
+export type FsPath = string | Buffer;
+
+export const enum Kind {
+  Regular,
+  Symlink,
+  Directory,
+  Other,
+  /** A subdirectory handed to the helper thread; `ticket` is its job number. */
+  Delegated,
+}
+
+export const enum Step {
+  DirectoryStart,
+  DirectoryEnd,
+  Entry,
+  Node,
+}
+
+/** `Node` is a file, symlink or unsupported object; `DirectoryEnd` closes an entry too when `isEntry`. */
+export interface PlanItem {
+  step: Step;
+  kind: Kind;
+  path: FsPath;
+  name: string;
+  isEntry: boolean;
+  /** The helper's job number of a delegated subdirectory. */
+  job: number;
+}
+
+interface OpenDirectory {
+  path: FsPath;
+  narNames: string[];
+  diskNames: string[];
+  kinds: Kind[];
+  /** Helper job numbers of the delegated entries, by index. */
+  jobs: number[] | undefined;
+  index: number;
+  isEntry: boolean;
+}
+
+
+const NON_ASCII = /[^\x00-\x7f]/;
+
+export class DumpPlanner {
+  private readonly items: PlanItem[] = [];
+  private head = 0;
+  private readonly open: OpenDirectory[] = [];
+  /** Set once a helper thread exists: returns a job number for a delegated subdirectory. */
+  delegator: { canTake: boolean; delegate: (path: FsPath) => number } | undefined;
+
+  constructor(
+    root: FsPath,
+    private readonly useCaseHack: boolean,
+  ) {
+    this.node(root, kindOf(lstatSync(root)), false, -1);
+  }
+
+  get done(): boolean {
+    return this.open.length === 0;
+  }
+
+  get queued(): number {
+    return this.items.length - this.head;
+  }
+
+  next(): PlanItem | undefined {
+    while (this.queued === 0 && !this.done) this.advance();
+    if (this.queued === 0) return undefined;
+    const item = this.items[this.head++]!;
+    if (this.head === this.items.length) {
+      this.items.length = 0;
+      this.head = 0;
+    }
+    return item;
+  }
+
+  /** Plans one more entry of the innermost open directory (or closes it). */
+  advance(): void {
+    const directory = this.open[this.open.length - 1]!;
+    const index = directory.index++;
+    if (index === directory.narNames.length) {
+      this.open.pop();
+      this.items.push({ step: Step.DirectoryEnd, kind: Kind.Directory, path: directory.path, name: '', isEntry: directory.isEntry, job: -1 });
+      return;
+    }
+    const path = childPath(directory.path, directory.diskNames[index]!);
+    this.items.push({ step: Step.Entry, kind: Kind.Other, path, name: directory.narNames[index]!, isEntry: true, job: -1 });
+    this.node(path, directory.kinds[index]!, true, directory.jobs?.[index] ?? -1);
+  }
+
+  /** Dumps a delegated subdirectory here after all (the dumper took the job back). */
+  expand(item: PlanItem): void {
+    if (this.queued !== 0) throw new Error('dumpPath: a delegated directory can only be expanded next');
+    this.node(item.path, Kind.Directory, item.isEntry, -1);
+  }
+
+  private node(path: FsPath, kind: Kind, isEntry: boolean, job: number): void {
+    if (kind !== Kind.Directory) {
+      this.items.push({ step: Step.Node, kind, path, name: '', isEntry, job });
+      return;
+    }
+    this.items.push({ step: Step.DirectoryStart, kind, path, name: '', isEntry, job: -1 });
+    this.open.push({ path, ...listDirectory(path, this.useCaseHack), jobs: undefined, index: 0, isEntry });
+  }
+
+  /**
+   * Hands out work to an idle helper: every second subdirectory not yet reached, in the
+   * outermost open directory that has some (big subtrees, disjoint paths). Jobs go out only
+   * when all earlier ones have been reached, so they stay in NAR order.
+   */
+  delegateRemaining(): void {
+    const delegator = this.delegator;
+    if (!delegator) return;
+    for (const directory of this.open) {
+      let subdirectories = 0;
+      let delegated = false;
+      for (let index = directory.index; index < directory.kinds.length; index++) {
+        if (directory.kinds[index] !== Kind.Directory || subdirectories++ % 2 === 0) continue;
+        if (!delegator.canTake) return;
+        (directory.jobs ??= [])[index] = delegator.delegate(childPath(directory.path, directory.diskNames[index]!));
+        directory.kinds[index] = Kind.Delegated;
+        delegated = true;
+      }
+      if (delegated) return;
+    }
+  }
+}
+
+export function kindOf(entry: Stats | Dirent<string>): Kind {
+  if (entry.isFile()) return Kind.Regular;
+  if (entry.isDirectory()) return Kind.Directory;
+  if (entry.isSymbolicLink()) return Kind.Symlink;
+  return Kind.Other;
+}
+
+/**
+ * Names in NAR order. latin1 maps each byte to one char, so names keep their exact bytes and
+ * plain string order is the byte-wise order the NAR requires.
+ */
+function listDirectory(path: FsPath, useCaseHack: boolean): { narNames: string[]; diskNames: string[]; kinds: Kind[] } {
+  const entries = readdirSync(path, { encoding: 'latin1', withFileTypes: true });
+  if (useCaseHack) {
+    const kindByName = new Map(entries.map((entry) => [entry.name, kindOf(entry)]));
+    const hacked = unhackDirectory(entries.map((entry) => Buffer.from(entry.name, 'latin1')), showPath(path));
+    const diskNames = hacked.map((entry) => entry.diskName.toString('latin1'));
+    return { narNames: hacked.map((entry) => entry.narName.toString('latin1')), diskNames, kinds: diskNames.map((name) => kindByName.get(name)!) };
+  }
+  entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+  const names = entries.map((entry) => entry.name);
+  return { narNames: names, diskNames: names, kinds: entries.map(kindOf) };
+}
+
+/** Strings while every name is ASCII (cheap to join); raw bytes once a name is not. */
+function childPath(parent: FsPath, name: string): FsPath {
+  if (typeof parent === 'string' && !NON_ASCII.test(name)) return `${parent}/${name}`;
+  const parentBytes = typeof parent === 'string' ? Buffer.from(parent, 'utf8') : parent;
+  return Buffer.concat([parentBytes, Buffer.from(`/${name}`, 'latin1')]);
+}
+
+export function showPath(path: FsPath): string {
+  return typeof path === 'string' ? path : path.toString('utf8');
+}

@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { attackBinary, attackResults } from './support/attackBinary.js';
+import { abstractServer, loopbackServer } from './support/servers.js';
+import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
+import { findPasta } from '../../src/build/sandbox.js';
+
+describe('sandbox: network', function () {
+  this.timeout(60000);
+  let store: TestStore;
+  let attack: string;
+  let tcp: Awaited<ReturnType<typeof loopbackServer>>;
+  let unix: Awaited<ReturnType<typeof abstractServer>>;
+  before(async () => {
+    store = makeTestStore();
+    attack = store.addFile('attack', 'attack', readFileSync(attackBinary()), 0o555);
+    tcp = await loopbackServer();
+    unix = await abstractServer();
+  });
+  after(async () => {
+    await tcp.close();
+    await unix.close();
+    store.destroy();
+  });
+  beforeEach(() => {
+    tcp.connections = 0;
+    unix.connections = 0;
+  });
+
+  const probe = (): string =>
+    `${attack}/attack connect-tcp 127.0.0.1 ${tcp.port}; ${attack}/attack send ${unix.name} /build; ` +
+    `wget -q -T 2 -O- http://127.0.0.1:${tcp.port}/; echo "wget=$?"; echo routes=$(ip route | tr "\\n" ";")`;
+
+  it('a normal build reaches neither a host TCP server on 127.0.0.1 nor a host abstract socket', async () => {
+    const { result, log } = await buildScript(store, `${probe()}; touch $out`, { inputs: [attack] });
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    const seen = attackResults(log);
+    assert.equal(seen.get('connect-tcp'), 'ECONNREFUSED');
+    assert.equal(seen.get('connect-abstract'), 'ECONNREFUSED');
+    assert.notEqual(logValue(log, 'wget'), '0');
+    assert.ok(!log.includes('secret'));
+    assert.equal(logValue(log, 'routes'), '');
+    assert.equal(tcp.connections, 0);
+    assert.equal(unix.connections, 0);
+  });
+
+  it('a fixed-output build gets a network through pasta, but not the host loopback or its abstract sockets', async function () {
+    if (!findPasta()) {
+      if (process.env['TSNIX_REQUIRE_NIX']) assert.fail('pasta (passt) is not installed');
+      this.skip();
+    }
+    const { result, log, warnings } = await buildScript(store, `${probe()}; echo fetched > $out`, { inputs: [attack], fixedOutput: true });
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    assert.deepEqual(warnings, []);
+    const seen = attackResults(log);
+    assert.equal(seen.get('connect-tcp'), 'ECONNREFUSED');
+    assert.equal(seen.get('connect-abstract'), 'ECONNREFUSED');
+    assert.ok(!log.includes('secret'));
+    assert.match(logValue(log, 'routes') ?? '', /^default via /);
+    assert.equal(tcp.connections, 0);
+    assert.equal(unix.connections, 0);
+    assert.equal(readFileSync(result.outputs['out']!, 'utf8'), 'fetched\n');
+  });
+
+  it('without pasta a fixed-output build falls back to the host network, with a warning (as Nix)', async () => {
+    const { result, log, warnings } = await buildScript(store, `${attack}/attack connect-tcp 127.0.0.1 ${tcp.port}; echo fetched > $out`, {
+      inputs: [attack],
+      fixedOutput: true,
+      extra: { pasta: null },
+    });
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0]!, /'pasta' was not found; the fixed-output derivation 'test-build' uses the host's network/);
+    assert.equal(attackResults(log).get('connect-tcp'), 'ok');
+    assert.equal(tcp.connections, 1);
+  });
+});

@@ -31,6 +31,7 @@ describe('sandbox: nothing of a build outlives it', function () {
       store.bbdir,
       join(store.root, 'builds'),
       `sleep ${sleep} & echo started; sleep ${sleep}`,
+      "normal",
     ]);
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));

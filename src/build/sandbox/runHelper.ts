@@ -23,6 +23,8 @@ export interface RunHelperOptions {
 
 /** After SIGTERM, how long the helper gets before SIGKILL. */
 const KILL_GRACE_MS = 2000;
+/** pasta complains on stderr when the machine has no syslog socket; not worth showing a user. */
+const NOISE = /^Failed to send \d+ bytes to syslog$/;
 /** Helper messages kept for an error report. */
 const MAX_MESSAGES = 64 * 1024;
 
@@ -107,7 +109,10 @@ export async function runHelper(options: RunHelperOptions): Promise<BuilderStatu
     if (stopped) return stopped;
     const status = parseStatus(statusText);
     if (status) return status;
-    const detail = messages.trim().split('\n').filter((l) => l !== '').join('; ');
+    const detail = messages
+      .split('\n')
+      .filter((line) => line.trim() !== '' && !NOISE.test(line))
+      .join('; ');
     throw new SandboxSetupError(detail || `the sandbox helper '${options.helper}' failed (exit ${String(code)}) before the builder ran`);
   } finally {
     if (timeoutTimer) clearTimeout(timeoutTimer);

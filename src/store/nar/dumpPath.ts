@@ -17,6 +17,7 @@ import { ChunkWriter } from './chunkWriter.js';
 import { DumpPlanner, Kind, showPath, Step, type FsPath, type PlanItem } from './dumpPlanner.js';
 import { NarDumpError } from './errors.js';
 import { SubtreeHelper } from './subtreeHelper.js';
+import { readLargeFile, type LargeFileRead } from './largeFileReader.js';
 
 export interface DumpPathOptions {
   /** Strip `~nix~case~hack~N` suffixes from names (Nix's `use-case-hack`; off on Linux). */
@@ -45,9 +46,15 @@ const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 /** Entries dumped before a helper thread is started: below this, starting it costs more than it saves. */
 const HELPER_AFTER_ENTRIES = 512;
 
+/** Files from this size on are read by the async dumpPath with parallel reads. */
+const LARGE_FILE = 16 << 20;
+
 /** The NAR of `realPath` as a stream of chunks. */
 export async function* dumpPath(realPath: string, opts: DumpPathOptions = {}): AsyncGenerator<Buffer> {
-  yield* dumpPathSync(realPath, opts);
+  for (const part of dumpChunks(realPath, opts, true)) {
+    if (Buffer.isBuffer(part)) yield part;
+    else yield* readLargeFile(part, opts.reuseChunks ?? false);
+  }
 }
 
 function defaultThreads(): number {
@@ -55,8 +62,14 @@ function defaultThreads(): number {
 }
 
 /** The same chunks, synchronously: for worker threads that hash a path in one go. */
-export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
+export function dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
+  return dumpChunks(realPath, opts, false) as Generator<Buffer>;
+}
+
+/** With `deferLargeFiles`, large files are yielded as LargeFileRead for the caller to read. */
+function* dumpChunks(realPath: string, opts: DumpPathOptions, deferLargeFiles: boolean): Generator<Buffer | LargeFileRead> {
   const out = new ChunkWriter(Math.max(opts.chunkSize ?? 1 << 20, HEADER_ROOM * 2), opts.reuseChunks ?? false);
+  out.deferLargeFiles = deferLargeFiles;
   const useCaseHack = opts.useCaseHack ?? false;
   const planner = new DumpPlanner(realPath, useCaseHack);
   const helper =
@@ -80,7 +93,7 @@ export function* dumpTree(
   out: ChunkWriter,
   planner: DumpPlanner,
   helper: { useCaseHack: boolean; after: number; started: SubtreeHelper | undefined } | undefined,
-): Generator<Buffer> {
+): Generator<Buffer | LargeFileRead> {
   let entries = 0;
   for (;;) {
     const item = planner.next();
@@ -130,7 +143,7 @@ function* writeBytes(out: ChunkWriter, bytes: Buffer): Generator<Buffer> {
 }
 
 /** A file, symlink or unsupported object, with the `)` of its entry. HEADER_ROOM is free. */
-function* dumpNode(out: ChunkWriter, item: PlanItem): Generator<Buffer> {
+function* dumpNode(out: ChunkWriter, item: PlanItem): Generator<Buffer | LargeFileRead> {
   if (item.kind === Kind.Regular) {
     yield* readFile(out, item.path);
   } else if (item.kind === Kind.Symlink) {
@@ -144,7 +157,7 @@ function* dumpNode(out: ChunkWriter, item: PlanItem): Generator<Buffer> {
 }
 
 /** Reads a regular file here: small ones straight into the chunk, large ones streamed. */
-function* readFile(out: ChunkWriter, path: FsPath): Generator<Buffer> {
+function* readFile(out: ChunkWriter, path: FsPath): Generator<Buffer | LargeFileRead> {
   // Stat the opened file rather than the path: one path lookup per file instead of two.
   const fd = openSync(path, READ_FLAGS);
   try {
@@ -154,6 +167,11 @@ function* readFile(out: ChunkWriter, path: FsPath): Generator<Buffer> {
     out.bytes(stats.mode & 0o100 ? NAR_FRAMES.executable : NAR_FRAMES.regular);
     out.u64(stats.size);
     let left = stats.size;
+    if (out.deferLargeFiles && left >= LARGE_FILE) {
+      if (out.position > 0) yield out.take();
+      yield { fd, size: left, display: showPath(path) };
+      left = 0;
+    }
     while (left > 0) {
       if (out.free === 0) yield out.take();
       const n = readSync(fd, out.buffer, out.position, Math.min(left, out.free), null);

@@ -35,16 +35,16 @@ export class AtDirectory {
     return `${this.displayPath}/${name.toString('utf8')}`;
   }
 
-  /** Creates a directory (writable while it is filled) and opens it. */
-  mkdir(name: Buffer): AtDirectory {
-    mkdirSync(this.at(name), 0o700);
+  /** Creates a directory (writable by its owner at least, so that it can be filled) and opens it. */
+  mkdir(name: Buffer, mode = 0o700): AtDirectory {
+    mkdirSync(this.at(name), mode);
     // O_NOFOLLOW|O_DIRECTORY: had anything replaced the new directory, this fails.
     return new AtDirectory(openSync(this.at(name), DIRECTORY_FLAGS), this.show(name));
   }
 
   /** Creates a new regular file and returns its fd, open for writing. */
-  createFile(name: Buffer): number {
-    return openSync(this.at(name), NEW_FILE_FLAGS, 0o600);
+  createFile(name: Buffer, mode = 0o600): number {
+    return openSync(this.at(name), NEW_FILE_FLAGS, mode);
   }
 
   symlink(name: Buffer, target: Buffer): void {

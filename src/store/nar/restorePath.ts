@@ -7,13 +7,13 @@
  * rejects duplicate or unsorted names. So a NAR cannot write through a symlink it planted
  * (CVE-2024-45593: a symlink entry, then a directory of the same name, then files in it).
  *
- * Modes are the store's: files 0444 or 0555, directories 0555. A directory is created 0700
- * and made 0555 only after its last entry is written (a read-only directory cannot be
- * filled). On an error the partial tree stays in `target` for the caller to delete; nothing
+ * Modes are the store's by default: files 0444 or 0555, directories 0555. A directory is
+ * created 0700 and made 0555 only after its last entry is written (a read-only directory
+ * cannot be filled); a file is made read-only after its contents are written. On an error the partial tree stays in `target` for the caller to delete; nothing
  * is ever created outside it. Timestamps and ownership are left to canonicalisation.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { closeSync, fchmodSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, writeSync } from 'node:fs';
 import { NarFormatError } from '../../format/errors.js';
 import { HashSink, type Hash } from '../../format/hash.js';
 import { CaseHackRenamer } from '../../format/nar/caseHack.js';
@@ -27,6 +27,11 @@ export interface RestorePathOptions {
   useCaseHack?: boolean;
   /** Most nested directories, the root included (default 1024): one fd is open per level. */
   maxDepth?: number;
+  /**
+   * true (default): the store's modes, files 0444/0555 and directories 0555. false: what
+   * `nix-store --restore` leaves, 0666/0777 minus the umask, plus x bits for executables.
+   */
+  storeModes?: boolean;
 }
 
 export interface RestoreResult {
@@ -58,6 +63,7 @@ export async function restorePath(
       }
     : (bytes) => sink.update(bytes);
 
+  const storeModes = opts.storeModes ?? true;
   const absolute = resolve(target);
   const root = AtDirectory.open(dirname(absolute));
   const open: OpenDirectory[] = [];
@@ -73,13 +79,13 @@ export async function restorePath(
           break;
         }
         case 'directory': {
-          const directory = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.mkdir(name));
+          const directory = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.mkdir(name, storeModes ? 0o700 : 0o777));
           open.push({ directory, renamer: opts.useCaseHack ? new CaseHackRenamer() : undefined });
           break;
         }
         case 'directoryEnd': {
           const { directory } = open.pop()!;
-          directory.chmod(0o555);
+          if (storeModes) directory.chmod(0o555);
           directory.close();
           break;
         }
@@ -87,10 +93,11 @@ export async function restorePath(
           create(parent, name, open.length === 0 ? absolute : undefined, () => parent.symlink(name, event.target));
           break;
         case 'regular': {
-          const fd = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.createFile(name));
+          const fd = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.createFile(name, storeModes ? 0o600 : 0o666));
           try {
             for await (const chunk of event.contents) writeAll(fd, chunk);
-            fchmodSync(fd, event.executable ? 0o555 : 0o444);
+            if (storeModes) fchmodSync(fd, event.executable ? 0o555 : 0o444);
+            else if (event.executable) fchmodSync(fd, (fstatSync(fd).mode & 0o7777) | 0o111);
           } finally {
             closeSync(fd);
           }

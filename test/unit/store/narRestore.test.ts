@@ -44,6 +44,20 @@ describe('restorePath (vectors/nar, as nix-store --restore)', () => {
     assert.equal(readlinkSync(join(target, 'link-to-a')), 'a.txt');
   });
 
+  it('with storeModes off, leaves writable modes as nix-store --restore does', async () => {
+    const target = join(scratch, 'plain');
+    const previous = process.umask(0o022);
+    try {
+      await restorePath(target, pieces(narVectors().find((v) => v.name === '06-tree')!.nar), { storeModes: false });
+    } finally {
+      process.umask(previous);
+    }
+    const mode = (path: string) => lstatSync(join(target, path)).mode & 0o7777;
+    assert.equal(mode(''), 0o755);
+    assert.equal(mode('a.txt'), 0o644);
+    assert.equal(mode('sub/run'), 0o755);
+  });
+
   it('reads exactly one NAR from a WireReader, leaving what follows and the caller tap in place', async () => {
     const v = narVectors().find((x) => x.name === '07-sorting')!;
     const reader = new WireReader(pieces(Buffer.concat([v.nar, encodeNarTokens(['next message'])]), 5));

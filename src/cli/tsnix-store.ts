@@ -34,7 +34,7 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         await (await import('./ops/add.js')).opAdd(store, parsed);
         return 0;
       case 'query':
-        return (await import('./ops/query.js')).opQuery(store, parsed);
+        return await (await import('./ops/query.js')).opQuery(store, parsed);
       case 'export':
         await (await import('./ops/exportImport.js')).opExport(store, parsed.args);
         return 0;
@@ -42,11 +42,11 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         await (await import('./ops/exportImport.js')).opImport(store);
         return 0;
       case 'verify':
-        return (await import('./ops/verify.js')).opVerify(store, parsed);
+        return await (await import('./ops/verify.js')).opVerify(store, parsed);
       case 'verify-path':
-        return (await import('./ops/verify.js')).opVerifyPath(store, parsed.args);
+        return await (await import('./ops/verify.js')).opVerifyPath(store, parsed.args);
       case 'check-validity':
-        return (await import('./ops/verify.js')).opCheckValidity(store, parsed);
+        return await (await import('./ops/verify.js')).opCheckValidity(store, parsed);
       default:
         throw new UsageError(`operation --${parsed.operation} is not supported`);
     }

@@ -1,8 +1,8 @@
 /**
- * The one way new content becomes a valid path: unpacked in a temporary directory in
- * the store, then, under the path's lock and protected by a temp root, renamed into
- * place and registered in one transaction. Before the transaction commits the path is
- * not valid; a crash at any point leaves only garbage.
+ * The one way new content becomes valid: unpacked in temporary directories in the
+ * store, then, under the paths' locks and protected by temp roots, renamed into place
+ * and registered in one transaction. Before that transaction commits none of the
+ * paths is valid; a crash at any point leaves only garbage, never a partial path.
  */
 import { renameSync } from 'node:fs';
 import { PathLocks } from './locks/pathLock.js';
@@ -13,35 +13,45 @@ import { isValidPath } from './queryPathInfo.js';
 import { registerValidPaths } from './registerPaths.js';
 import type { TempDir } from './tempPath.js';
 
+export interface NewPath {
+  temp: TempDir;
+  info: ValidPathInfo;
+}
+
 /**
- * Moves `temp`'s content to `info.path` and registers it, unless the path is valid already
- * (then the content is dropped). Returns true when this call made the path valid.
- * The temporary directory is removed in every case.
+ * Moves each entry's content to its path and registers them all at once; entries whose
+ * path is valid already (added meanwhile by us or by nix) keep the existing content.
+ * Returns the paths this call made valid. Temporary directories are removed in every case.
  */
-export async function commitPath(store: LocalStore, temp: TempDir, info: ValidPathInfo): Promise<boolean> {
+export async function commitPaths(store: LocalStore, entries: NewPath[]): Promise<string[]> {
   try {
-    await store.addTempRoot(info.path);
-    if (isValidPath(store.db, info.path)) return false;
-    const locks = await PathLocks.lock(store.layout, [info.path], { onWait: store.onWait });
+    for (const { info } of entries) await store.addTempRoot(info.path);
+    const locks = await PathLocks.lock(store.layout, entries.map((e) => e.info.path), { onWait: store.onWait });
+    const moved: string[] = [];
     try {
-      // Someone (tsnix or nix) may have added it while we waited for the lock.
-      if (isValidPath(store.db, info.path)) return false;
-      const real = store.layout.toReal(info.path);
-      // Anything at the real path now is garbage from an interrupted addition.
-      deletePathSync(real);
-      renameSync(temp.contentPath, real);
-      try {
-        registerValidPaths(store.db, [info]);
-      } catch (e) {
-        // Refused (say, a reference is not valid): leave no unregistered content behind.
+      const fresh = entries.filter((e) => !isValidPath(store.db, e.info.path));
+      for (const { temp, info } of fresh) {
+        const real = store.layout.toReal(info.path);
+        // Anything at the real path now is garbage from an interrupted addition.
         deletePathSync(real);
-        throw e;
+        renameSync(temp.contentPath, real);
+        moved.push(real);
       }
-      return true;
+      registerValidPaths(store.db, fresh.map((e) => e.info));
+      return fresh.map((e) => e.info.path);
+    } catch (e) {
+      // Refused (say, a reference is not valid): leave no unregistered content behind.
+      for (const real of moved) deletePathSync(real);
+      throw e;
     } finally {
       locks.release();
     }
   } finally {
-    temp.remove();
+    for (const { temp } of entries) temp.remove();
   }
+}
+
+/** One path; true when this call made it valid. */
+export async function commitPath(store: LocalStore, temp: TempDir, info: ValidPathInfo): Promise<boolean> {
+  return (await commitPaths(store, [{ temp, info }])).length > 0;
 }

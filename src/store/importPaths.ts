@@ -1,13 +1,13 @@
 /**
- * `nix-store --import`: each path of an export stream is unpacked into a temporary
- * directory while its NAR is hashed, then committed like any new path. Paths that are
- * valid already are skipped; a malformed stream stops at the bad entry, with every
- * earlier path complete and valid and nothing of the bad one left behind.
+ * `nix-store --import`: every path of an export stream is unpacked into a temporary
+ * directory while its NAR is hashed; only when the whole stream has been read and
+ * checked are they committed, together. So a truncated or malformed stream changes
+ * nothing in the store. Paths that are valid already are kept as they are.
  */
 import { readExportMarker, readExportTrailer } from '../format/exportFormat.js';
 import { parseStorePath } from '../format/storePath.js';
 import type { WireReader } from '../format/wire.js';
-import { commitPath } from './commitPath.js';
+import { commitPaths, type NewPath } from './commitPath.js';
 import { RegistrationError } from './dbErrors.js';
 import type { LocalStore } from './localStore.js';
 import { restorePath } from './nar/restorePath.js';
@@ -16,20 +16,27 @@ import { isValidPath } from './queryPathInfo.js';
 import { TempDir } from './tempPath.js';
 
 export async function importPaths(store: LocalStore, reader: WireReader): Promise<string[]> {
-  const imported: string[] = [];
-  while (await readExportMarker(reader)) {
-    const temp = TempDir.create(store.layout, 'import');
-    try {
+  const entries: NewPath[] = [];
+  const temps: TempDir[] = [];
+  const inStream = new Set<string>();
+  try {
+    while (await readExportMarker(reader)) {
+      const temp = TempDir.create(store.layout, 'import');
+      temps.push(temp);
       const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
       const trailer = await readExportTrailer(reader);
       parseStorePath(trailer.path, store.storeDir);
-      for (const ref of trailer.references) parseStorePath(ref, store.storeDir);
-      if (trailer.deriver) parseStorePath(trailer.deriver, store.storeDir);
       for (const ref of trailer.references) {
-        if (ref !== trailer.path && !isValidPath(store.db, ref)) {
-          throw new RegistrationError(`cannot import path '${trailer.path}' because it lacks a valid reference '${ref}'`);
+        parseStorePath(ref, store.storeDir);
+        // Dependencies come first in an export, so a reference is valid or was read before.
+        if (ref !== trailer.path && !inStream.has(ref) && !isValidPath(store.db, ref)) {
+          throw new RegistrationError(`cannot import path '${trailer.path}' because its reference '${ref}' is not valid`);
         }
       }
+      if (trailer.deriver) parseStorePath(trailer.deriver, store.storeDir);
+      // A path given twice is imported once, as Nix skips paths it already has.
+      if (inStream.has(trailer.path)) continue;
+      inStream.add(trailer.path);
       const info = makePathInfo({
         path: trailer.path,
         narHash,
@@ -37,13 +44,17 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
         references: [...trailer.references].sort(),
         deriver: trailer.deriver || undefined,
       });
-      await commitPath(store, temp, info);
-      imported.push(trailer.path);
-    } catch (e) {
-      temp.remove();
-      throw e;
+      entries.push({ temp, info });
     }
+    if (!(await reader.atEnd())) {
+      throw new RegistrationError(`${reader.what}: unexpected data after the end of the export stream at offset ${reader.position}`);
+    }
+  } catch (e) {
+    for (const temp of temps) temp.remove();
+    throw e;
   }
-  if (!(await reader.atEnd())) throw new RegistrationError(`${reader.what}: unexpected data after the end of the export stream at offset ${reader.position}`);
-  return imported;
+  // Temporary directories of skipped duplicates go now; commitPaths removes the rest.
+  for (const temp of temps) if (!entries.some((e) => e.temp === temp)) temp.remove();
+  await commitPaths(store, entries);
+  return entries.map((e) => e.info.path);
 }

@@ -1,7 +1,9 @@
 /** `--dump PATH` writes a NAR to stdout; `--restore PATH` unpacks one from stdin. */
-import { resolve } from 'node:path';
+import { existsSync, renameSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { dumpPath } from '../../store/nar/dumpPath.js';
 import { restorePath } from '../../store/nar/restorePath.js';
+import { deletePathSync } from '../../store/deletePath.js';
 import { WireReader } from '../../format/wire.js';
 import type { Settings } from '../../store/settings.js';
 import { UsageError } from '../args.js';
@@ -12,8 +14,20 @@ export async function opDump(args: string[], settings: Settings): Promise<void> 
   await writeChunks(process.stdout, dumpPath(resolve(args[0]!), { useCaseHack: settings.bool('use-case-hack') }));
 }
 
+/**
+ * Unpacks beside the target and renames at the end, so a malformed or truncated archive
+ * leaves nothing at the target (nix-store would leave what it had unpacked so far).
+ */
 export async function opRestore(args: string[], settings: Settings): Promise<void> {
   if (args.length !== 1) throw new UsageError('--restore takes exactly one argument');
-  const reader = new WireReader(process.stdin, 'NAR on standard input');
-  await restorePath(resolve(args[0]!), reader, { useCaseHack: settings.bool('use-case-hack') });
+  const target = resolve(args[0]!);
+  if (existsSync(target)) throw new UsageError(`cannot restore to '${target}': it already exists`);
+  const temp = join(dirname(target), `.${basename(target)}.tsnix-restore-${process.pid}`);
+  try {
+    await restorePath(temp, new WireReader(process.stdin, 'NAR on standard input'), { useCaseHack: settings.bool('use-case-hack') });
+    renameSync(temp, target);
+  } catch (e) {
+    deletePathSync(temp);
+    throw e;
+  }
 }

@@ -24,7 +24,7 @@ export async function opRestore(args: string[], settings: Settings): Promise<voi
   if (existsSync(target)) throw new UsageError(`cannot restore to '${target}': it already exists`);
   const temp = join(dirname(target), `.${basename(target)}.tsnix-restore-${process.pid}`);
   try {
-    await restorePath(temp, new WireReader(process.stdin, 'NAR on standard input'), { useCaseHack: settings.bool('use-case-hack') });
+    await restorePath(temp, new WireReader(process.stdin, 'NAR on standard input'), { useCaseHack: settings.bool('use-case-hack'), storeModes: false });
     renameSync(temp, target);
   } catch (e) {
     deletePathSync(temp);

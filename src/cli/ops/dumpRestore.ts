@@ -7,11 +7,13 @@ import { deletePathSync } from '../../store/deletePath.js';
 import { WireReader } from '../../format/wire.js';
 import type { Settings } from '../../store/settings.js';
 import { UsageError } from '../args.js';
-import { writeChunks } from '../output.js';
+import { writeAllSync } from '../output.js';
 
 export async function opDump(args: string[], settings: Settings): Promise<void> {
   if (args.length !== 1) throw new UsageError('--dump takes exactly one argument');
-  await writeChunks(process.stdout, dumpPath(resolve(args[0]!), { useCaseHack: settings.bool('use-case-hack') }));
+  for await (const chunk of dumpPath(resolve(args[0]!), { useCaseHack: settings.bool('use-case-hack'), reuseChunks: true })) {
+    writeAllSync(1, chunk);
+  }
 }
 
 /**

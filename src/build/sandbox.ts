@@ -76,6 +76,14 @@ export function defaultHelperPath(): string {
   return process.env['TSNIX_HELPER'] ?? fileURLToPath(new URL('../../../helper-c/tsnix-helper', import.meta.url));
 }
 
+/**
+ * The command line that runs `argv` in a private mount namespace where `storeDir` is writable,
+ * for stores whose directory is a read-only bind mount (as NixOS mounts /nix/store).
+ */
+export function writableStoreCommand(storeDir: string, argv: readonly string[], helper = defaultHelperPath()): string[] {
+  return [helper, '--writable-store', storeDir, '--', ...argv];
+}
+
 export function findPasta(): string | undefined {
   const dirs = [...(process.env['PATH'] ?? '').split(':').filter((d) => d !== ''), '/usr/bin', '/usr/sbin', '/bin'];
   return dirs.map((dir) => join(dir, 'pasta')).find((path) => existsSync(path));

@@ -36,11 +36,15 @@ describe('sandbox: nothing of a build outlives it', function () {
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    assert.ok(await waitUntil(() => output.includes('started'), 10000), output);
-    // The builder shell and its two sleeps.
-    assert.equal(processesWith(sleep).length, 3);
-    child.kill('SIGKILL');
-    assert.ok(await waitUntil(() => processesWith(sleep).length === 0, 3000), `left: ${processesWith(sleep).join(' ')}`);
+    try {
+      assert.ok(await waitUntil(() => output.includes('started'), 10000), output);
+      // The builder shell and its two sleeps.
+      assert.ok(await waitUntil(() => processesWith(sleep).length === 3, 5000), `found ${processesWith(sleep).length}`);
+      child.kill('SIGKILL');
+      assert.ok(await waitUntil(() => processesWith(sleep).length === 0, 3000), `left: ${processesWith(sleep).join(' ')}`);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('kills the build on timeout and reports it', async () => {

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, readFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -28,6 +28,8 @@ export function randomHashPart(): string {
 
 export interface TestStore {
   root: string;
+  /** The logical store directory: /nix/store, or realStoreDir for an undiverted store. */
+  storeDir: string;
   realStoreDir: string;
   /** The logical path of the busybox directory (bin + applet symlinks). */
   bbdir: string;
@@ -38,17 +40,25 @@ export interface TestStore {
   destroy(): void;
 }
 
-export function makeTestStore(): TestStore {
+/** A temporary store; `undiverted` puts the logical store directory at its real place (needed without a sandbox). */
+export function makeTestStore(options: { undiverted?: boolean } = {}): TestStore {
   const root = mkdtempSync(join(tmpdir(), 'tsnix-sandbox-test-'));
   chmodSync(root, 0o755);
   const realStoreDir = join(root, 'nix', 'store');
   mkdirSync(realStoreDir, { recursive: true, mode: 0o755 });
+  const storeDir = options.undiverted ? realStoreDir : STORE_DIR;
+  if (options.undiverted && process.getuid?.() === 0) {
+    // As Nix keeps /nix/store: 1775 root:nixbld, so unsandboxed build users can create outputs.
+    const nixbld = readFileSync('/etc/group', 'utf8').split('\n').find((line) => line.startsWith('nixbld:'));
+    if (nixbld) chownSync(realStoreDir, 0, Number(nixbld.split(':')[2]));
+    chmodSync(realStoreDir, 0o1775);
+  }
   const addFile = (name: string, fileName: string, content: string | Buffer, mode = 0o444): string => {
     const base = `${randomHashPart()}-${name}`;
     mkdirSync(join(realStoreDir, base), { mode: 0o755 });
     writeFileSync(join(realStoreDir, base, fileName), content, { mode });
     chmodSync(join(realStoreDir, base, fileName), mode);
-    return `${STORE_DIR}/${base}`;
+    return `${storeDir}/${base}`;
   };
   const bbBase = `${randomHashPart()}-bbdir`;
   const bbReal = join(realStoreDir, bbBase);
@@ -59,8 +69,9 @@ export function makeTestStore(): TestStore {
   const outsider = addFile('outsider', 'secret', 'outside the closure\n');
   return {
     root,
+    storeDir,
     realStoreDir,
-    bbdir: `${STORE_DIR}/${bbBase}`,
+    bbdir: `${storeDir}/${bbBase}`,
     outsider,
     addFile,
     destroy: () => rmSync(root, { recursive: true, force: true }),
@@ -87,11 +98,11 @@ export interface ScriptBuildOptions {
 /** Runs `script` with busybox sh as the builder of a one-output derivation. */
 export async function buildScript(store: TestStore, script: string, options: ScriptBuildOptions = {}): Promise<ScriptBuild> {
   const name = options.name ?? 'test-build';
-  const out = `${STORE_DIR}/${randomHashPart()}-${name}`;
+  const out = `${store.storeDir}/${randomHashPart()}-${name}`;
   const log: string[] = [];
   const warnings: string[] = [];
   const result = await runSandboxedBuild({
-    storeDir: STORE_DIR,
+    storeDir: store.storeDir,
     realStoreDir: store.realStoreDir,
     inputPaths: [store.bbdir, ...(options.inputs ?? [])],
     drv: {

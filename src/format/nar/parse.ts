@@ -10,51 +10,9 @@ import { MAX_NAME_LENGTH, MAX_TARGET_LENGTH, NAR_MAGIC } from './constants.js';
 import { compareNames, invalidNameReason, showName } from './names.js';
 import { invalidNar, NarTokenReader } from './tokenReader.js';
 import { NarFormatError } from '../errors.js';
+import type { NarEvent, NarRegularEvent, NarSymlinkEvent, ParseNarOptions } from './events.js';
 
-/** A directory node starts; its entries follow, then a `directoryEnd`. */
-export interface NarDirectoryEvent {
-  type: 'directory';
-  offset: number;
-}
-
-/** An entry of the innermost open directory; the next event is its node. */
-export interface NarEntryEvent {
-  type: 'entry';
-  name: Buffer;
-  offset: number;
-}
-
-/**
- * A regular file. Read `contents` fully (or not at all: the parser skips what is left)
- * before asking for the next event. Its chunks are views into the input: copy them if kept.
- */
-export interface NarRegularEvent {
-  type: 'regular';
-  executable: boolean;
-  size: number;
-  /** Where the contents' payload starts in the NAR (the `.ls` listing's `narOffset`). */
-  contentsOffset: number;
-  contents: AsyncIterable<Buffer>;
-}
-
-export interface NarSymlinkEvent {
-  type: 'symlink';
-  target: Buffer;
-  offset: number;
-}
-
-/** The innermost open directory ends. */
-export interface NarDirectoryEndEvent {
-  type: 'directoryEnd';
-  offset: number;
-}
-
-export type NarEvent = NarDirectoryEvent | NarEntryEvent | NarRegularEvent | NarSymlinkEvent | NarDirectoryEndEvent;
-
-export interface ParseNarOptions {
-  /** Most directories that may be open at once, the root included (default: no limit). */
-  maxDepth?: number;
-}
+export type * from './events.js';
 
 /** The contents of one regular file, read at most once, straight from the input. */
 class FileContents implements AsyncIterable<Buffer> {

@@ -55,7 +55,8 @@ export type ByteChunks = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 /**
  * Pull-style reader over a chunked byte stream. Every length read from the stream is
- * checked against a caller-given limit before anything is allocated.
+ * checked against a caller-given limit before anything is allocated. Buffers returned by
+ * readExact and readChunks are views, valid until the next read: copy what you keep.
  */
 export class WireReader {
   private readonly iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
@@ -86,6 +87,11 @@ export class WireReader {
   /** Loads at least one more chunk; false at end of stream. */
   private async fill(): Promise<boolean> {
     if (this.ended) return false;
+    // A source may refill one buffer for every chunk (the NAR dumper does, to avoid allocating
+    // a megabyte per chunk), so unread bytes are copied out before asking for the next chunk.
+    const leftover = this.available > 0 ? Buffer.from(this.buffer.subarray(this.offset)) : undefined;
+    this.buffer = leftover ?? Buffer.alloc(0);
+    this.offset = 0;
     for (;;) {
       const next = await this.iterator.next();
       if (next.done) {
@@ -94,8 +100,7 @@ export class WireReader {
       }
       if (next.value.length === 0) continue;
       const chunk = Buffer.isBuffer(next.value) ? next.value : Buffer.from(next.value.buffer, next.value.byteOffset, next.value.length);
-      this.buffer = this.available === 0 ? chunk : Buffer.concat([this.buffer.subarray(this.offset), chunk]);
-      this.offset = 0;
+      this.buffer = leftover ? Buffer.concat([leftover, chunk]) : chunk;
       return true;
     }
   }

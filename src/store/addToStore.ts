@@ -45,7 +45,8 @@ export async function addPathToStore(store: LocalStore, source: string, options:
   }
   const temp = TempDir.create(store.layout, 'add');
   try {
-    let nar: AsyncIterable<Buffer> = dumpPath(sourcePath, { useCaseHack: store.useCaseHack });
+    // Refilled chunks are safe here: the restore consumes each chunk before asking for the next.
+    let nar: AsyncIterable<Buffer> = dumpPath(sourcePath, { useCaseHack: store.useCaseHack, reuseChunks: true });
     // The path's hash: of the NAR (recursive) or of the file's bytes (flat). A recursive
     // sha256 hash is the NAR hash itself, which restoring computes anyway.
     let narHasher: ReturnType<typeof createHash> | undefined;

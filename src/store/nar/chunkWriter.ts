@@ -11,8 +11,6 @@
 export class ChunkWriter {
   buffer: Buffer;
   position = 0;
-  /** Whether the consumer reads large files itself (the async dumpPath does, in parallel). */
-  deferLargeFiles = false;
 
   constructor(
     readonly chunkSize: number,

@@ -16,7 +16,6 @@ import { ChunkWriter } from './chunkWriter.js';
 import { DumpPlanner, Kind, Step } from './dumpPlanner.js';
 import { dumpNode, dumpSmallFile, HEADER_ROOM, writeBytes } from './dumpNode.js';
 import { SubtreeHelper } from './subtreeHelper.js';
-import { readLargeFile, type LargeFileRead } from './largeFileReader.js';
 
 export interface DumpPathOptions {
   /** Strip `~nix~case~hack~N` suffixes from names (Nix's `use-case-hack`; off on Linux). */
@@ -43,10 +42,7 @@ const HELPER_AFTER_ENTRIES = 8192;
 
 /** The NAR of `realPath` as a stream of chunks. */
 export async function* dumpPath(realPath: string, opts: DumpPathOptions = {}): AsyncGenerator<Buffer> {
-  for (const part of dumpChunks(realPath, opts, true)) {
-    if (Buffer.isBuffer(part)) yield part;
-    else yield* readLargeFile(part, opts.reuseChunks ?? false);
-  }
+  yield* dumpPathSync(realPath, opts);
 }
 
 function defaultThreads(): number {
@@ -54,14 +50,8 @@ function defaultThreads(): number {
 }
 
 /** The same chunks, synchronously: for worker threads that hash a path in one go. */
-export function dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
-  return dumpChunks(realPath, opts, false) as Generator<Buffer>;
-}
-
-/** With `deferLargeFiles`, large files are yielded as LargeFileRead for the caller to read. */
-function* dumpChunks(realPath: string, opts: DumpPathOptions, deferLargeFiles: boolean): Generator<Buffer | LargeFileRead> {
+export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
   const out = new ChunkWriter(Math.max(opts.chunkSize ?? 1 << 20, HEADER_ROOM * 2), opts.reuseChunks ?? false);
-  out.deferLargeFiles = deferLargeFiles;
   const useCaseHack = opts.useCaseHack ?? false;
   const planner = new DumpPlanner(realPath, useCaseHack);
   const helper =
@@ -85,7 +75,7 @@ export function* dumpTree(
   out: ChunkWriter,
   planner: DumpPlanner,
   helper: { useCaseHack: boolean; after: number; started: SubtreeHelper | undefined } | undefined,
-): Generator<Buffer | LargeFileRead> {
+): Generator<Buffer> {
   let entries = 0;
   for (;;) {
     const item = planner.next();

@@ -26,9 +26,8 @@ function run({ job, path, useCaseHack }: SubtreeJob): void {
   const out = new ChunkWriter(SLOT_BYTES, false, () => ring.acquire(writing++));
   try {
     const root = typeof path === 'string' ? path : Buffer.from(path);
-    // The writer does not defer large files, so every part is a chunk of the ring.
     for (const chunk of dumpTree(out, new DumpPlanner(root, useCaseHack), undefined)) {
-      ring.publish(sequence++, (chunk as Buffer).length, 0, job);
+      ring.publish(sequence++, chunk.length, 0, job);
     }
     ring.publish(sequence++, out.position, SlotFlag.End, job);
   } catch (err) {

@@ -29,8 +29,9 @@ export interface DumpPathOptions {
    */
   reuseChunks?: boolean;
   /**
-   * Helper threads for large trees (default: 1 on the main thread of a machine with 2+
-   * cores, 0 inside a worker thread such as the pool's; 0 = dump on this thread only).
+   * Helper threads for large trees: 0 dumps on this thread only, any other value uses one
+   * (default: 1 on the main thread of a machine with 2+ cores, 0 inside a worker thread
+   * such as the pool's, which already runs several dumps at once).
    */
   threads?: number;
   /** Entries dumped before the helper thread is started (default 8192; for tests and tuning). */

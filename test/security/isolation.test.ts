@@ -46,6 +46,25 @@ describe('sandbox: a builder cannot see the host', function () {
     assert.deepEqual(allowed.log, ['outside the closure']);
   });
 
+  it('with a large closure (bound through a read-only staging mount) still sees only its inputs, read-only', async () => {
+    const inputs = Array.from({ length: 12 }, (_, i) => store.addFile(`many-${i}`, 'data', `input ${i}\n`, 0o644));
+    const { result, log } = await buildScript(
+      store,
+      `echo count=$(ls /nix/store | wc -l); cat ${store.outsider}/secret; echo "outsider=$?"; ` +
+        `echo x > ${inputs[3]}/data; echo "write=$?"; echo mounts=$(grep -c " /nix/store " /proc/self/mountinfo); ` +
+        `echo stage=$(grep -c stage /proc/self/mountinfo); touch $out`,
+      { inputs },
+    );
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    assert.equal(logValue(log, 'count'), String(inputs.length + 1));
+    assert.equal(logValue(log, 'outsider'), '1');
+    assert.equal(logValue(log, 'write'), '1');
+    assert.ok(log.some((l) => l.includes('Read-only file system')), log.join('\n'));
+    // The store directory itself is no mount (it is where outputs are created), and no staging mount is left.
+    assert.equal(logValue(log, 'mounts'), '0');
+    assert.equal(logValue(log, 'stage'), '0');
+  });
+
   it('sees hostname localhost, not the host name, and cannot change it for the host', async () => {
     const { log } = await buildScript(store, 'hostname; hostname evil-host; echo "set=$?"; touch $out');
     assert.equal(log[0], 'localhost');

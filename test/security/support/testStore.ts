@@ -37,6 +37,8 @@ export interface TestStore {
   outsider: string;
   /** Adds a store path holding one file; returns its logical path. */
   addFile(name: string, fileName: string, content: string | Buffer, mode?: number): string;
+  /** Adds a store path that is itself a regular file (like builtins.toFile); returns its logical path. */
+  addText(name: string, content: string): string;
   destroy(): void;
 }
 
@@ -60,6 +62,11 @@ export function makeTestStore(options: { undiverted?: boolean } = {}): TestStore
     chmodSync(join(realStoreDir, base, fileName), mode);
     return `${storeDir}/${base}`;
   };
+  const addText = (name: string, content: string): string => {
+    const base = `${randomHashPart()}-${name}`;
+    writeFileSync(join(realStoreDir, base), content, { mode: 0o444 });
+    return `${storeDir}/${base}`;
+  };
   const bbBase = `${randomHashPart()}-bbdir`;
   const bbReal = join(realStoreDir, bbBase);
   mkdirSync(bbReal, { mode: 0o755 });
@@ -74,6 +81,7 @@ export function makeTestStore(options: { undiverted?: boolean } = {}): TestStore
     bbdir: `${storeDir}/${bbBase}`,
     outsider,
     addFile,
+    addText,
     destroy: () => rmSync(root, { recursive: true, force: true }),
   };
 }

@@ -17,7 +17,14 @@ import { makeTestStore, randomHashPart, STORE_DIR, type TestStore } from '../tes
 
 const reps = Number(process.argv[2] ?? 30);
 
-async function tsnixBuild(store: TestStore, inputs: string[], builder: string, args: string[]): Promise<number> {
+interface Timing {
+  /** The whole driver call: directories, helper, output copy, cleanup. */
+  total: number;
+  /** Spawn of the helper to its exit. */
+  helper: number;
+}
+
+async function tsnixBuild(store: TestStore, inputs: string[], builder: string, args: string[]): Promise<Timing> {
   const out = `${STORE_DIR}/${randomHashPart()}-bench`;
   const start = process.hrtime.bigint();
   const result = await runSandboxedBuild({
@@ -32,14 +39,18 @@ async function tsnixBuild(store: TestStore, inputs: string[], builder: string, a
   });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (result.status.kind !== 'exited' || result.status.code !== 0) throw new Error(`bench build failed: ${JSON.stringify(result.status)}`);
-  return seconds;
+  return { total: seconds, helper: result.helperSeconds };
 }
 
-async function tsnixSeries(store: TestStore, inputs: string[], builder: string, args: string[]): Promise<number[]> {
+async function tsnixSeries(store: TestStore, inputs: string[], builder: string, args: string[]): Promise<{ total: number[]; helper: number[] }> {
   await tsnixBuild(store, inputs, builder, args); // warm-up
-  const times: number[] = [];
-  for (let i = 0; i < reps; i++) times.push(await tsnixBuild(store, inputs, builder, args));
-  return times;
+  const series = { total: [] as number[], helper: [] as number[] };
+  for (let i = 0; i < reps; i++) {
+    const timing = await tsnixBuild(store, inputs, builder, args);
+    series.total.push(timing.total);
+    series.helper.push(timing.helper);
+  }
+  return series;
 }
 
 const NIX_EXPR = `{ n, seed, closure, bbdir }:
@@ -104,13 +115,19 @@ try {
     nixClosure = nixPerBuild(work, 200);
   }
 
+  const row = (label: string, times: number[]): void =>
+    console.log(`  ${label.padEnd(44)} median ${ms(median(times)).padStart(9)}  min ${ms(Math.min(...times)).padStart(9)}`);
   console.log(`sandbox overhead per build (${reps} builds each, sequential)`);
-  console.log(`  tsnix  sandboxed true              median ${ms(median(trueTimes))}  min ${ms(Math.min(...trueTimes))}`);
-  console.log(`  tsnix  touch $out, 200-path closure median ${ms(median(closureTimes))}  min ${ms(Math.min(...closureTimes))}`);
+  row('tsnix helper spawn->exit, true', trueTimes.helper);
+  row('tsnix whole driver call, true', trueTimes.total);
+  row('tsnix helper spawn->exit, 200-path closure', closureTimes.helper);
+  row('tsnix whole driver call, 200-path closure', closureTimes.total);
   if (nixTrivial && nixClosure) {
-    console.log(`  nix    trivial derivation          ${ms(nixTrivial.slope)} per build (slope; ${ms(nixTrivial.average)} average)`);
-    console.log(`  nix    200-path closure            ${ms(nixClosure.slope)} per build (slope; ${ms(nixClosure.average)} average)`);
-    console.log(`  ratio  tsnix/nix trivial ${(median(trueTimes) / nixTrivial.slope).toFixed(2)}, closure ${(median(closureTimes) / nixClosure.slope).toFixed(2)} (goal: <= 0.5)`);
+    console.log(`  ${'nix-store -r, trivial derivation'.padEnd(44)} ${ms(nixTrivial.slope)} per build (slope; ${ms(nixTrivial.average)} average)`);
+    console.log(`  ${'nix-store -r, 200-path closure'.padEnd(44)} ${ms(nixClosure.slope)} per build (slope; ${ms(nixClosure.average)} average)`);
+    const ratio = (a: number[], b: number): string => (median(a) / b).toFixed(2);
+    console.log(`  ratio helper/nix: trivial ${ratio(trueTimes.helper, nixTrivial.slope)}, closure ${ratio(closureTimes.helper, nixClosure.slope)} (goal: <= 0.5)`);
+    console.log(`  ratio driver/nix: trivial ${ratio(trueTimes.total, nixTrivial.slope)}, closure ${ratio(closureTimes.total, nixClosure.slope)}`);
   } else {
     console.log('  nix    not installed; no comparison');
   }

@@ -68,6 +68,8 @@ export interface SandboxBuildResult {
   /** Output name -> host path of each output the builder produced (only after exit 0). */
   outputs: Record<string, string>;
   sandboxed: boolean;
+  /** Seconds from spawning the helper to its exit (the sandbox's own cost plus the builder's run). */
+  helperSeconds: number;
   /** The kept build directory, when keepBuildDir was set. */
   buildDir?: string;
 }
@@ -189,6 +191,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         ...(request.signal ? { signal: request.signal } : {}),
       });
     let status: BuilderStatus;
+    const spawned = process.hrtime.bigint();
     try {
       status = await run(sandboxed);
     } catch (error) {
@@ -198,6 +201,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
       sandboxed = false;
       status = await run(false);
     }
+    const helperSeconds = Number(process.hrtime.bigint() - spawned) / 1e9;
     const outputs: Record<string, string> = {};
     if (status.kind === 'exited' && status.code === 0) {
       const producedIn = sandboxed ? dirs.root + request.storeDir : request.realStoreDir;
@@ -209,7 +213,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         outputs[name] = sandboxed ? dest : join(producedIn, base);
       }
     }
-    return { status, outputs, sandboxed, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
+    return { status, outputs, sandboxed, helperSeconds, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
   } finally {
     if (!request.keepBuildDir) removeTree(dirs.top);
     user.release();

@@ -16,11 +16,15 @@ export function procFdAvailable(): boolean {
 
 /** An open directory in which entries are created relative to its fd. */
 export class AtDirectory {
+  private readonly prefix: Buffer;
+
   private constructor(
     readonly fd: number,
     /** For messages only; never used to reach the directory. */
     readonly displayPath: string,
-  ) {}
+  ) {
+    this.prefix = Buffer.from(`/proc/self/fd/${fd}/`);
+  }
 
   /** Opens an existing directory (the parent of a restore target; its path is trusted). */
   static open(path: string): AtDirectory {
@@ -28,7 +32,7 @@ export class AtDirectory {
   }
 
   private at(name: Buffer): Buffer {
-    return Buffer.concat([Buffer.from(`/proc/self/fd/${this.fd}/`), name]);
+    return Buffer.concat([this.prefix, name]);
   }
 
   private show(name: Buffer): string {

@@ -15,12 +15,13 @@
 import { basename, dirname, resolve } from 'node:path';
 import { closeSync, fchmodSync, fstatSync, writeSync } from 'node:fs';
 import { NarFormatError } from '../../format/errors.js';
-import { HashSink, type Hash } from '../../format/hash.js';
+import type { Hash } from '../../format/hash.js';
 import { CaseHackRenamer } from '../../format/nar/caseHack.js';
 import { parseNar } from '../../format/nar/parse.js';
 import { WireReader } from '../../format/wire.js';
 import { AtDirectory, procFdAvailable } from './atDirectory.js';
 import { NarRestoreError } from './errors.js';
+import { NarHasher } from './narHasher.js';
 
 export interface RestorePathOptions {
   /** Rename entries that differ only by case (Nix's `use-case-hack`; off on Linux). */
@@ -54,14 +55,14 @@ export async function restorePath(
   if (!procFdAvailable()) throw new NarRestoreError(`cannot restore '${target}': /proc is not mounted (needed to create files relative to their directory)`);
   const ownsReader = !(source instanceof WireReader);
   const reader = source instanceof WireReader ? source : new WireReader(source, 'NAR');
-  const sink = new HashSink('sha256');
+  const hasher = new NarHasher();
   const previousTap = reader.onConsume;
   reader.onConsume = previousTap
     ? (bytes) => {
         previousTap(bytes);
-        sink.update(bytes);
+        hasher.consume(bytes);
       }
-    : (bytes) => sink.update(bytes);
+    : hasher.consume;
 
   const storeModes = opts.storeModes ?? true;
   const absolute = resolve(target);
@@ -113,7 +114,7 @@ export async function restorePath(
     root.close();
     reader.onConsume = previousTap;
   }
-  return { narHash: sink.finish(), narSize: sink.size };
+  return hasher.finish();
 }
 
 /** Runs a create call, turning "the target exists" into the message a user needs. */

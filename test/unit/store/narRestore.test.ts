@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { NarFormatError } from '../../../src/format/errors.js';
@@ -31,6 +32,20 @@ describe('restorePath (vectors/nar, as nix-store --restore)', () => {
       assert.deepEqual(await collect(dumpPath(target)), v.nar);
     });
   }
+
+  it('hashes the exact NAR bytes whatever the chunking, small tokens and large contents alike', async () => {
+    const contents = Buffer.alloc(300_000);
+    for (let i = 0; i < contents.length; i++) contents[i] = (i * 7) & 0xff;
+    const bytes = nar(directory(['big', regular(contents, true)], ['link', symlink('big')], ['small', regular('x')]));
+    const expected = createHash('sha256').update(bytes).digest('hex');
+    for (const size of [1, 4095, 65536, bytes.length]) {
+      const target = join(scratch, `hashed-${size}`);
+      const result = await restorePath(target, pieces(bytes, size));
+      assert.equal(result.narHash.toBase16(), expected, `pieces of ${size}`);
+      assert.equal(result.narSize, bytes.length);
+      assert.deepEqual(readFileSync(join(target, 'big')), contents);
+    }
+  });
 
   it('gives files mode 0444 or 0555 and directories 0555, and keeps symlink targets verbatim', async () => {
     const target = join(scratch, 'tree');

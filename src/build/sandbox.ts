@@ -3,7 +3,7 @@
  * into a description for the C helper (helper-c/), runs it, streams the builder's log, and
  * copies the outputs out of the sandbox. Registration (canonicalising, hashing) is the caller's.
  */
-import { existsSync, lstatSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { copyOutput } from './sandbox/copyOutput.js';
 import { builderEnvironment } from './sandbox/environment.js';
 import { SandboxPolicyError, SandboxSetupError } from './sandbox/errors.js';
 import { SANDBOX_BUILD_DIR, sandboxLayout, storePathOf } from './sandbox/layout.js';
+import { referenceGraphFiles, type ReferenceGraphQuery } from './sandbox/referencesGraph.js';
 import { runHelper, type BuilderStatus } from './sandbox/runHelper.js';
 import type { SandboxSettings } from './sandbox/settings.js';
 import { encodeHelperSpec, type HelperSpec, type NetworkMode } from './sandbox/spec.js';
@@ -45,6 +46,8 @@ export interface SandboxBuildRequest {
   settings: SandboxSettings;
   /** The closure of store paths; used for store paths named in sandbox-paths. */
   closureOf?: (paths: string[]) => Promise<string[]> | string[];
+  /** The closure of paths with their references; used for `exportReferencesGraph`. */
+  referenceGraph?: ReferenceGraphQuery;
   onLogLine(line: string): void;
   onWarning?(message: string): void;
   signal?: AbortSignal;
@@ -142,6 +145,10 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
   const dirs = createBuildDirs(request.buildDirParent ?? tmpdir(), drv.name, user, sandboxed);
   try {
     const storePaths = sandboxed ? await storePathsToBind(request) : new Set<string>();
+    const graphs = await referenceGraphFiles(drv.env['exportReferencesGraph'], new Set(request.inputPaths), request.referenceGraph, drv.drvPath ?? drv.name);
+    const driver = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+    // Written by the driver and left owned by it, as Nix leaves them owned by root.
+    for (const [name, content] of graphs) writeBuildFile(dirs.build, name, content, driver);
     const describe = (inSandbox: boolean): HelperSpec => {
       const environment = builderEnvironment({
         drvEnv: drv.env,
@@ -199,6 +206,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
       if (!noNamespaces || !settings.sandboxFallback || request.storeDir !== request.realStoreDir) throw error;
       request.onWarning?.(`${error.message}; building without a sandbox ('sandbox-fallback' is true)`);
       sandboxed = false;
+      chmodSync(dirs.top, 0o711); // as createBuildDirs does for unsandboxed builds
       status = await run(false);
     }
     const helperSeconds = Number(process.hrtime.bigint() - spawned) / 1e9;

@@ -72,6 +72,33 @@ describe('sandbox: what a well-behaved builder sees', function () {
     assert.equal(logValue(log, 'content'), 'contents passed as a file');
   });
 
+  it('gets exportReferencesGraph files in the format of Nix 2.8', async () => {
+    const dep = store.addFile('dep', 'f', 'dep\n');
+    const top = store.addFile('top', 'f', `uses ${dep}\n`);
+    const { result, log } = await buildScript(store, 'cat /build/graph; echo "owner=$(stat -c %u /build/graph)"; touch $out', {
+      inputs: [dep, top],
+      env: { exportReferencesGraph: `graph ${top}` },
+      extra: {
+        referenceGraph: (paths) => {
+          assert.deepEqual(paths, [top]);
+          return new Map([
+            [top, [dep, top]],
+            [dep, []],
+          ]);
+        },
+      },
+    });
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    const [first, second] = [dep, top].sort();
+    const expected = [first, '', first === dep ? '0' : '2', ...(first === dep ? [] : [dep, top].sort()), second, '', second === dep ? '0' : '2', ...(second === dep ? [] : [dep, top].sort())];
+    assert.deepEqual(log.slice(0, expected.length), expected);
+    assert.equal(logValue(log, 'owner'), '65534');
+    await assert.rejects(
+      buildScript(store, 'true', { env: { exportReferencesGraph: `graph ${store.outsider}` }, extra: { referenceGraph: () => new Map() } }),
+      /'exportReferencesGraph' contains a non-store path '.*-outsider' or one outside the inputs/,
+    );
+  });
+
   it('sees the root, /dev, /etc and the store laid out as in Nix 2.8', async () => {
     const { result, log } = await buildScript(
       store,

@@ -1,4 +1,5 @@
 /** Which store a command uses: `--store ROOT`, else the `store` setting, else `/`. */
+import { poolHashing } from '../pool/pool.js';
 import { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
 import { UsageError } from './args.js';
@@ -18,5 +19,6 @@ export async function openStoreForCli(flag: string | undefined, settings: Settin
     root: storeRoot(flag, settings),
     settings,
     onWait: (message) => process.stderr.write(`${message}\n`),
+    hashing: poolHashing,
   });
 }

@@ -52,6 +52,7 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
     }
   } finally {
     await store.close();
+    await (await import('../pool/pool.js')).closePool();
   }
 }
 

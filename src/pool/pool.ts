@@ -1,36 +1,50 @@
 /**
- * The worker pool. Hashing and scanning are CPU-bound, so they run on worker threads
- * while the main thread keeps scheduling; one pool per process, started on first use.
+ * The worker pool. Reading, hashing and scanning paths are CPU- and syscall-bound, so
+ * they run on worker threads while the main thread keeps scheduling; several paths are
+ * processed at once, one per core. One pool per process, started on first use.
  */
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import { Hash } from '../format/hash.js';
-import type { HashPathResult, HashPathTask } from './tasks.js';
+import { Hash, type HashAlgo } from '../format/hash.js';
+import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask } from './tasks.js';
 
-let pool: Piscina<HashPathTask, HashPathResult> | undefined;
+let pool: Piscina | undefined;
 
-function getPool(): Piscina<HashPathTask, HashPathResult> {
+export function poolSize(): number {
+  return Math.max(1, availableParallelism());
+}
+
+function getPool(): Piscina {
   pool ??= new Piscina({
-    filename: new URL('./hashPathWorker.js', import.meta.url).href,
-    name: 'hashPath',
-    maxThreads: Math.max(1, availableParallelism()),
+    filename: new URL('./worker.js', import.meta.url).href,
+    maxThreads: poolSize(),
     // Idle workers exit so that a short CLI run is not kept alive by the pool.
     idleTimeout: 200,
   });
   return pool;
 }
 
-export interface PathHashes {
-  narHash: Hash;
-  narSize: number;
-  foundHashParts: string[];
-}
-
 /** NAR hash, NAR size and found references of one path, computed on a worker thread. */
 export async function hashPathInPool(realPath: string, hashParts: string[] = [], useCaseHack = false): Promise<PathHashes> {
-  const result = await getPool().run({ realPath, hashParts, useCaseHack }, { name: 'hashPath' });
+  const task: HashPathTask = { realPath, hashParts, useCaseHack };
+  const result = (await getPool().run(task, { name: 'hashPath' })) as HashPathResult;
   return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
+
+/** Copies `source` to `target` on a worker thread, hashing its NAR in the same read. */
+export async function copyPathInPool(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath> {
+  const task: CopyPathTask = { source, target, useCaseHack, extraNarHashAlgo };
+  const result = (await getPool().run(task, { name: 'copyPath' })) as CopyPathResult;
+  return {
+    narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')),
+    narSize: result.narSize,
+    extraNarHash: extraNarHashAlgo && result.extraNarHash ? new Hash(extraNarHashAlgo, Buffer.from(result.extraNarHash, 'hex')) : undefined,
+  };
+}
+
+/** The store's hashing service, on the pool. */
+export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool };
 
 export async function closePool(): Promise<void> {
   const p = pool;

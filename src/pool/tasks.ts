@@ -1,4 +1,5 @@
 /** The messages between the main thread and the pool's workers (plain data only). */
+import type { HashAlgo } from '../format/hash.js';
 
 export interface HashPathTask {
   /** Physical path to read. */
@@ -14,4 +15,21 @@ export interface HashPathResult {
   narSize: number;
   /** The candidate hash parts that occur in the NAR. */
   foundHashParts: string[];
+}
+
+export interface CopyPathTask {
+  /** The file or tree to copy, outside the store. */
+  source: string;
+  /** Where to put the copy (must not exist), inside a private temporary directory. */
+  target: string;
+  useCaseHack: boolean;
+  /** Also hash the NAR with this algorithm (fixed-output paths of another algorithm). */
+  extraNarHashAlgo?: HashAlgo;
+}
+
+export interface CopyPathResult {
+  narHash: string;
+  narSize: number;
+  /** base16, when extraNarHashAlgo was given. */
+  extraNarHash?: string;
 }

@@ -1,8 +1,9 @@
 /**
  * `nix-store --add` and `--add-fixed`: a file or tree from outside becomes a
  * content-addressed store path. The source is read once: its NAR streams into a
- * temporary copy inside the store while being hashed, and the copy is renamed into
- * place once the hash (and so the path) is known.
+ * temporary copy inside the store while being hashed (by the store's hashing service,
+ * which the CLI puts on the worker pool), and the copy is renamed into place once the
+ * hash, and so the path, is known.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, lstatSync } from 'node:fs';
@@ -12,8 +13,6 @@ import { Hash, type HashAlgo } from '../format/hash.js';
 import { checkStorePathName, makeFixedOutputPath, type FileIngestionMethod } from '../format/storePath.js';
 import { commitPath } from './commitPath.js';
 import type { LocalStore } from './localStore.js';
-import { dumpPath } from './nar/dumpPath.js';
-import { restorePath } from './nar/restorePath.js';
 import { makePathInfo } from './pathInfo.js';
 import { TempDir } from './tempPath.js';
 
@@ -28,14 +27,6 @@ export interface AddOptions {
   name?: string;
 }
 
-/** Passes chunks through unchanged while feeding them to `observe`. */
-async function* tap(chunks: AsyncIterable<Buffer>, observe: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
-  for await (const chunk of chunks) {
-    observe(chunk);
-    yield chunk;
-  }
-}
-
 export async function addPathToStore(store: LocalStore, source: string, options: AddOptions): Promise<string> {
   const sourcePath = resolve(source);
   const name = options.name ?? basename(sourcePath);
@@ -45,25 +36,13 @@ export async function addPathToStore(store: LocalStore, source: string, options:
   }
   const temp = TempDir.create(store.layout, 'add');
   try {
-    // Refilled chunks are safe here: the restore consumes each chunk before asking for the next.
-    let nar: AsyncIterable<Buffer> = dumpPath(sourcePath, { useCaseHack: store.useCaseHack, reuseChunks: true });
-    // The path's hash: of the NAR (recursive) or of the file's bytes (flat). A recursive
-    // sha256 hash is the NAR hash itself, which restoring computes anyway.
-    let narHasher: ReturnType<typeof createHash> | undefined;
-    if (options.method === 'recursive' && options.algo !== 'sha256') {
-      const hasher = createHash(options.algo);
-      narHasher = hasher;
-      nar = tap(nar, (chunk) => hasher.update(chunk));
-    }
-    const { narHash, narSize } = await restorePath(temp.contentPath, nar, { useCaseHack: store.useCaseHack });
+    // The path's hash is of the NAR (recursive) or of the file's bytes (flat). A recursive
+    // sha256 hash is the NAR hash itself, which copying computes anyway.
+    const extraAlgo = options.method === 'recursive' && options.algo !== 'sha256' ? options.algo : undefined;
+    const { narHash, narSize, extraNarHash } = await store.hashing.copyPath(sourcePath, temp.contentPath, store.useCaseHack, extraAlgo);
     // A flat hash is of the file's bytes: read them from our private copy, which cannot
     // change under us as the source could.
-    const contentHash =
-      options.method === 'flat'
-        ? await hashFile(temp.contentPath, options.algo)
-        : narHasher
-          ? new Hash(options.algo, narHasher.digest())
-          : narHash;
+    const contentHash = options.method === 'flat' ? await hashFile(temp.contentPath, options.algo) : (extraNarHash ?? narHash);
     const path = makeFixedOutputPath(options.method, contentHash, name, store.storeDir);
     const info = makePathInfo({ path, narHash, narSize, ca: renderContentAddress({ method: options.method, hash: contentHash }) });
     await commitPath(store, temp, info);

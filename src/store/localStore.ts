@@ -5,6 +5,7 @@
 import { openStoreDatabase, type StoreDatabase } from './database.js';
 import { StoreLayout } from './layout.js';
 import { TempRoots } from './locks/tempRoots.js';
+import { hashingHere, type PathHashing } from './pathHashing.js';
 import type { Settings } from './settings.js';
 
 export interface OpenStoreOptions {
@@ -13,6 +14,8 @@ export interface OpenStoreOptions {
   settings: Settings;
   /** Told about waits for locks. */
   onWait?: (message: string) => void;
+  /** Who reads paths as NARs (the pool's worker threads, say); default: this thread. */
+  hashing?: PathHashing;
 }
 
 export class LocalStore {
@@ -23,6 +26,7 @@ export class LocalStore {
     readonly db: StoreDatabase,
     readonly settings: Settings,
     readonly onWait: ((message: string) => void) | undefined,
+    readonly hashing: PathHashing,
   ) {}
 
   static async open(options: OpenStoreOptions): Promise<LocalStore> {
@@ -32,7 +36,7 @@ export class LocalStore {
       useWal: options.settings.bool('use-sqlite-wal'),
       onWait: options.onWait,
     });
-    return new LocalStore(layout, db, options.settings, options.onWait);
+    return new LocalStore(layout, db, options.settings, options.onWait, options.hashing ?? hashingHere);
   }
 
   get storeDir(): string {

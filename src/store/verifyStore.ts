@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { decodeNix32 } from '../format/base32.js';
 import type { Hash } from '../format/hash.js';
 import { BadHashError } from '../format/errors.js';
-import { hashPathInPool } from '../pool/pool.js';
 import { invalidatePaths } from './invalidate.js';
 import type { LocalStore } from './localStore.js';
 import { queryAllValidPaths } from './queryPaths.js';
@@ -31,14 +30,14 @@ function exists(path: string): boolean {
   }
 }
 
-/** Hashes paths on the pool, a few at a time so that memory and open files stay bounded. */
-async function forEachHashed<T>(items: T[], realPathOf: (item: T) => string, useCaseHack: boolean, onHash: (item: T, narHash: Hash) => void): Promise<void> {
+/** Hashes paths with the store's hashing service, a few at a time so that memory and open files stay bounded. */
+async function forEachHashed<T>(store: LocalStore, items: T[], realPathOf: (item: T) => string, useCaseHack: boolean, onHash: (item: T, narHash: Hash) => void): Promise<void> {
   const inFlight = 8;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const item = items[next++]!;
-      const { narHash } = await hashPathInPool(realPathOf(item), [], useCaseHack);
+      const { narHash } = await store.hashing.hashPath(realPathOf(item), [], useCaseHack);
       onHash(item, narHash);
     }
   };
@@ -49,7 +48,7 @@ async function forEachHashed<T>(items: T[], realPathOf: (item: T) => string, use
 export async function verifyPathContents(store: LocalStore, paths: string[], report: (message: string) => void): Promise<boolean> {
   let ok = true;
   const infos = paths.map((p) => requirePathInfo(store.db, p));
-  await forEachHashed(infos, (info) => store.layout.toReal(info.path), store.useCaseHack, (info, narHash) => {
+  await forEachHashed(store, infos, (info) => store.layout.toReal(info.path), store.useCaseHack, (info, narHash) => {
     if (!narHash.equals(info.narHash)) {
       ok = false;
       report(`path '${info.path}' was modified! expected hash '${info.narHash.format('nix32')}', got '${narHash.format('nix32')}'`);
@@ -68,7 +67,7 @@ async function verifyLinks(store: LocalStore, report: (message: string) => void)
     throw e;
   }
   let ok = true;
-  await forEachHashed(names, (name) => join(store.layout.linksDir, name), false, (name, narHash) => {
+  await forEachHashed(store, names, (name) => join(store.layout.linksDir, name), false, (name, narHash) => {
     let expected: Buffer | undefined;
     try {
       expected = decodeNix32(name, 32);

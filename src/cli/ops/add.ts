@@ -1,6 +1,7 @@
 /** `--add`, `--add-fixed [--recursive] ALGO` and `--print-fixed-path`. */
 import { Hash, parseHashAlgo } from '../../format/hash.js';
 import { makeFixedOutputPath } from '../../format/storePath.js';
+import { poolSize } from '../../pool/pool.js';
 import { addPathToStore } from '../../store/addToStore.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { type ParsedArgs, UsageError } from '../args.js';
@@ -16,9 +17,22 @@ export async function opAdd(store: LocalStore, parsed: ParsedArgs): Promise<void
     args = args.slice(1);
     method = parsed.recursive ? 'recursive' : 'flat';
   }
-  for (const source of args) {
-    // One at a time, printing as we go, like nix-store: an error stops at that argument.
-    printLines([await addPathToStore(store, source, { method, algo })]);
+  // Several additions run at once (each on a pool thread); results print in argument order,
+  // as nix-store prints them, and the first error stops the command.
+  const ahead = poolSize();
+  const running: Promise<string>[] = [];
+  let next = 0;
+  const startMore = (): void => {
+    while (next < args.length && running.length < ahead) {
+      const added = addPathToStore(store, args[next++]!, { method, algo });
+      added.catch(() => undefined); // awaited below, in order
+      running.push(added);
+    }
+  };
+  startMore();
+  while (running.length > 0) {
+    printLines([await running.shift()!]);
+    startMore();
   }
 }
 

@@ -1,5 +1,4 @@
 /** `--verify [--check-contents]`, `--verify-path PATHS` and `--check-validity [--print-invalid]`. */
-import { closePool } from '../../pool/pool.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { PathNotValidError } from '../../store/dbErrors.js';
 import { isValidPath } from '../../store/queryPathInfo.js';
@@ -14,23 +13,15 @@ const toStderr = (message: string): void => {
 
 export async function opVerify(store: LocalStore, parsed: ParsedArgs): Promise<number> {
   if (parsed.repair) throw new UsageError('--repair is not supported yet: tsnix cannot rebuild or substitute paths');
-  try {
-    const { allFixed } = await verifyStore(store, parsed.checkContents, toStderr);
-    if (allFixed) return 0;
-    warn('not all store errors were fixed');
-    return 1;
-  } finally {
-    await closePool();
-  }
+  const { allFixed } = await verifyStore(store, parsed.checkContents, toStderr);
+  if (allFixed) return 0;
+  warn('not all store errors were fixed');
+  return 1;
 }
 
 export async function opVerifyPath(store: LocalStore, args: string[]): Promise<number> {
-  try {
-    const paths = args.map((a) => followLinksToStorePath(a, store.storeDir));
-    return (await verifyPathContents(store, paths, toStderr)) ? 0 : 1;
-  } finally {
-    await closePool();
-  }
+  const paths = args.map((a) => followLinksToStorePath(a, store.storeDir));
+  return (await verifyPathContents(store, paths, toStderr)) ? 0 : 1;
 }
 
 export function opCheckValidity(store: LocalStore, parsed: ParsedArgs): number {

@@ -1,0 +1,16 @@
+/**
+ * The pool's worker module: each exported function is a task, run by name. Results
+ * cross the thread boundary as plain data (hashes as base16).
+ */
+import { copyPathHere, hashPathHere } from '../store/pathHashing.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask } from './tasks.js';
+
+export async function hashPath(task: HashPathTask): Promise<HashPathResult> {
+  const r = await hashPathHere(task.realPath, task.hashParts, task.useCaseHack);
+  return { narHash: r.narHash.toBase16(), narSize: r.narSize, foundHashParts: r.foundHashParts };
+}
+
+export async function copyPath(task: CopyPathTask): Promise<CopyPathResult> {
+  const r = await copyPathHere(task.source, task.target, task.useCaseHack, task.extraNarHashAlgo);
+  return { narHash: r.narHash.toBase16(), narSize: r.narSize, extraNarHash: r.extraNarHash?.toBase16() };
+}

@@ -1,0 +1,65 @@
+/**
+ * Reading paths as NARs: hashing them, scanning them for references, copying them while
+ * hashing. The store defines the service and does it on the calling thread; the pool
+ * (one room up) offers the same service on worker threads, and whoever opens the store
+ * chooses, so that the store never imports the pool.
+ */
+import { createHash } from 'node:crypto';
+import { Hash, type HashAlgo } from '../format/hash.js';
+import { ReferenceScanner } from '../format/references.js';
+import { dumpPath } from './nar/dumpPath.js';
+import { restorePath } from './nar/restorePath.js';
+
+export interface PathHashes {
+  narHash: Hash;
+  narSize: number;
+  /** The candidate hash parts found in the NAR, sorted. */
+  foundHashParts: string[];
+}
+
+export interface CopiedPath {
+  narHash: Hash;
+  narSize: number;
+  /** The NAR hashed with another algorithm, when asked for. */
+  extraNarHash?: Hash;
+}
+
+export interface PathHashing {
+  /** Reads `realPath` once: NAR hash, NAR size, and which of `hashParts` occur in it. */
+  hashPath(realPath: string, hashParts: string[], useCaseHack: boolean): Promise<PathHashes>;
+  /** Copies `source` to `target` (which must not exist) as its NAR, hashing in the same read. */
+  copyPath(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath>;
+}
+
+export async function hashPathHere(realPath: string, hashParts: string[], useCaseHack: boolean): Promise<PathHashes> {
+  const hasher = createHash('sha256');
+  const scanner = hashParts.length > 0 ? new ReferenceScanner(hashParts) : undefined;
+  let narSize = 0;
+  // Refilled chunks are safe: each is hashed and scanned before the next is asked for.
+  for await (const chunk of dumpPath(realPath, { useCaseHack, reuseChunks: true })) {
+    hasher.update(chunk);
+    scanner?.update(chunk);
+    narSize += chunk.length;
+  }
+  return { narHash: new Hash('sha256', hasher.digest()), narSize, foundHashParts: scanner ? [...scanner.result()].sort() : [] };
+}
+
+/** Passes chunks through unchanged while feeding them to `observe`. */
+async function* tap(chunks: AsyncIterable<Buffer>, observe: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
+  for await (const chunk of chunks) {
+    observe(chunk);
+    yield chunk;
+  }
+}
+
+export async function copyPathHere(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath> {
+  // Refilled chunks are safe: the restore consumes each one before asking for the next.
+  let nar: AsyncIterable<Buffer> = dumpPath(source, { useCaseHack, reuseChunks: true });
+  const extra = extraNarHashAlgo ? createHash(extraNarHashAlgo) : undefined;
+  if (extra) nar = tap(nar, (chunk) => extra.update(chunk));
+  const { narHash, narSize } = await restorePath(target, nar, { useCaseHack });
+  return { narHash, narSize, extraNarHash: extra && extraNarHashAlgo ? new Hash(extraNarHashAlgo, extra.digest()) : undefined };
+}
+
+/** The service on the calling thread. */
+export const hashingHere: PathHashing = { hashPath: hashPathHere, copyPath: copyPathHere };

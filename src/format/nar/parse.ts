@@ -9,6 +9,7 @@ import { WireFormatError } from '../errors.js';
 import { MAX_NAME_LENGTH, MAX_TARGET_LENGTH, NAR_MAGIC } from './constants.js';
 import { compareNames, invalidNameReason, showName } from './names.js';
 import { invalidNar, NarTokenReader } from './tokenReader.js';
+import { narPadding } from './encode.js';
 import { NarFormatError } from '../errors.js';
 import type { NarEvent, NarRegularEvent, NarSymlinkEvent, ParseNarOptions } from './events.js';
 
@@ -60,11 +61,14 @@ export async function* parseNar(source: WireReader | ByteChunks, opts: ParseNarO
 
   /** One frame per open directory: the last entry name, to enforce strict byte order. */
   const open: { previous: Buffer | undefined }[] = [];
+  /** The fixed words before a node's type: `( type` for the root, `node ( type` in an entry. */
+  let header = ROOT_HEADER;
 
   for (;;) {
-    await tokens.expect('(');
-    await tokens.expect('type');
+    await tokens.expectWords(header);
     const kind = await tokens.readToken('a node type');
+    const inEntry = open.length > 0;
+    // Whether the node is finished, the `)` of its entry included.
     let complete = true;
     if (kind.token === 'directory') {
       if (open.length >= maxDepth) {
@@ -74,35 +78,39 @@ export async function* parseNar(source: WireReader | ByteChunks, opts: ParseNarO
       complete = false;
       yield { type: 'directory', offset: kind.offset };
     } else if (kind.token === 'regular') {
-      yield* readRegular(tokens);
+      yield* readRegular(tokens, inEntry);
     } else if (kind.token === 'symlink') {
-      yield await readSymlink(tokens);
+      yield await readSymlink(tokens, inEntry);
     } else {
       throw invalidNar(kind.offset, `unknown file type ${JSON.stringify(kind.token)}`);
     }
 
     for (;;) {
-      if (complete) {
-        if (open.length === 0) return;
-        await tokens.expect(')');
-      }
+      if (complete && open.length === 0) return;
       const item = await tokens.readToken('"entry" or ")"');
       if (item.token === ')') {
         open.pop();
+        if (open.length > 0) await tokens.expectWords(CLOSE);
         complete = true;
         yield { type: 'directoryEnd', offset: item.offset };
         continue;
       }
       if (item.token !== 'entry') throw invalidNar(item.offset, `expected "entry" or ")", got ${JSON.stringify(item.token)}`);
-      await tokens.expect('(');
-      await tokens.expect('name');
+      await tokens.expectWords(ENTRY_HEADER);
       const name = await readName(tokens, open[open.length - 1]!);
-      await tokens.expect('node');
+      header = NODE_HEADER;
       yield { type: 'entry', name, offset: item.offset };
       break;
     }
   }
 }
+
+const ROOT_HEADER = ['(', 'type'];
+const NODE_HEADER = ['node', '(', 'type'];
+const ENTRY_HEADER = ['(', 'name'];
+const CLOSE = [')'];
+const CLOSE_ENTRY = [')', ')'];
+const TARGET = ['target'];
 
 function notANar(): NarFormatError {
   return new NarFormatError("input doesn't look like a Nix archive (bad magic at offset 0)");
@@ -124,7 +132,8 @@ async function readName(tokens: NarTokenReader, directory: { previous: Buffer | 
   return name;
 }
 
-async function* readRegular(tokens: NarTokenReader): AsyncGenerator<NarRegularEvent> {
+/** A regular file after its type, through its `)` and, in an entry, the entry's `)`. */
+async function* readRegular(tokens: NarTokenReader, inEntry: boolean): AsyncGenerator<NarRegularEvent> {
   let next = await tokens.readToken('"executable" or "contents"');
   let executable = false;
   if (next.token === 'executable') {
@@ -143,16 +152,15 @@ async function* readRegular(tokens: NarTokenReader): AsyncGenerator<NarRegularEv
   const contents = new FileContents(tokens, size);
   yield { type: 'regular', executable, size, contentsOffset: tokens.position, contents };
   await contents.drain();
-  await tokens.readPadding(size, 'file contents');
-  await tokens.expect(')');
+  await tokens.expectWords(inEntry ? CLOSE_ENTRY : CLOSE, narPadding(size), 'file contents');
 }
 
-async function readSymlink(tokens: NarTokenReader): Promise<NarSymlinkEvent> {
-  await tokens.expect('target');
+async function readSymlink(tokens: NarTokenReader, inEntry: boolean): Promise<NarSymlinkEvent> {
+  await tokens.expectWords(TARGET);
   const offset = tokens.position;
   const target = await tokens.readSmall(MAX_TARGET_LENGTH, 'symlink target');
   if (target.length === 0) throw invalidNar(offset, 'symlink target is empty');
   if (target.includes(0)) throw invalidNar(offset, 'symlink target contains a NUL byte');
-  await tokens.expect(')');
+  await tokens.expectWords(inEntry ? CLOSE_ENTRY : CLOSE);
   return { type: 'symlink', target, offset };
 }

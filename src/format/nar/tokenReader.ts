@@ -6,7 +6,36 @@
 import { NarFormatError, WireFormatError } from '../errors.js';
 import type { WireReader } from '../wire.js';
 import { MAX_TOKEN_LENGTH } from './constants.js';
-import { narPadding } from './encode.js';
+import { encodeNarTokens, narPadding } from './encode.js';
+
+const frames = new Map<string, Buffer>();
+
+function frameOf(words: readonly string[]): Buffer {
+  const key = words.join('\0');
+  let frame = frames.get(key);
+  if (!frame) frames.set(key, (frame = encodeNarTokens(words)));
+  return frame;
+}
+
+/** The first token of `bytes` (from `at`) that is not the expected word, as a message. */
+function describeMismatch(bytes: Buffer, at: number, words: readonly string[], start: number): NarFormatError {
+  let offset = at;
+  for (const word of words) {
+    const length = bytes.readBigUInt64LE(offset);
+    const end = offset + 8 + Number(length);
+    if (length > BigInt(MAX_TOKEN_LENGTH) || end > bytes.length) {
+      return invalidNar(start + offset, `expected ${JSON.stringify(word)}, got a string of ${length} bytes`);
+    }
+    const got = bytes.toString('latin1', offset + 8, end);
+    if (got !== word) return invalidNar(start + offset, `expected ${JSON.stringify(word)}, got ${JSON.stringify(got)}`);
+    const padEnd = end + narPadding(got.length);
+    for (let pad = end; pad < padEnd; pad++) {
+      if (bytes[pad] !== 0) return invalidNar(start + end, `non-zero padding after ${JSON.stringify(word)}`);
+    }
+    offset = padEnd;
+  }
+  return invalidNar(start, 'unexpected bytes');
+}
 
 export function invalidNar(offset: number, problem: string): NarFormatError {
   return new NarFormatError(`invalid NAR at offset ${offset}: ${problem}`);
@@ -46,6 +75,17 @@ export class NarTokenReader {
     if (bytes.some((byte) => byte !== 0)) throw invalidNar(offset, `non-zero padding after ${what}`);
   }
 
+  /** Payload and padding in one read (a view into the input); the padding must be zero. */
+  private async payload(length: number, what: string): Promise<Buffer> {
+    const pad = narPadding(length);
+    const start = this.position;
+    const bytes = await this.take(length + pad, what);
+    for (let at = length; at < bytes.length; at++) {
+      if (bytes[at] !== 0) throw invalidNar(start + length, `non-zero padding after ${what}`);
+    }
+    return bytes.subarray(0, length);
+  }
+
   /** A string of at most `limit` bytes (a name or a target), copied out of the input. */
   async readSmall(limit: number, what: string): Promise<Buffer> {
     const offset = this.position;
@@ -53,9 +93,7 @@ export class NarTokenReader {
     if (length > BigInt(limit)) {
       throw invalidNar(offset, `${what} of ${length} bytes exceeds the limit of ${limit} bytes`);
     }
-    const bytes = Buffer.from(await this.take(Number(length), what));
-    await this.readPadding(bytes.length, what);
-    return bytes;
+    return Buffer.from(await this.payload(Number(length), what));
   }
 
   /** A keyword; `expected` describes what the grammar allows here, for the message. */
@@ -65,10 +103,35 @@ export class NarTokenReader {
     if (length > BigInt(MAX_TOKEN_LENGTH)) {
       throw invalidNar(offset, `expected ${expected}, got a string of ${length} bytes`);
     }
-    const bytes = await this.take(Number(length), expected);
-    const token = bytes.toString('latin1');
-    await this.readPadding(bytes.length, JSON.stringify(token));
-    return { token, offset };
+    const bytes = await this.payload(Number(length), expected);
+    return { token: bytes.toString('latin1'), offset };
+  }
+
+  /**
+   * Fixed keywords in one read (most of a NAR is such runs, and one read is far cheaper than
+   * one per token), after `padBefore` bytes of padding that must be zero. A mismatch is
+   * described token by token; if the input ends, the words are read one at a time instead,
+   * so that the message says exactly where.
+   */
+  async expectWords(words: readonly string[], padBefore = 0, padWhat = ''): Promise<void> {
+    const frame = frameOf(words);
+    const start = this.position;
+    let bytes: Buffer;
+    try {
+      bytes = await this.reader.readExact(padBefore + frame.length);
+    } catch (err) {
+      if (!(err instanceof WireFormatError)) throw err;
+      if (padBefore > 0) {
+        const pad = await this.take(padBefore, `the padding of ${padWhat}`);
+        if (pad.some((byte) => byte !== 0)) throw invalidNar(start, `non-zero padding after ${padWhat}`);
+      }
+      for (const word of words) await this.expect(word);
+      throw this.truncated(JSON.stringify(words[words.length - 1]));
+    }
+    for (let at = 0; at < padBefore; at++) {
+      if (bytes[at] !== 0) throw invalidNar(start, `non-zero padding after ${padWhat}`);
+    }
+    if (bytes.compare(frame, 0, frame.length, padBefore) !== 0) throw describeMismatch(bytes, padBefore, words, start);
   }
 
   async expect(word: string): Promise<void> {

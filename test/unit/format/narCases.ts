@@ -50,6 +50,13 @@ function withNonZeroPadding(): Buffer {
   return bad;
 }
 
+/** A NAR whose byte at `from` + `delta` (a padding byte) is set to 1. */
+function withPaddingByte(bytes: Buffer, from: number): Buffer {
+  const bad = Buffer.from(bytes);
+  bad[from] = 1;
+  return bad;
+}
+
 function withLength(prefix: Token[], length: bigint): Buffer {
   return Buffer.concat([encodeNarTokens([NAR_MAGIC, ...prefix]), u64(length)]);
 }
@@ -76,6 +83,20 @@ export const BAD_NARS: BadNar[] = [
   { what: 'an empty symlink target', bytes: nar(symlink('')), error: /symlink target is empty/ },
   { what: 'a symlink target with a NUL byte', bytes: nar(symlink('a\0b')), error: /symlink target contains a NUL byte/ },
   { what: 'non-zero padding', bytes: withNonZeroPadding(), error: /offset \d+: non-zero padding after entry name/ },
+  // magic 24 + "(" 16 + "type" 16 + "regular" 16 + "contents" 16 + size 8 + "abc" = 99: its padding.
+  { what: 'non-zero padding after file contents', bytes: withPaddingByte(nar(regular('abc')), 101), error: /offset 99: non-zero padding after file contents/ },
+  // magic 24 + length 8 + "(" = 33: the padding of the first "(".
+  { what: 'non-zero padding after a keyword', bytes: withPaddingByte(nar(regular('abc')), 36), error: /offset 33: non-zero padding after "\("/ },
+  {
+    what: 'a wrong word in an entry header',
+    bytes: encodeNarTokens([NAR_MAGIC, '(', 'type', 'directory', 'entry', '(', 'nome', 'a', 'node', ...file, ')', ')']),
+    error: /offset 112: expected "name", got "nome"/,
+  },
+  {
+    what: 'a long string where a keyword belongs',
+    bytes: encodeNarTokens([NAR_MAGIC, '(', 'type', 'directory', 'entry', '(', 'n'.repeat(40), 'a', 'node', ...file, ')', ')']),
+    error: /offset 112: expected "name", got a string of 40 bytes/,
+  },
   {
     what: 'a name length of 2^62',
     bytes: withLength(['(', 'type', 'directory', 'entry', '(', 'name'], 1n << 62n),

@@ -62,6 +62,20 @@ static void make_symlink(const char *link_target, const char *path)
 static enum bind_result make_mount_point(struct root_entry *e, const char *path)
 {
   struct stat st;
+  if (e->nofollow && lstat(e->source, &st) == 0 && S_ISLNK(st.st_mode)) {
+    /* A store path that is a symlink (say, to /etc/shadow) must not pull its target into the
+       sandbox: it appears as the same symlink, as Nix shows it. */
+    char target[4096];
+    ssize_t len = readlink(e->source, target, sizeof target - 1);
+    if (len < 0)
+      return BIND_ERR_SOURCE_MISSING;
+    target[len] = '\0';
+    make_parents(path);
+    if (symlink(target, path) < 0)
+      return BIND_ERR_TARGET;
+    e->skip_mount = 1;
+    return BIND_OK;
+  }
   if (stat(e->source, &st) < 0)
     return e->optional && errno == ENOENT ? BIND_SKIPPED_OPTIONAL : BIND_ERR_SOURCE_MISSING;
   make_parents(path);
@@ -100,13 +114,13 @@ static void plan_stages(struct sandbox_spec *spec)
     spec->entries[i].stage = -1;
   for (size_t i = 0; i < spec->entry_count && stage_count < MAX_STAGES; i++) {
     struct root_entry *e = &spec->entries[i];
-    if (e->kind != ENTRY_BIND || e->writable || e->is_device || e->optional == 2 || e->stage >= 0)
+    if (e->kind != ENTRY_BIND || e->writable || e->is_device || e->skip_mount || e->stage >= 0)
       continue;
     char *parent = parent_of(e->source);
     size_t same = 0;
     for (size_t j = i; j < spec->entry_count; j++) {
       struct root_entry *o = &spec->entries[j];
-      if (o->kind == ENTRY_BIND && !o->writable && !o->is_device && o->optional != 2 && o->stage < 0) {
+      if (o->kind == ENTRY_BIND && !o->writable && !o->is_device && !o->skip_mount && o->stage < 0) {
         char *other = parent_of(o->source);
         same += strcmp(other, parent) == 0;
         free(other);
@@ -120,7 +134,7 @@ static void plan_stages(struct sandbox_spec *spec)
     stage_sources[index] = parent;
     for (size_t j = i; j < spec->entry_count; j++) {
       struct root_entry *o = &spec->entries[j];
-      if (o->kind == ENTRY_BIND && !o->writable && !o->is_device && o->optional != 2 && o->stage < 0) {
+      if (o->kind == ENTRY_BIND && !o->writable && !o->is_device && !o->skip_mount && o->stage < 0) {
         char *other = parent_of(o->source);
         if (strcmp(other, parent) == 0)
           o->stage = index;
@@ -159,7 +173,7 @@ void prepare_root(struct sandbox_spec *spec)
     } else {
       enum bind_result res = make_mount_point(e, path);
       if (res == BIND_SKIPPED_OPTIONAL)
-        e->optional = 2; /* remembered so that mount_root skips it too */
+        e->skip_mount = 1;
       else if (res == BIND_ERR_SOURCE_MISSING)
         die_with_errno("cannot bind '%s' into the sandbox: the source is missing", e->source);
       else if (res != BIND_OK)
@@ -249,7 +263,7 @@ void mount_root(const struct sandbox_spec *spec)
   }
   for (size_t i = 0; i < spec->entry_count; i++) {
     const struct root_entry *e = &spec->entries[i];
-    if (e->kind != ENTRY_BIND || e->optional == 2)
+    if (e->kind != ENTRY_BIND || e->skip_mount)
       continue;
     char *target = in_root(spec, e->target);
     if (e->stage >= 0) {

@@ -144,6 +144,8 @@ static enum spec_result read_entry(struct reader *r, const char *key, struct roo
         e->writable = 1;
       else if (*f == 'o')
         e->optional = 1;
+      else if (*f == 'n')
+        e->nofollow = 1;
       else if (*f != 'r')
         return SPEC_ERR_BAD_VALUE;
     }

@@ -27,7 +27,9 @@ struct root_entry {
   enum dir_owner owner; /* ENTRY_DIR */
   int writable;       /* ENTRY_BIND */
   int optional;       /* ENTRY_BIND: skip when the source is missing */
+  int nofollow;       /* ENTRY_BIND: a symlink source is copied as a symlink, not followed */
   /* Filled in by prepare_root: */
+  int skip_mount;     /* ENTRY_BIND: missing optional source, or a symlink recreated as such */
   int is_device;      /* ENTRY_BIND: the source is a device node */
   int stage;          /* ENTRY_BIND: index of the staging mount to bind from, or -1 */
 };

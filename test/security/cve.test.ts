@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { attackBinary, attackResults } from './support/attackBinary.js';
 import { waitUntil } from './support/processes.js';
-import { buildScript, makeTestStore, type TestStore } from './support/testStore.js';
+import { buildScript, logValue, makeTestStore, randomHashPart, type TestStore } from './support/testStore.js';
 
 /** The accomplice outside the build: receives a descriptor on an abstract socket, tampers on request. */
 function startAccomplice(name: string): { child: ChildProcessWithoutNullStreams; output: () => string } {
@@ -114,6 +114,26 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
       const realInput = join(store.realStoreDir, input.slice('/nix/store/'.length), 'data');
       assert.equal(readFileSync(realInput, 'utf8'), 'store data\n');
       assert.deepEqual(readdirSync(buildsDir), keptBefore, 'the build directory was not removed');
+    });
+
+    it('an input store path that is a symlink to a host file shows as the symlink, not the file', async () => {
+      const canary = join(store.root, `host-secret-${randomBytes(4).toString('hex')}`);
+      writeFileSync(canary, 'host secret\n');
+      // What an earlier build's `ln -s /etc/shadow $out` leaves in the store.
+      const linkBase = `${randomHashPart()}-evil-link`;
+      symlinkSync(canary, join(store.realStoreDir, linkBase));
+      const many = Array.from({ length: 9 }, (_, i) => store.addText(`pad-${i}`, 'x'));
+      for (const inputs of [[`/nix/store/${linkBase}`], [`/nix/store/${linkBase}`, ...many]]) {
+        const { result, log } = await buildScript(
+          store,
+          `cat /nix/store/${linkBase}; echo "cat=$?"; echo "link=$(readlink /nix/store/${linkBase})"; touch $out`,
+          { inputs },
+        );
+        assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+        assert.ok(!log.includes('host secret'), log.join('\n'));
+        assert.equal(logValue(log, 'cat'), '1');
+        assert.equal(logValue(log, 'link'), canary);
+      }
     });
 
     it('copying an output copies symlinks as symlinks, never what they point to', async () => {

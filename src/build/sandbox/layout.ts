@@ -55,8 +55,8 @@ export function sandboxLayout(input: LayoutInput): RootEntry[] {
     { kind: 'file', target: '/etc/group', mode: 0o644, content: group() },
   ];
   const binds = new Map<string, RootEntry>();
-  const bind = (target: string, source: string, writable: boolean, optional: boolean): void => {
-    binds.set(target, { kind: 'bind', target, source, writable, optional });
+  const bind = (target: string, source: string, writable: boolean, optional: boolean, nofollow = false): void => {
+    binds.set(target, { kind: 'bind', target, source, writable, optional, nofollow });
   };
   if (input.isFixedOutput) {
     // A fixed-output build resolves names as the host does.
@@ -66,7 +66,8 @@ export function sandboxLayout(input: LayoutInput): RootEntry[] {
     entries.push({ kind: 'file', target: '/etc/hosts', mode: 0o644, content: '127.0.0.1 localhost\n::1 localhost\n' });
   }
   bind(SANDBOX_BUILD_DIR, input.buildDir, true, false);
-  for (const path of input.storePaths) bind(path, toRealPath(input.storeDir, input.realStoreDir, path), false, false);
+  // A store path that is a symlink is shown as that symlink, never as what it points to.
+  for (const path of input.storePaths) bind(path, toRealPath(input.storeDir, input.realStoreDir, path), false, false, true);
   for (const entry of input.sandboxPaths.map(parseSandboxPath)) {
     const target = posix.normalize(entry.target);
     bind(target, toRealPath(input.storeDir, input.realStoreDir, entry.source), false, entry.optional);

@@ -9,7 +9,7 @@ export type NetworkMode = 'private' | 'pasta' | 'host';
 export type RootEntry =
   | { kind: 'dir'; target: string; mode: number; owner: 'root' | 'build' | 'group' }
   | { kind: 'file'; target: string; mode: number; content: string }
-  | { kind: 'bind'; target: string; source: string; writable: boolean; optional: boolean };
+  | { kind: 'bind'; target: string; source: string; writable: boolean; optional: boolean; nofollow?: boolean };
 
 export interface HelperSpec {
   /** false = sandbox off: the builder runs on the host as the build user. */
@@ -54,7 +54,7 @@ export function encodeHelperSpec(spec: HelperSpec): Buffer {
   for (const entry of spec.entries) {
     if (entry.kind === 'dir') put('dir', entry.target, entry.mode.toString(8), entry.owner);
     else if (entry.kind === 'file') put('file', entry.target, entry.mode.toString(8), entry.content);
-    else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : ''));
+    else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : '') + (entry.nofollow ? 'n' : ''));
   }
   put('cwd', spec.cwd, 'program', spec.program);
   for (const arg of spec.argv) put('arg', arg);

@@ -15,6 +15,9 @@ import type { NarEvent, NarRegularEvent, NarSymlinkEvent, ParseNarOptions } from
 
 export type * from './events.js';
 
+/** Files up to this size are handed out as one buffer; larger ones as the input's chunks. */
+const WHOLE_FILE_LIMIT = 64 * 1024;
+
 /** The contents of one regular file, read at most once, straight from the input. */
 class FileContents implements AsyncIterable<Buffer> {
   private started = false;
@@ -24,20 +27,43 @@ class FileContents implements AsyncIterable<Buffer> {
     private left: number,
   ) {}
 
-  async *[Symbol.asyncIterator](): AsyncGenerator<Buffer> {
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
     if (this.started) throw new Error('the contents of a NAR file can be read only once');
     this.started = true;
-    yield* this.read();
+    return this.read();
   }
 
+  /** Small files in one read (bounded, and one await instead of a generator per chunk). */
   private async *read(): AsyncGenerator<Buffer> {
+    if (this.left === 0) return;
     try {
+      if (this.left <= WHOLE_FILE_LIMIT) {
+        const contents = await this.wholeFile();
+        if (contents) {
+          this.left = 0;
+          yield contents;
+          return;
+        }
+      }
       for await (const chunk of this.tokens.reader.readChunks(this.left)) {
         this.left -= chunk.length;
         yield chunk;
       }
     } catch (err) {
       if (err instanceof WireFormatError) throw this.tokens.truncated('file contents');
+      throw err;
+    }
+  }
+
+  /**
+   * The whole contents, or undefined when the input ends first: the chunked read then
+   * consumes what there is, so the error names the offset where the input ended.
+   */
+  private async wholeFile(): Promise<Buffer | undefined> {
+    try {
+      return await this.tokens.reader.readExact(this.left);
+    } catch (err) {
+      if (err instanceof WireFormatError) return undefined;
       throw err;
     }
   }

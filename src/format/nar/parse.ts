@@ -94,14 +94,11 @@ export async function* parseNar(source: WireReader | ByteChunks, opts: ParseNarO
     await tokens.expectWords(header);
     const kind = await tokens.readToken('a node type');
     const inEntry = open.length > 0;
-    // Whether the node is finished, the `)` of its entry included.
-    let complete = true;
     if (kind.token === 'directory') {
       if (open.length >= maxDepth) {
         throw invalidNar(kind.offset, `directories are nested more than ${maxDepth} levels deep`);
       }
       open.push({ previous: undefined });
-      complete = false;
       yield { type: 'directory', offset: kind.offset };
     } else if (kind.token === 'regular') {
       yield* readRegular(tokens, inEntry);
@@ -111,13 +108,13 @@ export async function* parseNar(source: WireReader | ByteChunks, opts: ParseNarO
       throw invalidNar(kind.offset, `unknown file type ${JSON.stringify(kind.token)}`);
     }
 
+    // A file or symlink has been read through the `)` of its entry; a directory is open.
     for (;;) {
-      if (complete && open.length === 0) return;
+      if (open.length === 0) return;
       const item = await tokens.readToken('"entry" or ")"');
       if (item.token === ')') {
         open.pop();
         if (open.length > 0) await tokens.expectWords(CLOSE);
-        complete = true;
         yield { type: 'directoryEnd', offset: item.offset };
         continue;
       }

@@ -1,0 +1,58 @@
+/** The driver's request and result types (kept apart so the policy helpers can share them). */
+import type { ReferenceGraphQuery } from './referencesGraph.js';
+import type { BuilderStatus } from './runHelper.js';
+import type { SandboxSettings } from './settings.js';
+
+/** What the sandbox needs of a derivation (a subset of the parsed `.drv`). */
+export interface SandboxDerivation {
+  name: string;
+  /** For messages only. */
+  drvPath?: string;
+  builder: string;
+  args: readonly string[];
+  env: Readonly<Record<string, string>>;
+  /** Output name -> logical store path. */
+  outputs: Readonly<Record<string, string>>;
+  isFixedOutput: boolean;
+}
+
+export interface SandboxBuildRequest {
+  /** The logical store directory (in every store path) and where it is on this machine. */
+  storeDir: string;
+  realStoreDir: string;
+  /** The input closure: logical store paths bound read-only into the sandbox. */
+  inputPaths: readonly string[];
+  drv: SandboxDerivation;
+  settings: SandboxSettings;
+  /** The closure of store paths; used for store paths named in sandbox-paths. */
+  closureOf?: (paths: string[]) => Promise<string[]> | string[];
+  /** The closure of paths with their references; used for `exportReferencesGraph`. */
+  referenceGraph?: ReferenceGraphQuery;
+  onLogLine(line: string): void;
+  onWarning?(message: string): void;
+  signal?: AbortSignal;
+  /** Where the private build directories are made (default: the OS temp dir). */
+  buildDirParent?: string;
+  /** Lock files of the build users (Nix: /nix/var/nix/userpool). */
+  userPoolDir?: string;
+  /** The helper binary (default: helper-c/tsnix-helper of this checkout, or $TSNIX_HELPER). */
+  helper?: string;
+  /** pasta for fixed-output builds; null = do not use it (host network with a warning). */
+  pasta?: string | null;
+  /** Variables read for `impureEnvVars` (default: process.env). */
+  impureEnv?: Readonly<Record<string, string | undefined>>;
+  /** Where each output is copied to (default: realStoreDir/<base name>). */
+  outputDest?(outputName: string, logicalPath: string): string;
+  keepBuildDir?: boolean;
+}
+
+export interface SandboxBuildResult {
+  status: BuilderStatus;
+  /** Output name -> host path of each output the builder produced (only after exit 0). */
+  outputs: Record<string, string>;
+  sandboxed: boolean;
+  /** Seconds from spawning the helper to its exit (the sandbox's own cost plus the builder's run). */
+  helperSeconds: number;
+  /** The kept build directory, when keepBuildDir was set. */
+  buildDir?: string;
+}

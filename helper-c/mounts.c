@@ -15,6 +15,9 @@
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
 
+/* The root directory exists once prepare_root made it; parents are only made below it. */
+static size_t root_length;
+
 static char *in_root(const struct sandbox_spec *spec, const char *target)
 {
   return xasprintf("%s%s", spec->root, target);
@@ -35,7 +38,7 @@ static void make_parents(const char *path)
   size_t len = slash ? (size_t)(slash - path) : 0;
   if (last_parent && strlen(last_parent) == len && strncmp(last_parent, path, len) == 0)
     return;
-  mkdir_parents(path);
+  mkdir_parents(path, root_length);
   free(last_parent);
   last_parent = strndup(path, len);
 }
@@ -157,6 +160,7 @@ void prepare_root(struct sandbox_spec *spec)
   chown_or_die(spec->root, self_uid, spec->build_gid);
   if (chmod(spec->root, 0750) < 0)
     die_with_errno("cannot set the mode of '%s'", spec->root);
+  root_length = strlen(spec->root);
 
   for (size_t i = 0; i < spec->entry_count; i++) {
     struct root_entry *e = &spec->entries[i];

@@ -142,10 +142,11 @@ void write_new_file(const char *path, const char *content, size_t len, mode_t mo
   close(fd);
 }
 
-void mkdir_parents(const char *path)
+void mkdir_parents(const char *path, size_t existing)
 {
   char *copy = xasprintf("%s", path);
-  for (char *slash = strchr(copy + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+  size_t skip = existing < strlen(copy) ? existing : 0;
+  for (char *slash = strchr(copy + skip + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
     *slash = '\0';
     if (mkdir(copy, 0755) < 0 && errno != EEXIST)
       die_with_errno("cannot create directory '%s'", copy);

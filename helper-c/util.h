@@ -27,8 +27,9 @@ int read_exact(int fd, void *buf, size_t len);
 
 /* Write a small text file that must not exist yet (O_EXCL, O_NOFOLLOW). */
 void write_new_file(const char *path, const char *content, size_t len, mode_t mode);
-/* mkdir each missing component of path with mode 0755; the path must be absolute. */
-void mkdir_parents(const char *path);
+/* mkdir each missing component of path with mode 0755, below its first `existing` bytes
+   (a directory known to exist); the path must be absolute. */
+void mkdir_parents(const char *path, size_t existing);
 
 /* Close every descriptor >= lowest except the ones listed (a -1 terminated list). */
 void close_fds_except(int lowest, const int *keep);

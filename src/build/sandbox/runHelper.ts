@@ -25,6 +25,8 @@ export interface RunHelperOptions {
 const KILL_GRACE_MS = 2000;
 /** pasta complains on stderr when the machine has no syslog socket; not worth showing a user. */
 const NOISE = /^Failed to send \d+ bytes to syslog$/;
+/** The longest log line kept whole; longer ones are cut into pieces of this size. */
+const MAX_LINE = 1 << 20;
 /** Helper messages kept for an error report. */
 const MAX_MESSAGES = 64 * 1024;
 
@@ -40,6 +42,11 @@ function forEachLine(stream: Readable, onLine: (line: string) => void, onData: (
       start = nl + 1;
     }
     pending = pending.subarray(start);
+    // A builder that never ends a line must not make the driver buffer without bound.
+    if (pending.length > MAX_LINE) {
+      onLine(pending.toString('utf8'));
+      pending = Buffer.alloc(0);
+    }
   });
   return new Promise((resolve) =>
     stream.on('close', () => {

@@ -125,3 +125,21 @@ describe('sandbox driver: settings', function () {
     assert.equal(log[0], '1000 644');
   });
 });
+
+describe('sandbox driver: log lines', function () {
+  this.timeout(30000);
+  let store: TestStore;
+  before(() => {
+    store = makeTestStore();
+  });
+  after(() => store.destroy());
+
+  it('cuts a line that never ends into pieces instead of buffering it all', async () => {
+    const { result, log } = await buildScript(store, 'head -c 3000000 /dev/zero | tr "\\0" x; echo; echo after; touch $out');
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 });
+    assert.ok(log.length >= 3, `only ${log.length} lines`);
+    assert.ok(log.every((line) => line.length <= 1 << 21));
+    assert.equal(log.join('').replace(/after$/, '').length, 3000000);
+    assert.equal(log[log.length - 1], 'after');
+  });
+});

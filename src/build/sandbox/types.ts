@@ -33,7 +33,7 @@ export interface SandboxBuildRequest {
   signal?: AbortSignal;
   /** Where the private build directories are made (default: the OS temp dir). */
   buildDirParent?: string;
-  /** Lock files of the build users (Nix: /nix/var/nix/userpool). */
+  /** Lock files of the build users (Nix: /nix/var/nix/userpool); every tsnix process of one machine must use the same one. */
   userPoolDir?: string;
   /** The helper binary (default: helper-c/tsnix-helper of this checkout, or $TSNIX_HELPER). */
   helper?: string;
@@ -41,7 +41,7 @@ export interface SandboxBuildRequest {
   pasta?: string | null;
   /** Variables read for `impureEnvVars` (default: process.env). */
   impureEnv?: Readonly<Record<string, string | undefined>>;
-  /** Where each output is copied to (default: realStoreDir/<base name>). */
+  /** Where each output is copied to (default: realStoreDir/<base name>); whatever is there is replaced, so a `--check` build must name another place. */
   outputDest?(outputName: string, logicalPath: string): string;
   keepBuildDir?: boolean;
 }

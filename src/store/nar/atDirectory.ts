@@ -5,7 +5,7 @@
  * open(O_CREAT|O_EXCL|O_NOFOLLOW) neither follow a final symlink nor reuse an existing name.
  * So an entry can only ever land inside the directory we created, whatever the NAR holds.
  */
-import { closeSync, constants, existsSync, fchmodSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync } from 'node:fs';
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 const NEW_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
@@ -53,6 +53,16 @@ export class AtDirectory {
 
   symlink(name: Buffer, target: Buffer): void {
     symlinkSync(target, this.at(name));
+  }
+
+  /** Sets a symlink's own times (lutimes never follows the final component). */
+  setSymlinkTimes(name: Buffer, atime: number, mtime: number): void {
+    lutimesSync(this.at(name), atime, mtime);
+  }
+
+  /** Sets this directory's times; done after its last entry, which would change them again. */
+  setTimes(atime: number, mtime: number): void {
+    futimesSync(this.fd, atime, mtime);
   }
 
   displayName(name: Buffer): string {

@@ -13,7 +13,7 @@
  * is ever created outside it. Timestamps and ownership are left to canonicalisation.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { closeSync, fchmodSync, fstatSync, writeSync } from 'node:fs';
+import { closeSync, fchmodSync, fstatSync, futimesSync, writeSync } from 'node:fs';
 import { NarFormatError } from '../../format/errors.js';
 import type { Hash } from '../../format/hash.js';
 import { CaseHackRenamer } from '../../format/nar/caseHack.js';
@@ -33,7 +33,16 @@ export interface RestorePathOptions {
    * `nix-store --restore` leaves, 0666/0777 minus the umask, plus x bits for executables.
    */
   storeModes?: boolean;
+  /**
+   * Set every entry's modification time to 1 (1970-01-01T00:00:01Z), as Nix does to store
+   * paths (default: the same as storeModes). Done per entry through its open descriptor, so
+   * adding a path needs no second walk over it.
+   */
+  canonicalTimes?: boolean;
 }
+
+/** Nix's canonical modification time for everything in the store. */
+const CANONICAL_MTIME = 1;
 
 export interface RestoreResult {
   narHash: Hash;
@@ -65,6 +74,8 @@ export async function restorePath(
     : hasher.consume;
 
   const storeModes = opts.storeModes ?? true;
+  const canonicalTimes = opts.canonicalTimes ?? storeModes;
+  const atime = Date.now() / 1000;
   const absolute = resolve(target);
   const root = AtDirectory.open(dirname(absolute));
   const open: OpenDirectory[] = [];
@@ -87,11 +98,13 @@ export async function restorePath(
         case 'directoryEnd': {
           const { directory } = open.pop()!;
           if (storeModes) directory.chmod(0o555);
+          if (canonicalTimes) directory.setTimes(atime, CANONICAL_MTIME);
           directory.close();
           break;
         }
         case 'symlink':
           create(parent, name, open.length === 0 ? absolute : undefined, () => parent.symlink(name, event.target));
+          if (canonicalTimes) parent.setSymlinkTimes(name, atime, CANONICAL_MTIME);
           break;
         case 'regular': {
           const fd = create(parent, name, open.length === 0 ? absolute : undefined, () => parent.createFile(name, storeModes ? 0o600 : 0o666));
@@ -99,6 +112,7 @@ export async function restorePath(
             for await (const chunk of event.contents) writeAll(fd, chunk);
             if (storeModes) fchmodSync(fd, event.executable ? 0o555 : 0o444);
             else if (event.executable) fchmodSync(fd, (fstatSync(fd).mode & 0o7777) | 0o111);
+            if (canonicalTimes) futimesSync(fd, atime, CANONICAL_MTIME);
           } finally {
             closeSync(fd);
           }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { attackBinary, attackResults } from './support/attackBinary.js';
 import { abstractServer, loopbackServer } from './support/servers.js';
+import { startFetchServer } from './support/fetchServer.js';
 import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
 import { findPasta } from '../../src/build/sandbox.js';
 
@@ -60,6 +61,24 @@ describe('sandbox: network', function () {
     assert.equal(tcp.connections, 0);
     assert.equal(unix.connections, 0);
     assert.equal(readFileSync(result.outputs['out']!, 'utf8'), 'fetched\n');
+  });
+
+  it('a fixed-output build fetches from a server beyond the host (a namespace the test made); a normal build cannot', async function () {
+    if (!findPasta() || process.getuid?.() !== 0) this.skip();
+    const remote = await startFetchServer('fetched payload\n');
+    try {
+      // busybox nc rather than its wget (the static wget crashes on the NSS lookups it makes);
+      // through this pasta nc does not see the server's close, so a timeout ends it.
+      const fetch = `printf 'GET /payload HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc ${remote.host} ${remote.port} > $out; echo "nc=$?"`;
+      const fod = await buildScript(store, fetch, { fixedOutput: true, settings: { timeout: 20 } });
+      assert.deepEqual(fod.result.status, { kind: 'exited', code: 0 }, fod.log.join('\n'));
+      assert.match(readFileSync(fod.result.outputs['out']!, 'utf8'), /^HTTP\/1\.[01] 200 OK[\s\S]*\r\n\r\nfetched payload\n$/);
+      const normal = await buildScript(store, `${fetch}; touch $out`, { settings: { timeout: 20 } });
+      assert.notEqual(logValue(normal.log, 'nc'), '0');
+      assert.equal(readFileSync(normal.result.outputs['out']!, 'utf8'), '');
+    } finally {
+      remote.stop();
+    }
   });
 
   it('without pasta a fixed-output build falls back to the host network, with a warning (as Nix)', async () => {

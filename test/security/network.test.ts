@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { attackBinary, attackResults } from './support/attackBinary.js';
 import { abstractServer, loopbackServer } from './support/servers.js';
@@ -64,7 +65,8 @@ describe('sandbox: network', function () {
   });
 
   it('a fixed-output build fetches from a server beyond the host (a namespace the test made); a normal build cannot', async function () {
-    if (!findPasta() || process.getuid?.() !== 0) this.skip();
+    // Needs root and iproute2 (`ip netns`) to make the far side; pasta is checked by the test above.
+    if (!findPasta() || process.getuid?.() !== 0 || spawnSync('ip', ['netns', 'list']).status !== 0) this.skip();
     const remote = await startFetchServer('fetched payload\n');
     try {
       // busybox nc rather than its wget (the static wget crashes on the NSS lookups it makes);

@@ -62,9 +62,28 @@ static void make_symlink(const char *link_target, const char *path)
 }
 
 /* An empty file or directory for a bind mount to cover, of the same kind as its source. */
-static enum bind_result make_mount_point(struct root_entry *e, const char *path)
+/* A regular store file may be hard-linked into the root instead of bind-mounted, as Nix does:
+   one link() instead of an inode for the mount point plus a mount. Only when the builder can
+   neither write nor chmod it: owned by root, not group- or other-writable, builder not root. */
+static int may_hard_link(const struct sandbox_spec *spec, const struct stat *st)
+{
+  return S_ISREG(st->st_mode) && geteuid() == 0 && spec->build_uid != 0 && st->st_uid == 0 &&
+         !(st->st_mode & (S_IWGRP | S_IWOTH | S_ISUID | S_ISGID));
+}
+
+static enum bind_result make_mount_point(const struct sandbox_spec *spec, struct root_entry *e, const char *path)
 {
   struct stat st;
+  if (e->nofollow && lstat(e->source, &st) == 0 && may_hard_link(spec, &st) && !e->writable) {
+    make_parents(path);
+    if (link(e->source, path) == 0) {
+      e->skip_mount = 1;
+      return BIND_OK;
+    }
+    /* Another filesystem, or too many links: bind-mount it instead. */
+    if (errno != EXDEV && errno != EMLINK && errno != EPERM)
+      return BIND_ERR_TARGET;
+  }
   if (e->nofollow && lstat(e->source, &st) == 0 && S_ISLNK(st.st_mode)) {
     /* A store path that is a symlink (say, to /etc/shadow) must not pull its target into the
        sandbox: it appears as the same symlink, as Nix shows it. */
@@ -175,7 +194,7 @@ void prepare_root(struct sandbox_spec *spec)
       make_parents(path);
       write_new_file(path, e->content, e->content_len, e->mode);
     } else {
-      enum bind_result res = make_mount_point(e, path);
+      enum bind_result res = make_mount_point(spec, e, path);
       if (res == BIND_SKIPPED_OPTIONAL)
         e->skip_mount = 1;
       else if (res == BIND_ERR_SOURCE_MISSING)

@@ -48,6 +48,15 @@ describe('sandbox: run by an unprivileged user (user namespace)', function () {
     assert.equal(logValue(log, 'shadow'), '1');
   });
 
+  it('cannot change an input file it owns on the host (bound read-only, never hard-linked)', () => {
+    const text = store.addText('owned-input', 'mine\n');
+    execFileSync('chown', [`${NOBODY}:${NOBODY}`, join(store.realStoreDir, text.slice('/nix/store/'.length))]);
+    const log = buildAsNobody(store, `echo more >> ${text}; echo "append=$?"; chmod 666 ${text}; echo "chmod=$?"; touch $out`, 'normal', [text]);
+    assert.notEqual(logValue(log, 'append'), '0', log.join('\n'));
+    assert.notEqual(logValue(log, 'chmod'), '0');
+    assert.equal(readFileSync(join(store.realStoreDir, text.slice('/nix/store/'.length)), 'utf8'), 'mine\n');
+  });
+
   it('still refuses mount, ptrace of PID 1 and setuid files', () => {
     const log = buildAsNobody(store, `${attack}/attack syscalls 1; mkdir $out; ${attack}/attack setuid $out/f`, 'normal', [attack]);
     const seen = attackResults(log);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
 
@@ -38,6 +38,22 @@ describe('sandbox: a builder writes only $out, /build and /tmp', function () {
     assert.deepEqual(readdirSync(real), ['data']);
     assert.equal(readFileSync(join(real, 'data'), 'utf8'), 'original\n');
     assert.ok(existsSync(join(store.realStoreDir, store.bbdir.slice('/nix/store/'.length), 'busybox')));
+  });
+
+  it('cannot change an input that is a single file (hard-linked in as Nix does, or bound read-only)', async () => {
+    const text = store.addText('text-input', 'original text\n');
+    const { result, log } = await buildScript(
+      store,
+      `cat ${text}; echo more >> ${text}; echo "append=$?"; chmod 666 ${text}; echo "chmod=$?"; ` +
+        `rm -f ${text}; echo "rm=$?"; mv ${text} /build/x; echo "mv=$?"; touch $out`,
+      { inputs: [text] },
+    );
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    assert.equal(log[0], 'original text');
+    for (const key of ['append', 'chmod', 'rm', 'mv']) assert.notEqual(logValue(log, key), '0', `${key} succeeded`);
+    const real = join(store.realStoreDir, text.slice('/nix/store/'.length));
+    assert.equal(readFileSync(real, 'utf8'), 'original text\n');
+    assert.equal(statSync(real).mode & 0o7777, 0o444);
   });
 
   it('leaves nothing in the real store but its declared outputs', async () => {

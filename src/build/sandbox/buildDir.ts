@@ -63,11 +63,18 @@ export function removeTree(path: string): void {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
     throw error;
   }
-  if (!stat.isDirectory()) {
-    unlinkSync(path);
-    return;
+  if (stat.isDirectory()) removeDirectory(path, stat.mode);
+  else unlinkSync(path);
+}
+
+/** The entry types come from readdir (d_type), which reports a symlink as a symlink. */
+function removeDirectory(path: string, mode: number): void {
+  if ((mode & 0o700) !== 0o700) chmodSync(path, (mode & 0o7777) | 0o700);
+  for (const entry of readdirSync(path, { withFileTypes: true })) {
+    const child = join(path, entry.name);
+    // Files and symlinks are unlinked as they are; anything else is looked at again with lstat.
+    if (entry.isFile() || entry.isSymbolicLink()) unlinkSync(child);
+    else removeTree(child);
   }
-  if ((stat.mode & 0o700) !== 0o700) chmodSync(path, (stat.mode & 0o7777) | 0o700);
-  for (const name of readdirSync(path)) removeTree(join(path, name));
   rmdirSync(path);
 }

@@ -74,7 +74,11 @@ describe('sandbox: network', function () {
       const fetch = `printf 'GET /payload HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc ${remote.host} ${remote.port} > $out; echo "nc=$?"`;
       const fod = await buildScript(store, fetch, { fixedOutput: true, settings: { timeout: 20 } });
       assert.deepEqual(fod.result.status, { kind: 'exited', code: 0 }, fod.log.join('\n'));
-      assert.match(readFileSync(fod.result.outputs['out']!, 'utf8'), /^HTTP\/1\.[01] 200 OK[\s\S]*\r\n\r\nfetched payload\n$/);
+      // Only the start is checked: under load this pasta (Debian's 2023-03 build) has been seen to
+      // repeat the stream after the server closed, which nc (killed by timeout) then also wrote.
+      const fetched = readFileSync(fod.result.outputs['out']!, 'utf8');
+      assert.match(fetched, /^HTTP\/1\.[01] 200 OK\r\n/);
+      assert.ok(fetched.includes('\r\n\r\nfetched payload\n'), fetched.slice(0, 400));
       const normal = await buildScript(store, `${fetch}; touch $out`, { settings: { timeout: 20 } });
       assert.notEqual(logValue(normal.log, 'nc'), '0');
       assert.equal(readFileSync(normal.result.outputs['out']!, 'utf8'), '');

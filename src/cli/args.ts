@@ -20,6 +20,31 @@ export const QUERIES = [
 ] as const;
 export type Query = (typeof QUERIES)[number];
 
+/** The flags each operation takes besides the common ones (`--store`, `--option`). */
+const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
+  add: [],
+  'add-fixed': ['recursive'],
+  query: [...QUERIES, 'include-outputs', 'use-output'],
+  dump: [],
+  restore: [],
+  export: [],
+  import: [],
+  verify: ['check-contents', 'repair'],
+  'verify-path': [],
+  'check-validity': ['print-invalid'],
+  'print-fixed-path': ['recursive'],
+  version: [],
+  help: [],
+};
+
+/** How many arguments each operation takes, with nix-store's complaint otherwise. */
+function checkArgumentCount(operation: Operation, count: number): void {
+  if ((operation === 'import' || operation === 'verify' || operation === 'version' || operation === 'help') && count > 0) {
+    throw new UsageError('no arguments expected');
+  }
+  if ((operation === 'dump' || operation === 'restore') && count !== 1) throw new UsageError('only one argument allowed');
+}
+
 export interface ParsedArgs {
   operation: Operation;
   query: Query;
@@ -62,7 +87,14 @@ function takeCommonOptions(argv: string[]): { rest: string[]; options: [string, 
 export function parseArgs(argv: string[]): ParsedArgs {
   const { rest, options, store } = takeCommonOptions(argv);
   const parsed = yargs(rest)
-    .parserConfiguration({ 'camel-case-expansion': false, 'boolean-negation': false, 'halt-at-non-option': false })
+    .parserConfiguration({
+      'camel-case-expansion': false,
+      'boolean-negation': false,
+      'halt-at-non-option': false,
+      // Arguments are paths and names: `1e2` must stay `1e2`, never become 100.
+      'parse-numbers': false,
+      'parse-positional-numbers': false,
+    })
     .help(false)
     .version(false)
     .strictOptions()
@@ -107,14 +139,21 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const chosen = OPERATIONS.filter((op) => parsed[op] === true);
   if (chosen.length > 1) throw new UsageError(`only one operation may be specified (got --${chosen.join(', --')})`);
   if (chosen.length === 0) throw new UsageError('no operation specified');
+  const operation = chosen[0]!;
+  const allowed = new Set<string>([...OPERATIONS, ...OPERATION_FLAGS[operation]]);
+  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, 'recursive', 'print-invalid']) {
+    const given = flag === 'binding' ? parsed.binding !== undefined : parsed[flag as keyof typeof parsed] === true;
+    if (given && !allowed.has(flag)) throw new UsageError(`unknown flag '--${flag}'`);
+  }
   const queries = QUERIES.filter((q) => (q === 'binding' ? parsed.binding !== undefined : parsed[q] === true));
   if (queries.length > 1) throw new UsageError('query type already specified');
-  if (queries.length > 0 && chosen[0] !== 'query') throw new UsageError(`--${queries[0]} is a query: use it with -q`);
+  const args = parsed._.map(String);
+  checkArgumentCount(operation, args.length);
   return {
-    operation: chosen[0]!,
+    operation,
     query: queries[0] ?? 'outputs',
     binding: parsed.binding,
-    args: parsed._.map(String),
+    args,
     options,
     store,
     recursive: parsed.recursive === true,

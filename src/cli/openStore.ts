@@ -1,5 +1,6 @@
 /** Which store a command uses: `--store ROOT`, else the `store` setting, else `/`. */
 import { poolHashing } from '../pool/pool.js';
+import { resolve } from 'node:path';
 import { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
 import { UsageError } from './args.js';
@@ -11,6 +12,7 @@ export function storeRoot(flag: string | undefined, settings: Settings): string 
   const m = /^local\?root=(\/.*)$/.exec(value);
   if (m) return m[1]!;
   if (value.startsWith('/')) return value;
+  if (value.startsWith('./') || value.startsWith('../')) return resolve(value);
   throw new UsageError(`don't know how to open Nix store '${value}' (tsnix supports local stores: a root directory or 'local?root=DIR')`);
 }
 

@@ -56,14 +56,41 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
   }
 }
 
+/** Node's errno messages (`ENOENT: no such file or directory, lstat '/x'`) in nix's words. */
+function describeError(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const errno = e as NodeJS.ErrnoException;
+  if (typeof errno.code === 'string' && typeof errno.syscall === 'string' && errno.path !== undefined) {
+    const reason = e.message.replace(/^[A-Z]+: /, '').replace(/, [a-z_]+ '.*'$/, '');
+    const what = errno.syscall === 'lstat' || errno.syscall === 'stat' ? 'getting status of' : `${errno.syscall} of`;
+    return `${what} '${errno.path}': ${reason.charAt(0).toUpperCase()}${reason.slice(1)}`;
+  }
+  return e.message;
+}
+
+/**
+ * On Ctrl-C and friends, remove this process's unfinished temporary directories in the
+ * store before dying, as nix does; nothing half-made is ever valid, so that is all there is.
+ */
+function cleanUpOnSignals(): void {
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143], ['SIGHUP', 129]] as const) {
+    process.once(signal, () => {
+      void import('../store/tempPath.js').then((m) => {
+        m.removeLiveTempDirs();
+        process.exit(code);
+      });
+    });
+  }
+}
+
 export async function main(argv: string[]): Promise<void> {
+  cleanUpOnSignals();
   try {
     const parsed = parseArgs(argv);
     const settings = loadSettings(parsed.options, warn);
     process.exitCode = await dispatch(parsed, settings);
   } catch (e) {
-    const message = e instanceof Error ? e.message : String(e);
-    process.stderr.write(`error: ${message}\n`);
+    process.stderr.write(`error: ${describeError(e)}\n`);
     if (e instanceof UsageError) process.stderr.write("Try 'tsnix-store --help' for more information.\n");
     if (process.env['TSNIX_DEBUG'] && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exitCode = 1;

@@ -46,11 +46,10 @@ export function parseNixConf(text: string, file: string, reader?: ConfigReader, 
       entries.push(...parseNixConf(included, target, reader, depth + 1));
       continue;
     }
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new ConfigSyntaxError(`illegal configuration line '${line}' in '${origin}'`);
-    const name = line.slice(0, eq).trim();
-    if (/\s/.test(name)) throw new ConfigSyntaxError(`illegal configuration line '${line}' in '${origin}'`);
-    entries.push({ name, value: line.slice(eq + 1).trim(), origin });
+    // As nix: whitespace-separated words, the second exactly '='; the value is the rest of
+    // the words joined by single spaces (so `a=b` is refused, `a = ` sets an empty value).
+    if (words.length < 2 || words[1] !== '=') throw new ConfigSyntaxError(`illegal configuration line '${line}' in '${origin}'`);
+    entries.push({ name: words[0]!, value: words.slice(2).join(' '), origin });
   }
   return entries;
 }

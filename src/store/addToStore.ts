@@ -29,12 +29,13 @@ export interface AddOptions {
 
 export async function addPathToStore(store: LocalStore, source: string, options: AddOptions): Promise<string> {
   const sourcePath = resolve(source);
-  const name = options.name ?? basename(sourcePath);
+  // Named after the argument as given, as nix-store does (`--add .` gives a path named `.`).
+  const name = options.name ?? basename(source);
   checkStorePathName(name, name);
   if (options.method === 'flat' && !lstatSync(sourcePath).isFile()) {
     throw new AddToStoreError(`'${sourcePath}' is not a regular file; add it with --recursive`);
   }
-  const temp = TempDir.create(store.layout, 'add');
+  const temp = await TempDir.create(store.layout, 'add', store.onWait);
   try {
     // The path's hash is of the NAR (recursive) or of the file's bytes (flat). A recursive
     // sha256 hash is the NAR hash itself, which copying computes anyway.

@@ -18,12 +18,27 @@ export interface NewPath {
   info: ValidPathInfo;
 }
 
+/** Paths locked and registered together: each holds a lock file open, so a bound keeps fds in check. */
+const COMMIT_BATCH = 256;
+
 /**
- * Moves each entry's content to its path and registers them all at once; entries whose
- * path is valid already (added meanwhile by us or by nix) keep the existing content.
- * Returns the paths this call made valid. Temporary directories are removed in every case.
+ * Moves each entry's content to its path and registers them, in batches of COMMIT_BATCH in
+ * the given order (callers give dependencies first, so every committed batch leaves a closed
+ * set valid). Entries whose path is valid already (added meanwhile by us or by nix) keep the
+ * existing content. Returns the paths this call made valid. Temporary directories are
+ * removed in every case.
  */
 export async function commitPaths(store: LocalStore, entries: NewPath[]): Promise<string[]> {
+  const made: string[] = [];
+  try {
+    for (let i = 0; i < entries.length; i += COMMIT_BATCH) made.push(...(await commitBatch(store, entries.slice(i, i + COMMIT_BATCH))));
+  } finally {
+    for (const { temp } of entries) temp.remove();
+  }
+  return made;
+}
+
+async function commitBatch(store: LocalStore, entries: NewPath[]): Promise<string[]> {
   try {
     for (const { info } of entries) await store.addTempRoot(info.path);
     const locks = await PathLocks.lock(store.layout, entries.map((e) => e.info.path), { onWait: store.onWait });

@@ -2,7 +2,7 @@
  * Removes a file tree that may contain read-only directories (store paths are 0555),
  * without following symlinks. Used to clean up temporary restores and failed additions.
  */
-import { chmodSync, lstatSync, readdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, lstatSync, openSync, readdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 
 function errnoOf(e: unknown): string | undefined {
@@ -28,7 +28,13 @@ export function deletePathSync(path: string): void {
     // Without CAP_DAC_OVERRIDE a 0555 directory cannot lose its entries: make it writable first.
     if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM') throw e;
   }
-  chmodSync(path, 0o700);
+  // fchmod on a descriptor opened without following links: never chmod a symlink's target.
+  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    fchmodSync(fd, 0o700);
+  } finally {
+    closeSync(fd);
+  }
   for (const entry of readdirSync(path)) deletePathSync(join(path, entry));
   rmdirSync(path);
 }

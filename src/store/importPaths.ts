@@ -1,8 +1,9 @@
 /**
  * `nix-store --import`: every path of an export stream is unpacked into a temporary
  * directory while its NAR is hashed; only when the whole stream has been read and
- * checked are they committed, together. So a truncated or malformed stream changes
- * nothing in the store. Paths that are valid already are kept as they are.
+ * checked are they committed. So a truncated or malformed stream changes nothing in the
+ * store. Paths that are valid already are kept as they are. The stream ends at its end
+ * marker; what follows is the caller's (a protocol may carry more data after it).
  */
 import { readExportMarker, readExportTrailer } from '../format/exportFormat.js';
 import { parseStorePath } from '../format/storePath.js';
@@ -15,13 +16,15 @@ import { makePathInfo } from './pathInfo.js';
 import { isValidPath } from './queryPathInfo.js';
 import { TempDir } from './tempPath.js';
 
+/** Returns the paths of the stream in its order (a path given twice is listed twice, as by nix). */
 export async function importPaths(store: LocalStore, reader: WireReader): Promise<string[]> {
+  const listed: string[] = [];
   const entries: NewPath[] = [];
   const temps: TempDir[] = [];
   const inStream = new Set<string>();
   try {
     while (await readExportMarker(reader)) {
-      const temp = TempDir.create(store.layout, 'import');
+      const temp = await TempDir.create(store.layout, 'import', store.onWait);
       temps.push(temp);
       const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
       const trailer = await readExportTrailer(reader);
@@ -34,7 +37,8 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
         }
       }
       if (trailer.deriver) parseStorePath(trailer.deriver, store.storeDir);
-      // A path given twice is imported once, as Nix skips paths it already has.
+      listed.push(trailer.path);
+      // A path given twice is unpacked twice but committed once.
       if (inStream.has(trailer.path)) continue;
       inStream.add(trailer.path);
       const info = makePathInfo({
@@ -46,9 +50,6 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
       });
       entries.push({ temp, info });
     }
-    if (!(await reader.atEnd())) {
-      throw new RegistrationError(`${reader.what}: unexpected data after the end of the export stream at offset ${reader.position}`);
-    }
   } catch (e) {
     for (const temp of temps) temp.remove();
     throw e;
@@ -56,5 +57,5 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
   // Temporary directories of skipped duplicates go now; commitPaths removes the rest.
   for (const temp of temps) if (!entries.some((e) => e.temp === temp)) temp.remove();
   await commitPaths(store, entries);
-  return entries.map((e) => e.info.path);
+  return listed;
 }

@@ -53,7 +53,9 @@ export class Settings {
       append = true;
     }
     const spec = SETTING_SPECS[key];
-    if (!spec) throw new UnknownSettingError(`unknown setting '${name}' (${origin})`);
+    // Only lists can be appended to; Nix knows no `extra-` form of other settings.
+    if (!spec || (append && spec.kind !== 'strings')) throw new UnknownSettingError(`unknown setting '${name}' (${origin})`);
+    if (spec.kind === 'bool') value = normaliseBool(key, value, origin);
     checkValue(key, spec.kind, value, origin);
     if (append) {
       const before = this.get(key);
@@ -82,11 +84,17 @@ export class Settings {
   }
 }
 
+/** Nix's spellings of a boolean. */
+function normaliseBool(name: string, value: string, origin: string): string {
+  if (value === 'true' || value === 'yes' || value === '1') return 'true';
+  if (value === 'false' || value === 'no' || value === '0') return 'false';
+  throw new BadSettingError(`setting '${name}' has invalid value '${value}' (${origin}): expected a Boolean ('true', 'false', 'yes', 'no', '1' or '0')`);
+}
+
 function checkValue(name: string, kind: Kind, value: string, origin: string): void {
   const bad = (what: string): never => {
     throw new BadSettingError(`setting '${name}' has invalid value '${value}' (${origin}): ${what}`);
   };
-  if (kind === 'bool' && value !== 'true' && value !== 'false') bad("expected 'true' or 'false'");
   if (kind === 'int' && !/^\d+$/.test(value)) bad('expected an integer');
   if (kind === 'sandbox' && !['true', 'false', 'relaxed'].includes(value)) bad("expected 'true', 'false' or 'relaxed'");
 }

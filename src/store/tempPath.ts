@@ -1,23 +1,81 @@
 /**
  * Temporary directories inside the physical store directory, where new content is
  * unpacked before it is renamed into place (a rename within one file system is atomic).
- * Their names are not store path names, so no garbage collector, ours or Nix's, takes
- * them for store paths; a crashed process leaves only such garbage, never a valid path.
+ *
+ * A garbage collector, ours or Nix's, deletes whatever in the store directory is not a
+ * valid path, these directories included. So each holds a shared lock on the GC lock from
+ * creation to removal: a collection cannot start meanwhile (it waits for the exclusive
+ * lock), and one that is running delays the creation until it is done.
+ *
+ * A process that dies leaves its directories behind as garbage, never as valid paths; the
+ * collector, and `--verify`, remove those of dead processes (the pid is in the name).
  */
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, readdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { StoreLayout } from './layout.js';
 import { deletePathSync } from './deletePath.js';
+import { openGCLock } from './locks/tempRoots.js';
+import { tryLock, waitLock } from './locks/flock.js';
+
+const PREFIX = '.tsnix-';
+const live = new Set<TempDir>();
+
+/** One shared GC lock per store for all of this process's temporary directories, counted. */
+interface SharedGcLock {
+  fd: number;
+  users: number;
+  ready: Promise<void>;
+}
+const gcLocks = new Map<string, SharedGcLock>();
+
+async function holdGcLock(layout: StoreLayout, onWait?: (message: string) => void): Promise<void> {
+  let lock = gcLocks.get(layout.stateDir);
+  if (lock === undefined) {
+    const fd = openGCLock(layout);
+    const ready = tryLock(fd, 'shared')
+      ? Promise.resolve()
+      : (onWait?.('waiting for the garbage collector to finish...'), waitLock(fd, 'shared'));
+    lock = { fd, users: 0, ready };
+    gcLocks.set(layout.stateDir, lock);
+  }
+  lock.users++;
+  try {
+    await lock.ready;
+  } catch (e) {
+    releaseGcLock(layout.stateDir);
+    throw e;
+  }
+}
+
+function releaseGcLock(stateDir: string): void {
+  const lock = gcLocks.get(stateDir);
+  if (lock === undefined || --lock.users > 0) return;
+  gcLocks.delete(stateDir);
+  closeSync(lock.fd);
+}
 
 export class TempDir {
-  private constructor(readonly path: string) {}
+  private removed = false;
 
-  static create(layout: StoreLayout, purpose: string): TempDir {
-    const path = join(layout.realStoreDir, `.tsnix-${purpose}-${process.pid}-${randomBytes(6).toString('hex')}`);
-    // 0700: nobody else may enter while we fill it (no swapping in of symlinks by others).
-    mkdirSync(path, { mode: 0o700 });
-    return new TempDir(path);
+  private constructor(
+    readonly path: string,
+    private readonly stateDir: string,
+  ) {}
+
+  static async create(layout: StoreLayout, purpose: string, onWait?: (message: string) => void): Promise<TempDir> {
+    await holdGcLock(layout, onWait);
+    try {
+      const path = join(layout.realStoreDir, `${PREFIX}${purpose}-${process.pid}-${randomBytes(6).toString('hex')}`);
+      // 0700: nobody else may enter while we fill it (no swapping in of symlinks by others).
+      mkdirSync(path, { mode: 0o700 });
+      const temp = new TempDir(path, layout.stateDir);
+      live.add(temp);
+      return temp;
+    } catch (e) {
+      releaseGcLock(layout.stateDir);
+      throw e;
+    }
   }
 
   /** A name inside the directory for the content being unpacked. */
@@ -26,6 +84,41 @@ export class TempDir {
   }
 
   remove(): void {
-    deletePathSync(this.path);
+    if (this.removed) return;
+    this.removed = true;
+    live.delete(this);
+    try {
+      deletePathSync(this.path);
+    } finally {
+      releaseGcLock(this.stateDir);
+    }
   }
+}
+
+/** Removes every temporary directory of this process: for a command interrupted by a signal. */
+export function removeLiveTempDirs(): void {
+  for (const temp of [...live]) temp.remove();
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Deletes temporary directories left by processes that are gone; returns their names. */
+export function removeStaleTempDirs(layout: StoreLayout): string[] {
+  const removed: string[] = [];
+  for (const name of readdirSync(layout.realStoreDir)) {
+    if (!name.startsWith(PREFIX)) continue;
+    const pid = Number(/^\.tsnix-[a-z]+-(\d+)-/.exec(name)?.[1]);
+    if (!Number.isInteger(pid) || pid === process.pid || processAlive(pid)) continue;
+    deletePathSync(join(layout.realStoreDir, name));
+    removed.push(name);
+  }
+  return removed;
 }

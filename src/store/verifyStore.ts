@@ -13,6 +13,8 @@ import { invalidatePaths } from './invalidate.js';
 import type { LocalStore } from './localStore.js';
 import { queryAllValidPaths } from './queryPaths.js';
 import { requirePathInfo } from './queryPathInfo.js';
+import { NarDumpError } from './nar/errors.js';
+import { removeStaleTempDirs } from './tempPath.js';
 import { queryReferrers } from './references.js';
 
 export interface VerifyReport {
@@ -31,13 +33,27 @@ function exists(path: string): boolean {
 }
 
 /** Hashes paths with the store's hashing service, a few at a time so that memory and open files stay bounded. */
-async function forEachHashed<T>(store: LocalStore, items: T[], realPathOf: (item: T) => string, useCaseHack: boolean, onHash: (item: T, narHash: Hash) => void): Promise<void> {
+async function forEachHashed<T>(
+  store: LocalStore,
+  items: T[],
+  realPathOf: (item: T) => string,
+  useCaseHack: boolean,
+  onHash: (item: T, narHash: Hash) => void,
+  onError: (item: T, error: Error) => void,
+): Promise<void> {
   const inFlight = 8;
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < items.length) {
       const item = items[next++]!;
-      const { narHash } = await store.hashing.hashPath(realPathOf(item), [], useCaseHack);
+      let narHash: Hash;
+      try {
+        narHash = (await store.hashing.hashPath(realPathOf(item), [], useCaseHack)).narHash;
+      } catch (e) {
+        if (!(e instanceof NarDumpError) && typeof (e as NodeJS.ErrnoException).code !== 'string') throw e;
+        onError(item, e as Error);
+        continue;
+      }
       onHash(item, narHash);
     }
   };
@@ -48,12 +64,24 @@ async function forEachHashed<T>(store: LocalStore, items: T[], realPathOf: (item
 export async function verifyPathContents(store: LocalStore, paths: string[], report: (message: string) => void): Promise<boolean> {
   let ok = true;
   const infos = paths.map((p) => requirePathInfo(store.db, p));
-  await forEachHashed(store, infos, (info) => store.layout.toReal(info.path), store.useCaseHack, (info, narHash) => {
-    if (!narHash.equals(info.narHash)) {
+  await forEachHashed(
+    store,
+    infos,
+    (info) => store.layout.toReal(info.path),
+    store.useCaseHack,
+    (info, narHash) => {
+      if (!narHash.equals(info.narHash)) {
+        ok = false;
+        report(`path '${info.path}' was modified! expected hash '${info.narHash.format('nix32')}', got '${narHash.format('nix32')}'`);
+      }
+    },
+    (info, error) => {
+      // A path that cannot even be read (a FIFO put in its place, no permission) is reported,
+      // and the check goes on with the others, as nix's does.
       ok = false;
-      report(`path '${info.path}' was modified! expected hash '${info.narHash.format('nix32')}', got '${narHash.format('nix32')}'`);
-    }
-  });
+      report(`error: checking path '${info.path}': ${error.message}`);
+    },
+  );
   return ok;
 }
 
@@ -67,6 +95,10 @@ async function verifyLinks(store: LocalStore, report: (message: string) => void)
     throw e;
   }
   let ok = true;
+  const onError = (name: string, error: Error): void => {
+    ok = false;
+    report(`error: checking link '${join(store.layout.linksDir, name)}': ${error.message}`);
+  };
   await forEachHashed(store, names, (name) => join(store.layout.linksDir, name), false, (name, narHash) => {
     let expected: Buffer | undefined;
     try {
@@ -79,7 +111,7 @@ async function verifyLinks(store: LocalStore, report: (message: string) => void)
       ok = false;
       report(`link '${join(store.layout.linksDir, name)}' was modified! expected hash '${name}', got '${narHash.toNix32()}'`);
     }
-  });
+  }, onError);
   return ok;
 }
 
@@ -90,19 +122,28 @@ export async function verifyStore(store: LocalStore, checkContents: boolean, rep
   report('checking path existence...');
   const missing = valid.filter((p) => !exists(store.layout.toReal(p)));
   const missingSet = new Set(missing);
-  // Drop missing paths whose referrers are all missing too, referrers first.
-  const dropped = new Set<string>();
-  for (const path of missing) {
-    const referrers = queryReferrers(store.db, path).filter((r) => r !== path);
-    if (referrers.some((r) => !missingSet.has(r))) {
-      report(`path '${path}' disappeared, but it still has valid referrers!`);
-      allFixed = false;
-    } else {
-      report(`path '${path}' disappeared, removing from database...`);
-      dropped.add(path);
+  // A missing path can be dropped when every path referring to it is dropped too: start from
+  // all missing paths and take out, until nothing changes, those with a referrer left behind.
+  const droppable = new Set(missing);
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const path of droppable) {
+      if (queryReferrers(store.db, path).some((r) => r !== path && !droppable.has(r))) {
+        droppable.delete(path);
+        changed = true;
+      }
     }
   }
-  if (dropped.size > 0) invalidatePaths(store.db, dropped);
+  for (const path of missing) {
+    if (droppable.has(path)) {
+      report(`path '${path}' disappeared, removing from database...`);
+    } else {
+      report(`path '${path}' disappeared, but it still has valid referrers!`);
+      allFixed = false;
+    }
+  }
+  if (droppable.size > 0) invalidatePaths(store.db, droppable);
+  for (const name of removeStaleTempDirs(store.layout)) report(`removed '${name}', left in the store by a process that is gone`);
   if (checkContents) {
     report('checking link hashes...');
     if (!(await verifyLinks(store, report))) allFixed = false;

@@ -18,7 +18,8 @@ export async function opAdd(store: LocalStore, parsed: ParsedArgs): Promise<void
     method = parsed.recursive ? 'recursive' : 'flat';
   }
   // Several additions run at once (each on a pool thread); results print in argument order,
-  // as nix-store prints them, and the first error stops the command.
+  // as nix-store prints them. The first error stops the command: nothing more is started,
+  // and it returns only once the additions under way have settled.
   const ahead = poolSize();
   const running: Promise<string>[] = [];
   let next = 0;
@@ -30,9 +31,14 @@ export async function opAdd(store: LocalStore, parsed: ParsedArgs): Promise<void
     }
   };
   startMore();
-  while (running.length > 0) {
-    printLines([await running.shift()!]);
-    startMore();
+  try {
+    while (running.length > 0) {
+      printLines([await running[0]!]);
+      running.shift();
+      startMore();
+    }
+  } finally {
+    await Promise.allSettled(running);
   }
 }
 

@@ -6,11 +6,10 @@ import { restorePath } from '../../store/nar/restorePath.js';
 import { deletePathSync } from '../../store/deletePath.js';
 import { WireReader } from '../../format/wire.js';
 import type { Settings } from '../../store/settings.js';
-import { UsageError } from '../args.js';
+import { NarRestoreError } from '../../store/nar/errors.js';
 import { writeAllSync } from '../output.js';
 
 export async function opDump(args: string[], settings: Settings): Promise<void> {
-  if (args.length !== 1) throw new UsageError('--dump takes exactly one argument');
   for await (const chunk of dumpPath(resolve(args[0]!), { useCaseHack: settings.bool('use-case-hack'), reuseChunks: true })) {
     writeAllSync(1, chunk);
   }
@@ -21,12 +20,13 @@ export async function opDump(args: string[], settings: Settings): Promise<void> 
  * leaves nothing at the target (nix-store would leave what it had unpacked so far).
  */
 export async function opRestore(args: string[], settings: Settings): Promise<void> {
-  if (args.length !== 1) throw new UsageError('--restore takes exactly one argument');
   const target = resolve(args[0]!);
-  if (existsSync(target)) throw new UsageError(`cannot restore to '${target}': it already exists`);
+  if (existsSync(target)) throw new NarRestoreError(`cannot restore to '${target}': it already exists`);
   const temp = join(dirname(target), `.${basename(target)}.tsnix-restore-${process.pid}`);
   try {
     await restorePath(temp, new WireReader(process.stdin, 'NAR on standard input'), { useCaseHack: settings.bool('use-case-hack'), storeModes: false });
+    // rename() would silently replace a target made meanwhile (an empty directory, a file).
+    if (existsSync(target)) throw new NarRestoreError(`cannot restore to '${target}': it already exists`);
     renameSync(temp, target);
   } catch (e) {
     deletePathSync(temp);

@@ -6,15 +6,33 @@ import type { LocalStore } from '../../store/localStore.js';
 import { isValidPath, requirePathInfo } from '../../store/queryPathInfo.js';
 import { readDerivation } from '../../store/readDerivation.js';
 import { queryReferences, queryReferrers } from '../../store/references.js';
-import { type ParsedArgs, UsageError } from '../args.js';
+import { PathNotValidError } from '../../store/dbErrors.js';
+import type { ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines } from '../output.js';
 import { renderGraph, renderTree } from './queryGraphs.js';
 
+/** A query that cannot be answered for a path (not a derivation, no such binding). */
+export class QueryError extends Error {
+  override name = 'QueryError';
+}
+
+/** For `-b`: a derivation stands for itself, an output for the derivation that made it. */
+function derivationOf(store: LocalStore, path: string): string {
+  if (isDerivationPath(path)) return path;
+  const deriver = requirePathInfo(store.db, path).deriver;
+  if (deriver === undefined) throw new QueryError(`deriver of path '${path}' is not known`);
+  if (!isValidPath(store.db, deriver)) throw new PathNotValidError(deriver);
+  return deriver;
+}
+
 /** A derivation's output paths (sorted), or the path itself. */
 function outputsOf(store: LocalStore, path: string, useOutput: boolean): string[] {
   if (!useOutput || !isDerivationPath(path)) return [path];
-  return [...new Set([...readDerivation(store, path).outputs.values()].map((o) => o.path))].sort();
+  const outputs = [...readDerivation(store, path).outputs.entries()];
+  const floating = outputs.find(([, o]) => o.path === '');
+  if (floating) throw new QueryError(`output '${floating[0]}' of derivation '${path}' has no known path (a floating content-addressed output)`);
+  return [...new Set(outputs.map(([, o]) => o.path))].sort();
 }
 
 /** The closure, and with `includeOutputs` also the valid outputs of every derivation in it and their closures. */
@@ -50,7 +68,12 @@ export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
     case 'referrers-closure': {
       const paths = new Set<string>();
       for (const p of targets(parsed.useOutput)) {
-        requirePathInfo(db, p);
+        // Referrers of a path that is not valid are none, as nix-store answers.
+        if (parsed.query === 'referrers' || parsed.query === 'referrers-closure') {
+          if (!isValidPath(db, p)) continue;
+        } else {
+          requirePathInfo(db, p);
+        }
         const found =
           parsed.query === 'requisites'
             ? requisites(store, [p], parsed.includeOutputs)
@@ -64,8 +87,9 @@ export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
       printLines(topoSortPaths(db, paths));
       return 0;
     }
+    // nix-store ignores --use-output for --deriver and --tree.
     case 'deriver':
-      printLines(targets(parsed.useOutput).map((p) => requirePathInfo(db, p).deriver ?? 'unknown-deriver'));
+      printLines(args.map((p) => requirePathInfo(db, p).deriver ?? 'unknown-deriver'));
       return 0;
     case 'hash':
       printLines(targets(parsed.useOutput).map((p) => requirePathInfo(db, p).narHash.format('nix32')));
@@ -74,17 +98,17 @@ export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
       printLines(targets(parsed.useOutput).map((p) => String(requirePathInfo(db, p).narSize)));
       return 0;
     case 'tree':
-      printLines(renderTree(targets(parsed.useOutput), (p) => queryReferences(db, p)));
+      printLines(renderTree(args, (p) => queryReferences(db, p)));
       return 0;
     case 'graph':
       printLines(renderGraph([...new Set(targets(parsed.useOutput))], (p) => queryReferences(db, p)));
       return 0;
     case 'binding': {
       const name = parsed.binding!;
-      for (const p of args) {
-        if (!isDerivationPath(p)) throw new UsageError(`'${p}' is not a derivation`);
+      for (const arg of args) {
+        const p = derivationOf(store, arg);
         const value = readDerivation(store, p).env.get(name);
-        if (value === undefined) throw new UsageError(`derivation '${p}' has no environment binding named '${name}'`);
+        if (value === undefined) throw new QueryError(`derivation '${p}' has no environment binding named '${name}'`);
         printLines([value]);
       }
       return 0;

@@ -14,6 +14,10 @@ describe('tsnix-store argument parsing', () => {
     assert.deepEqual(a.options, [['use-case-hack', 'true'], ['sandbox', 'false']]);
     assert.deepEqual(a.args, ['f']);
   });
+  it('keeps arguments that look like numbers as they are', () => {
+    assert.deepEqual(parseArgs(['--print-fixed-path', 'sha256', '0x10', '1e2']).args, ['sha256', '0x10', '1e2']);
+    assert.deepEqual(parseArgs(['--add', '1.50', '007']).args, ['1.50', '007']);
+  });
   it('defaults the query to --outputs', () => assert.equal(parseArgs(['-q', 'p']).query, 'outputs'));
   it('refuses two operations', () => assert.throws(() => parseArgs(['--add', '--dump', 'x']), /only one operation/));
   it('refuses no operation', () => assert.throws(() => parseArgs(['x']), UsageError));

@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync, writeFileSync, mkdirSync } from 'node:fs';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { join } from 'node:path';
 import { TSNIX_STORE, tempDir, tsnixStore, tsnixStoreOk } from '../support/cli.js';
 import { fixture } from '../support/fixtures.js';
@@ -43,23 +44,27 @@ describe('bad input to tsnix-store', () => {
 
   it('--import of a stream whose path is not a store path fails and imports nothing', async () => {
     const root = tempDir();
+    await tsnixStoreOk(['--store', root, '--add', fixture('nar/case-hack.txt')]);
+    const before = await snapshot(root);
     const bad = Buffer.from(exportBytes);
     const at = bad.indexOf('/nix/store/8awl');
     bad.write('/nix/store/eeee', at); // 'e' is not a nix32 digit
     const r = await tsnixStore(['--store', root, '--import'], { input: bad });
     assert.equal(r.code, 1);
     assertOneLineError(r.stderr, /invalid hash part/);
-    assert.deepEqual((await snapshot(root)).valid, `${A_TXT}\n${B_TXT}\n`);
+    assert.deepEqual(await snapshot(root), before);
   });
 
   it('--import of a path whose reference is missing fails and imports nothing', async () => {
     const root = tempDir();
+    await tsnixStoreOk(['--store', root, '--add', fixture('nar/case-hack.txt')]);
+    const before = await snapshot(root);
     // Only the second entry (b.txt, which refers to a.txt): skip the first entry's 0xe0 bytes.
     const onlyB = Buffer.concat([exportBytes.subarray(0xe0)]);
     const r = await tsnixStore(['--store', root, '--import'], { input: onlyB });
     assert.equal(r.code, 1);
     assertOneLineError(r.stderr, /reference '\/nix\/store\/8awl.*-a.txt' is not valid/);
-    assert.deepEqual((await snapshot(root)).valid, `${A_TXT}\n${B_TXT}\n`);
+    assert.deepEqual(await snapshot(root), before);
   });
 
   it('--restore of a truncated NAR fails and creates nothing', async () => {
@@ -123,18 +128,52 @@ describe('bad input to tsnix-store', () => {
     assertOneLineError(r.stderr, /illegal configuration line 'sandbox true' in 'TSNIX_CONFIG:1'/);
   });
 
-  it('an import killed with SIGKILL halfway leaves no valid path; the next import completes', async () => {
+  it('an import killed with SIGKILL halfway leaves no valid path; the next import completes and verifies', async () => {
     const root = tempDir();
-    const child = spawn(TSNIX_STORE, ['--store', root, '--import'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' } });
-    // The whole first path and half of the second, then wait as a stalled network would.
+    const child = startImport(root);
+    // The whole first path and half of the second, then stall as a slow network would.
     child.stdin.write(exportBytes.subarray(0, 0xe8 + 100));
-    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(await waitForTempDir(root), 'the import made its temporary directory within 10 s');
     child.kill('SIGKILL');
     await new Promise((r) => child.on('exit', r));
     assert.equal((await snapshot(root)).valid, `${A_TXT}\n${B_TXT}\n`);
     await tsnixStoreOk(['--store', root, '--import'], { input: exportBytes });
     assert.equal((await snapshot(root)).valid, '');
+    const leftovers = tempDirs(root).filter((name) => !name.includes(`-${child.pid}-`));
+    assert.deepEqual(leftovers, [], 'only the killed process may leave a temporary directory');
     const verify = await tsnixStore(['--store', root, '--verify', '--check-contents']);
     assert.equal(verify.code, 0, verify.stderr);
   });
+
+  it('an import interrupted with SIGINT (Ctrl-C) exits and leaves no temporary directory', async () => {
+    const root = tempDir();
+    const child = startImport(root);
+    child.stdin.write(exportBytes.subarray(0, 0xe8 + 100));
+    assert.ok(await waitForTempDir(root), 'the import made its temporary directory within 10 s');
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.on('exit', (code, signal) => r([code, signal])));
+    child.kill('SIGINT');
+    const [code, signal] = await exited;
+    assert.ok(code === 130 || signal === 'SIGINT', `exit code ${code}, signal ${signal}`);
+    assert.deepEqual(tempDirs(root), []);
+    assert.equal((await snapshot(root)).valid, `${A_TXT}\n${B_TXT}\n`);
+  });
 });
+
+function startImport(root: string): ChildProcessByStdio<Writable, null, null> {
+  return spawn(TSNIX_STORE, ['--store', root, '--import'], { stdio: ['pipe', 'ignore', 'ignore'], env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' } });
+}
+
+/** The `.tsnix-*` temporary directories in the store directory. */
+function tempDirs(root: string): string[] {
+  const store = join(root, 'nix/store');
+  return existsSync(store) ? readdirSync(store).filter((name) => name.startsWith('.tsnix-')) : [];
+}
+
+/** Polls until an import's temporary directory exists; false after 10 s. */
+async function waitForTempDir(root: string): Promise<boolean> {
+  for (let waited = 0; waited < 10_000; waited += 50) {
+    if (tempDirs(root).some((name) => name.startsWith('.tsnix-import-'))) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}

@@ -12,8 +12,9 @@ export function storeRoot(flag: string | undefined, settings: Settings): string 
   const m = /^local\?root=(\/.*)$/.exec(value);
   if (m) return m[1]!;
   if (value.startsWith('/')) return value;
-  if (value.startsWith('./') || value.startsWith('../')) return resolve(value);
-  throw new UsageError(`don't know how to open Nix store '${value}' (tsnix supports local stores: a root directory or 'local?root=DIR')`);
+  // As nix 2.8: anything with a slash and no scheme is a path, relative ones included.
+  if (value.includes('/') && !value.includes('://')) return resolve(value);
+  throw new UsageError(`don't know how to open Nix store '${value}'`);
 }
 
 export async function openStoreForCli(flag: string | undefined, settings: Settings): Promise<LocalStore> {

@@ -1,9 +1,13 @@
+/** A `--store` value that names no store tsnix can open. */
+export class UnknownStoreError extends Error {
+  override name = 'UnknownStoreError';
+}
+
 /** Which store a command uses: `--store ROOT`, else the `store` setting, else `/`. */
 import { poolHashing } from '../pool/pool.js';
 import { resolve } from 'node:path';
 import { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
-import { UsageError } from './args.js';
 
 export function storeRoot(flag: string | undefined, settings: Settings): string {
   const value = flag ?? settings.get('store');
@@ -14,7 +18,7 @@ export function storeRoot(flag: string | undefined, settings: Settings): string 
   if (value.startsWith('/')) return value;
   // As nix 2.8: anything with a slash and no scheme is a path, relative ones included.
   if (value.includes('/') && !value.includes('://')) return resolve(value);
-  throw new UsageError(`don't know how to open Nix store '${value}'`);
+  throw new UnknownStoreError(`don't know how to open Nix store '${value}'`);
 }
 
 export async function openStoreForCli(flag: string | undefined, settings: Settings): Promise<LocalStore> {

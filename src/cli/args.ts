@@ -2,7 +2,7 @@
  * nix-store's command line: exactly one operation flag, its options, the common
  * options (`--store ROOT`, `--option NAME VALUE`), and arguments.
  */
-import yargs from 'yargs';
+import { parseArgs as parseUtilArgs } from 'node:util';
 
 export class UsageError extends Error {
   override name = 'UsageError';
@@ -60,7 +60,7 @@ export interface ParsedArgs {
   printInvalid: boolean;
 }
 
-/** Pulls out the flags that take two values or that yargs would mangle, before yargs sees the rest. */
+/** Pulls out `--option NAME VALUE` (two values) and `--store ROOT` before the flag parser sees the rest. */
 function takeCommonOptions(argv: string[]): { rest: string[]; options: [string, string][]; store?: string } {
   const rest: string[] = [];
   const options: [string, string][] = [];
@@ -84,58 +84,31 @@ function takeCommonOptions(argv: string[]): { rest: string[]; options: [string, 
   return { rest, options, store };
 }
 
+/** Flags as node:util's parseArgs takes them: every one a boolean but `--binding`/`-b`. */
+const FLAG_OPTIONS = {
+  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid'].map((name) => [name, { type: 'boolean' as const }])),
+  query: { type: 'boolean', short: 'q' },
+  requisites: { type: 'boolean', short: 'R' },
+  deriver: { type: 'boolean', short: 'd' },
+  'use-output': { type: 'boolean', short: 'u' },
+  binding: { type: 'string', short: 'b' },
+} as const;
+
+type Flags = Record<string, boolean | string | undefined>;
+
 export function parseArgs(argv: string[]): ParsedArgs {
   const { rest, options, store } = takeCommonOptions(argv);
-  const parsed = yargs(rest)
-    .parserConfiguration({
-      'camel-case-expansion': false,
-      'boolean-negation': false,
-      'halt-at-non-option': false,
-      // Arguments are paths and names: `1e2` must stay `1e2`, never become 100.
-      'parse-numbers': false,
-      'parse-positional-numbers': false,
-    })
-    .help(false)
-    .version(false)
-    .strictOptions()
-    .exitProcess(false)
-    .fail((message: string | undefined, error: Error | undefined) => {
-      throw new UsageError(error?.message ?? message ?? 'bad arguments');
-    })
-    .options({
-      add: { type: 'boolean' },
-      'add-fixed': { type: 'boolean' },
-      query: { type: 'boolean', alias: 'q' },
-      dump: { type: 'boolean' },
-      restore: { type: 'boolean' },
-      export: { type: 'boolean' },
-      import: { type: 'boolean' },
-      verify: { type: 'boolean' },
-      'verify-path': { type: 'boolean' },
-      'check-validity': { type: 'boolean' },
-      'print-fixed-path': { type: 'boolean' },
-      version: { type: 'boolean' },
-      help: { type: 'boolean' },
-      outputs: { type: 'boolean' },
-      requisites: { type: 'boolean', alias: 'R' },
-      references: { type: 'boolean' },
-      referrers: { type: 'boolean' },
-      'referrers-closure': { type: 'boolean' },
-      deriver: { type: 'boolean', alias: 'd' },
-      graph: { type: 'boolean' },
-      tree: { type: 'boolean' },
-      hash: { type: 'boolean' },
-      size: { type: 'boolean' },
-      binding: { type: 'string', alias: 'b' },
-      recursive: { type: 'boolean' },
-      'include-outputs': { type: 'boolean' },
-      'use-output': { type: 'boolean', alias: 'u' },
-      'check-contents': { type: 'boolean' },
-      repair: { type: 'boolean' },
-      'print-invalid': { type: 'boolean' },
-    })
-    .parseSync();
-
+  // node:util's parser rather than yargs: it is built in, so a command that is run in loops
+  // (as nix-store is) does not pay tens of milliseconds to load a parser at every start.
+  let values: Flags;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseUtilArgs({ args: rest, options: FLAG_OPTIONS, allowPositionals: true, strict: true }) as { values: Flags; positionals: string[] });
+  } catch (e) {
+    const unknown = /Unknown option '([^']+)'/.exec((e as Error).message);
+    throw new UsageError(unknown ? `unknown flag '${unknown[1]}'` : (e as Error).message);
+  }
+  const parsed = { ...values, _: positionals } as Flags & { _: string[]; binding?: string };
   const chosen = OPERATIONS.filter((op) => parsed[op] === true);
   if (chosen.length > 1) throw new UsageError(`only one operation may be specified (got --${chosen.join(', --')})`);
   if (chosen.length === 0) throw new UsageError('no operation specified');

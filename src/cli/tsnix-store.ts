@@ -14,10 +14,10 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
       (await import('./ops/help.js')).opHelp();
       return 0;
     case 'dump':
-      await (await import('./ops/dumpRestore.js')).opDump(parsed.args, settings);
+      await (await import('./ops/dump.js')).opDump(parsed.args, settings);
       return 0;
     case 'restore':
-      await (await import('./ops/dumpRestore.js')).opRestore(parsed.args, settings);
+      await (await import('./ops/restore.js')).opRestore(parsed.args, settings);
       return 0;
     case 'print-fixed-path':
       (await import('./ops/add.js')).opPrintFixedPath(parsed);

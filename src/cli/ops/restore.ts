@@ -1,19 +1,11 @@
-/** `--dump PATH` writes a NAR to stdout; `--restore PATH` unpacks one from stdin. */
+/** `--restore PATH` unpacks a NAR from stdin. */
 import { existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { dumpPath } from '../../store/nar/dumpPath.js';
 import { restorePath } from '../../store/nar/restorePath.js';
 import { deletePathSync } from '../../store/deletePath.js';
+import { NarRestoreError } from '../../store/nar/errors.js';
 import { WireReader } from '../../format/wire.js';
 import type { Settings } from '../../store/settings.js';
-import { NarRestoreError } from '../../store/nar/errors.js';
-import { writeAllSync } from '../output.js';
-
-export async function opDump(args: string[], settings: Settings): Promise<void> {
-  for await (const chunk of dumpPath(resolve(args[0]!), { useCaseHack: settings.bool('use-case-hack'), reuseChunks: true })) {
-    writeAllSync(1, chunk);
-  }
-}
 
 /**
  * Unpacks beside the target and renames at the end, so a malformed or truncated archive

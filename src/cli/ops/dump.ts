@@ -1,0 +1,12 @@
+/** `--dump PATH` writes a NAR to stdout. */
+import { resolve } from 'node:path';
+import { dumpPath } from '../../store/nar/dumpPath.js';
+import type { Settings } from '../../store/settings.js';
+import { writeAllSync } from '../output.js';
+
+export async function opDump(args: string[], settings: Settings): Promise<void> {
+  // Refilled chunks are safe: each is written out in full before the next is made.
+  for await (const chunk of dumpPath(resolve(args[0]!), { useCaseHack: settings.bool('use-case-hack'), reuseChunks: true })) {
+    writeAllSync(1, chunk);
+  }
+}

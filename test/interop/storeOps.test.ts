@@ -241,17 +241,20 @@ describe('store operations agree with nix-store', function () {
   });
 
   describe('--export', () => {
-    it('of a path modified after registration fails with nix-store\'s message', async () => {
-      const { nixRoot, tsnixRoot, added } = twoStoresByNix(nixStore, (root) => nixOk(nixStore, ['--store', root, '--add', join(sources, 'mod')]));
-      const mod = added.trim();
-      for (const root of [nixRoot, tsnixRoot]) overwrite(root, mod, 'changed\n');
-      const expected = runNix(nixStore, ['--store', nixRoot, '--export', mod]);
-      assert.equal(expected.status, 1);
-      assert.match(lines(expected.stderr)[0]!, new RegExp(`^error: hash of path '${mod}' has changed from 'sha256:[0-9a-z]{52}' to 'sha256:[0-9a-z]{52}'!$`));
-      const actual = await tsnixStore(['--store', tsnixRoot, '--export', mod]);
-      assert.equal(actual.code, 1);
-      assert.deepEqual(lines(actual.stderr), lines(expected.stderr));
-    });
+    // 'to be modified\n' was added: once with other contents of another size, once of the same size.
+    for (const contents of ['changed\n', 'TO BE MODIFIED\n']) {
+      it(`of a path modified after registration (${JSON.stringify(contents)}) fails with nix-store's message`, async () => {
+        const { nixRoot, tsnixRoot, added } = twoStoresByNix(nixStore, (root) => nixOk(nixStore, ['--store', root, '--add', join(sources, 'mod')]));
+        const mod = added.trim();
+        for (const root of [nixRoot, tsnixRoot]) overwrite(root, mod, contents);
+        const expected = runNix(nixStore, ['--store', nixRoot, '--export', mod]);
+        assert.equal(expected.status, 1);
+        assert.match(lines(expected.stderr)[0]!, new RegExp(`^error: hash of path '${mod}' has changed from 'sha256:[0-9a-z]{52}' to 'sha256:[0-9a-z]{52}'!$`));
+        const actual = await tsnixStore(['--store', tsnixRoot, '--export', mod]);
+        assert.equal(actual.code, 1);
+        assert.deepEqual(lines(actual.stderr), lines(expected.stderr));
+      });
+    }
   });
 
   describe('--store with a relative root', () => {

@@ -22,6 +22,8 @@ export async function opRestore(args: string[], settings: Settings): Promise<voi
     renameSync(temp, target);
   } catch (e) {
     deletePathSync(temp);
+    // Messages should name what the user asked for, not our temporary name.
+    if (e instanceof Error) e.message = e.message.split(temp).join(target);
     throw e;
   }
 }

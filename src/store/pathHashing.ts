@@ -57,7 +57,7 @@ export async function copyPathHere(source: string, target: string, useCaseHack: 
   let nar: AsyncIterable<Buffer> = dumpPath(source, { useCaseHack, reuseChunks: true });
   const extra = extraNarHashAlgo ? createHash(extraNarHashAlgo) : undefined;
   if (extra) nar = tap(nar, (chunk) => extra.update(chunk));
-  const { narHash, narSize } = await restorePath(target, nar, { useCaseHack });
+  const { narHash, narSize } = await restorePath(target, nar, { useCaseHack, hashOnThread: true });
   return { narHash, narSize, extraNarHash: extra && extraNarHashAlgo ? new Hash(extraNarHashAlgo, extra.digest()) : undefined };
 }
 

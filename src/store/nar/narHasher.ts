@@ -4,12 +4,26 @@
  * ranges are gathered into one staging buffer and hashed in bulk.
  */
 import { HashSink, type Hash } from '../../format/hash.js';
+import { ThreadedSha256 } from '../hashThread.js';
+
+/** Where the gathered bytes go: hashed here, or on another thread (see ThreadedSha256). */
+interface Sha256Sink {
+  update(bytes: Uint8Array): void;
+  finish(): Hash | Promise<Hash>;
+  abort?(): Promise<void>;
+  readonly size: number;
+}
 
 const STAGING = 64 * 1024;
 const SMALL = 4096;
 
 export class NarHasher {
-  private readonly sink = new HashSink('sha256');
+  private readonly sink: Sha256Sink;
+
+  constructor(onThread = false) {
+    this.sink = onThread ? new ThreadedSha256() : new HashSink('sha256');
+  }
+
   private readonly staging = Buffer.allocUnsafe(STAGING);
   private staged = 0;
 
@@ -25,9 +39,14 @@ export class NarHasher {
     this.sink.update(bytes);
   };
 
-  finish(): { narHash: Hash; narSize: number } {
+  async finish(): Promise<{ narHash: Hash; narSize: number }> {
     this.flush();
-    return { narHash: this.sink.finish(), narSize: this.sink.size };
+    return { narHash: await this.sink.finish(), narSize: this.sink.size };
+  }
+
+  /** Gives up: stops a hashing thread, if one was started. */
+  async abort(): Promise<void> {
+    await this.sink.abort?.();
   }
 
   private flush(): void {

@@ -39,6 +39,11 @@ export interface RestorePathOptions {
    * adding a path needs no second walk over it.
    */
   canonicalTimes?: boolean;
+  /**
+   * Hash on another thread, overlapping hashing with writing (worth it for large NARs; the
+   * thread starts only past a few megabytes). Default false.
+   */
+  hashOnThread?: boolean;
 }
 
 /** Nix's canonical modification time for everything in the store. */
@@ -64,7 +69,7 @@ export async function restorePath(
   if (!procFdAvailable()) throw new NarRestoreError(`cannot restore '${target}': /proc is not mounted (needed to create files relative to their directory)`);
   const ownsReader = !(source instanceof WireReader);
   const reader = source instanceof WireReader ? source : new WireReader(source, 'NAR');
-  const hasher = new NarHasher();
+  const hasher = new NarHasher(opts.hashOnThread ?? false);
   const previousTap = reader.onConsume;
   reader.onConsume = previousTap
     ? (bytes) => {
@@ -123,12 +128,16 @@ export async function restorePath(
     if (ownsReader && !(await reader.atEnd())) {
       throw new NarFormatError(`invalid NAR at offset ${reader.position}: unexpected data after the end of the archive`);
     }
+  } catch (e) {
+    // A hashing thread waiting for bytes that will never come would keep the process alive.
+    await hasher.abort();
+    throw e;
   } finally {
     for (const { directory } of open) directory.close();
     root.close();
     reader.onConsume = previousTap;
   }
-  return hasher.finish();
+  return await hasher.finish();
 }
 
 /** Runs a create call, turning "the target exists" into the message a user needs. */

@@ -1,40 +1,69 @@
 /**
- * Removes a file tree that may contain read-only directories (store paths are 0555),
- * without following symlinks. Used to clean up temporary restores and failed additions.
+ * Removes a file tree that may contain read-only directories (store paths are 0555) and
+ * that a hostile process may have shaped (a build directory, a build's output): every
+ * entry is reached relative to its parent directory's descriptor (`/proc/self/fd/N/name`,
+ * Node's stand-in for openat), directories are opened with O_NOFOLLOW, and unlink never
+ * follows a symlink, so no link planted in the tree, or swapped in meanwhile, leads the
+ * deletion (or the chmod that makes a directory writable) outside it.
  */
-import { closeSync, constants, fchmodSync, lstatSync, openSync, readdirSync, rmSync, rmdirSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, constants, fchmodSync, fstatSync, lstatSync, openSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 function errnoOf(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
 export function deletePathSync(path: string): void {
-  let st;
   try {
-    st = lstatSync(path);
+    lstatSync(path);
   } catch (e) {
     if (errnoOf(e) === 'ENOENT') return;
     throw e;
   }
-  if (!st.isDirectory()) {
-    unlinkSync(path);
-    return;
-  }
+  removeEntry(Buffer.from(path));
+}
+
+/** Removes one entry, named by a path whose last component is never followed. */
+function removeEntry(path: Buffer): void {
+  let fd: number;
   try {
-    rmSync(path, { recursive: true, force: true });
-    return;
+    fd = openSync(path, DIRECTORY_FLAGS);
   } catch (e) {
-    // Without CAP_DAC_OVERRIDE a 0555 directory cannot lose its entries: make it writable first.
-    if (errnoOf(e) !== 'EACCES' && errnoOf(e) !== 'EPERM') throw e;
+    // Not a directory (or a symlink, which O_NOFOLLOW refuses): unlink it as it is.
+    if (errnoOf(e) === 'ENOTDIR' || errnoOf(e) === 'ELOOP') {
+      unlinkSync(path);
+      return;
+    }
+    if (errnoOf(e) === 'ENOENT') return;
+    throw e;
   }
-  // fchmod on a descriptor opened without following links: never chmod a symlink's target.
-  const fd = openSync(path, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
-    fchmodSync(fd, 0o700);
+    emptyDirectory(fd);
   } finally {
     closeSync(fd);
   }
-  for (const entry of readdirSync(path)) deletePathSync(join(path, entry));
   rmdirSync(path);
+}
+
+function emptyDirectory(fd: number): void {
+  // Without CAP_DAC_OVERRIDE a 0555 directory cannot lose its entries: make it writable first.
+  const mode = fstatSync(fd).mode & 0o7777;
+  if ((mode & 0o700) !== 0o700) fchmodSync(fd, mode | 0o700);
+  const base = Buffer.from(`/proc/self/fd/${fd}/`);
+  for (const entry of readdirSync(base, { withFileTypes: true, encoding: 'buffer' })) {
+    const child = Buffer.concat([base, entry.name]);
+    if (entry.isDirectory()) removeEntry(child);
+    else unlinkIfNotDirectory(child);
+  }
+}
+
+/** Unlinks a non-directory; one that became a directory meanwhile is removed as one. */
+function unlinkIfNotDirectory(path: Buffer): void {
+  try {
+    unlinkSync(path);
+  } catch (e) {
+    if (errnoOf(e) === 'EISDIR' || errnoOf(e) === 'EPERM') removeEntry(path);
+    else if (errnoOf(e) !== 'ENOENT') throw e;
+  }
 }

@@ -1,19 +1,6 @@
-import {
-  chmodSync,
-  chownSync,
-  closeSync,
-  constants,
-  fchownSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  rmdirSync,
-  unlinkSync,
-  writeSync,
-} from 'node:fs';
+import { chmodSync, chownSync, closeSync, constants, fchownSync, mkdirSync, mkdtempSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { deletePathSync } from '../../store/deletePath.js';
 
 /**
  * One build's directories on the host:
@@ -56,25 +43,6 @@ export function writeBuildFile(buildDir: string, name: string, content: string, 
  * builder may leave them read-only.
  */
 export function removeTree(path: string): void {
-  let stat;
-  try {
-    stat = lstatSync(path);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  if (stat.isDirectory()) removeDirectory(path, stat.mode);
-  else unlinkSync(path);
-}
-
-/** The entry types come from readdir (d_type), which reports a symlink as a symlink. */
-function removeDirectory(path: string, mode: number): void {
-  if ((mode & 0o700) !== 0o700) chmodSync(path, (mode & 0o7777) | 0o700);
-  for (const entry of readdirSync(path, { withFileTypes: true })) {
-    const child = join(path, entry.name);
-    // Files and symlinks are unlinked as they are; anything else is looked at again with lstat.
-    if (entry.isFile() || entry.isSymbolicLink()) unlinkSync(child);
-    else removeTree(child);
-  }
-  rmdirSync(path);
+  // Descriptor-relative and never following a symlink: see deletePathSync.
+  deletePathSync(path);
 }

@@ -10,6 +10,7 @@ import { deletePathSync } from './deletePath.js';
 import type { LocalStore } from './localStore.js';
 import type { ValidPathInfo } from './pathInfo.js';
 import { isValidPath } from './queryPathInfo.js';
+import { derivationOutputsOf } from './derivationOutputs.js';
 import { registerValidPaths } from './registerPaths.js';
 import type { TempDir } from './tempPath.js';
 
@@ -52,7 +53,8 @@ async function commitBatch(store: LocalStore, entries: NewPath[]): Promise<strin
         renameSync(temp.contentPath, real);
         moved.push(real);
       }
-      registerValidPaths(store.db, fresh.map((e) => e.info));
+      const infos = fresh.map((e) => e.info);
+      registerValidPaths(store.db, infos, derivationOutputsOf(store.layout, infos.map((i) => i.path)));
       return fresh.map((e) => e.info.path);
     } catch (e) {
       // Refused (say, a reference is not valid): leave no unregistered content behind.

@@ -67,6 +67,21 @@ describe('bad input to tsnix-store', () => {
     assert.deepEqual(await snapshot(root), before);
   });
 
+  it('--add of a malformed .drv file is refused as nix refuses it, and adds nothing', async () => {
+    const root = tempDir();
+    const drv = join(tempDir(), 'bad.drv');
+    writeFileSync(drv, 'garbage\n');
+    const before = await snapshot(root);
+    const r = await tsnixStore(['--store', root, '--add', drv]);
+    assert.equal(r.code, 1);
+    assertOneLineError(r.stderr, /error parsing derivation '\/nix\/store\/pjzh2d7qinpwq3q49qgfmx007hnbk1mk-bad.drv': .*expected 'Derive' at offset 0/);
+    const after = await snapshot(root);
+    assert.deepEqual(after.valid, before.valid);
+    assert.deepEqual(after.entries.filter((e) => e !== '.links'), before.entries.filter((e) => e !== '.links'));
+    const check = await tsnixStore(['--store', root, '--check-validity', '/nix/store/pjzh2d7qinpwq3q49qgfmx007hnbk1mk-bad.drv']);
+    assert.equal(check.code, 1);
+  });
+
   it('--restore of a truncated NAR fails and creates nothing', async () => {
     const dir = tempDir();
     const nar = readFileSync(fixture('nar/06-tree.nar'));

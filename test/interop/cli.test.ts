@@ -126,6 +126,11 @@ describe('interop with real nix-store', function () {
     assert.deepEqual([...imported].sort(), [...closure].sort());
     const verify = runNix(nixStore, ['--store', tsnixRoot, '--verify', '--check-contents']);
     assert.equal(verify.status, 0, verify.stderr);
+    // Imported .drv files have their outputs recorded, as nix records them.
+    const outputsSql = 'select v.path, d.id, d.path from DerivationOutputs d join ValidPaths v on d.drv = v.id order by 1, 2';
+    const ourOutputs = nixOk('sqlite3', [join(tsnixRoot, 'nix/var/nix/db/db.sqlite'), outputsSql]);
+    assert.equal(ourOutputs, nixOk('sqlite3', [join(nixRoot, 'nix/var/nix/db/db.sqlite'), outputsSql]));
+    assert.ok(ourOutputs.split('\n').length > 3, ourOutputs);
     for (const path of closure) {
       for (const q of ['--hash', '--size', '--references', '--deriver']) {
         assert.equal(nixOk(nixStore, ['--store', tsnixRoot, '-q', q, path]), nixOk(nixStore, ['--store', nixRoot, '-q', q, path]), `${q} ${path}`);

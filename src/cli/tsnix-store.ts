@@ -20,7 +20,7 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
       await (await import('./ops/restore.js')).opRestore(parsed.args, settings);
       return 0;
     case 'print-fixed-path':
-      (await import('./ops/add.js')).opPrintFixedPath(parsed);
+      (await import('./ops/printFixedPath.js')).opPrintFixedPath(parsed);
       return 0;
     default:
       break;

@@ -1,6 +1,5 @@
-/** `--add`, `--add-fixed [--recursive] ALGO` and `--print-fixed-path`. */
-import { Hash, parseHashAlgo } from '../../format/hash.js';
-import { makeFixedOutputPath } from '../../format/storePath.js';
+/** `--add` and `--add-fixed [--recursive] ALGO`. */
+import { parseHashAlgo } from '../../format/hash.js';
 import { poolSize } from '../../pool/pool.js';
 import { addPathToStore } from '../../store/addToStore.js';
 import type { LocalStore } from '../../store/localStore.js';
@@ -40,12 +39,4 @@ export async function opAdd(store: LocalStore, parsed: ParsedArgs): Promise<void
   } finally {
     await Promise.allSettled(running);
   }
-}
-
-export function opPrintFixedPath(parsed: ParsedArgs): void {
-  if (parsed.args.length !== 3) throw new UsageError("'--print-fixed-path' requires three arguments");
-  const [algoName, hashText, name] = parsed.args as [string, string, string];
-  const algo = parseHashAlgo(algoName);
-  const path = makeFixedOutputPath(parsed.recursive ? 'recursive' : 'flat', Hash.parse(hashText, algo), name);
-  printLines([path]);
 }

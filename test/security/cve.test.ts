@@ -5,7 +5,7 @@ import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSy
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { attackBinary, attackResults } from './support/attackBinary.js';
-import { waitUntil } from './support/processes.js';
+import { processesWith, uniqueSleep, waitUntil } from './support/processes.js';
 import { buildScript, logValue, makeTestStore, randomHashPart, type TestStore } from './support/testStore.js';
 
 /** The accomplice outside the build: receives a descriptor on an abstract socket, tampers on request. */
@@ -14,6 +14,12 @@ function startAccomplice(name: string): { child: ChildProcessWithoutNullStreams;
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   return { child, output: () => output };
+}
+
+/** Nothing the build started is still running: its background sleeper, the sender of the descriptor. */
+function assertNoProcessOfTheBuild(sleep: string, socketName: string): void {
+  assert.deepEqual(processesWith(sleep), [], 'a process of the build outlived it');
+  assert.deepEqual(processesWith(`send ${socketName}`), [], 'the sender outlived the build');
 }
 
 function sha256File(path: string): string {
@@ -35,12 +41,14 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
       const name = `tsnix-cve-${randomBytes(6).toString('hex')}`;
       const accomplice = startAccomplice(name);
       try {
-        assert.ok(await waitUntil(() => accomplice.output().includes('listen: ok'), 5000), accomplice.output());
-        const { result, log } = await buildScript(store, `mkdir $out; echo good > $out/file; ${attack}/attack send ${name} $out`, {
+        assert.ok(await waitUntil(() => accomplice.output().includes('listen: ok'), 20000), accomplice.output());
+        const sleep = uniqueSleep();
+        const { result, log } = await buildScript(store, `sleep ${sleep} & mkdir $out; echo good > $out/file; ${attack}/attack send ${name} $out`, {
           inputs: [attack],
           fixedOutput: true,
         });
         assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+        assertNoProcessOfTheBuild(sleep, name);
         assert.equal(attackResults(log).get('connect-abstract'), 'ECONNREFUSED');
         assert.ok(!accomplice.output().includes('accept'));
         assert.equal(readFileSync(join(result.outputs['out']!, 'file'), 'utf8'), 'good\n');
@@ -53,18 +61,20 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
       const name = `tsnix-cve-${randomBytes(6).toString('hex')}`;
       const accomplice = startAccomplice(name);
       try {
-        assert.ok(await waitUntil(() => accomplice.output().includes('listen: ok'), 5000), accomplice.output());
-        const { result, log } = await buildScript(store, `mkdir $out; echo good > $out/file; ${attack}/attack send ${name} $out`, {
+        assert.ok(await waitUntil(() => accomplice.output().includes('listen: ok'), 20000), accomplice.output());
+        const sleep = uniqueSleep();
+        const { result, log } = await buildScript(store, `mkdir $out; echo good > $out/file; (exec sleep ${sleep} <$out) & ${attack}/attack send ${name} $out`, {
           inputs: [attack],
           fixedOutput: true,
           extra: { pasta: null, keepBuildDir: true },
         });
         assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+        assertNoProcessOfTheBuild(sleep, name);
         assert.equal(attackResults(log).get('sendmsg'), 'ok');
-        assert.ok(await waitUntil(() => accomplice.output().includes('received: ok'), 5000), accomplice.output());
+        assert.ok(await waitUntil(() => accomplice.output().includes('received: ok'), 20000), accomplice.output());
         // After the output is registered, the accomplice writes through its descriptor.
         accomplice.child.stdin.write('tamper\n');
-        assert.ok(await waitUntil(() => accomplice.output().includes('tamper-symlink'), 5000), accomplice.output());
+        assert.ok(await waitUntil(() => accomplice.output().includes('tamper-symlink'), 20000), accomplice.output());
         const seen = attackResults(accomplice.output().split('\n'));
         assert.equal(seen.get('tamper-write'), 'ok', 'the accomplice did change the directory it got');
         const copied = result.outputs['out']!;
@@ -74,6 +84,57 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
         accomplice.child.kill('SIGKILL');
       }
     });
+  });
+
+  describe('CVE-2024-27297 / CVE-2025-46416: a fixed-output builder passes a descriptor of its build directory out', () => {
+    for (const keepBuildDir of [false, true]) {
+      it(`the accomplice can neither change the registered output nor plant files in it${keepBuildDir ? ' (build directory kept)' : ''}`, async () => {
+        const name = `tsnix-cve-${randomBytes(6).toString('hex')}`;
+        const accomplice = startAccomplice(name);
+        try {
+          assert.ok(await waitUntil(() => accomplice.output().includes('listen: ok'), 20000), accomplice.output());
+          const sleep = uniqueSleep();
+          const { result, log, out } = await buildScript(
+            store,
+            [
+              'mkdir $out; echo good > $out/file; echo build > /build/file; chmod -R a+rwX /build $out',
+              `(cd /build && exec sleep ${sleep}) &`,
+              `${attack}/attack send ${name} /build`,
+            ].join('\n'),
+            { inputs: [attack], fixedOutput: true, extra: { pasta: null, keepBuildDir } },
+          );
+          assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+          assertNoProcessOfTheBuild(sleep, name);
+          assert.equal(attackResults(log).get('sendmsg'), 'ok', log.join('\n'));
+          assert.ok(await waitUntil(() => accomplice.output().includes('received: ok'), 20000), accomplice.output());
+          const base = out.slice(`${store.storeDir}/`.length);
+          // From the build directory: up into the sandbox's store, the driver's build root, the real store.
+          const attempts = [
+            ['climb-sandbox', `../nix/store/${base}`],
+            ['climb-root', `../root/nix/store/${base}`],
+            ['climb-store', `../../../nix/store/${base}`],
+          ] as const;
+          for (const [label, dir] of attempts) {
+            accomplice.child.stdin.write(`write ${label} ${dir}/file\nplant ${label}-plant ${dir}/planted\n`);
+          }
+          accomplice.child.stdin.write('tamper\n');
+          assert.ok(await waitUntil(() => accomplice.output().includes('tamper-symlink'), 20000), accomplice.output());
+          const seen = attackResults(accomplice.output().split('\n'));
+          for (const [label] of attempts) {
+            assert.notEqual(seen.get(`${label}-open`), 'ok', `${label}: ${accomplice.output()}`);
+            assert.notEqual(seen.get(`${label}-plant`), 'ok', `${label}: ${accomplice.output()}`);
+          }
+          // The descriptor is live: it reaches the kept build directory, and nothing once that is removed.
+          assert.equal(seen.get('tamper-open'), keepBuildDir ? 'ok' : 'ENOENT', accomplice.output());
+          if (keepBuildDir) assert.equal(readFileSync(join(result.buildDir!, 'build', 'file'), 'utf8'), 'tampered\n');
+          const copied = result.outputs['out']!;
+          assert.equal(readFileSync(join(copied, 'file'), 'utf8'), 'good\n');
+          assert.deepEqual(readdirSync(copied), ['file']);
+        } finally {
+          accomplice.child.kill('SIGKILL');
+        }
+      });
+    }
   });
 
   describe('CVE-2025-46415, CVE-2025-52991/52992/52993, CVE-2026-39860: symlinks planted for the driver to follow', () => {

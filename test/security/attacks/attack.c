@@ -126,7 +126,7 @@ static int send_fd(const char *name, const char *path)
 }
 
 /* The accomplice on the host: receives a descriptor, then on "tamper" on stdin writes
-   through it into <dir fd>/file. */
+   through it into <dir fd>/file (and, on "write"/"plant", into any path relative to it). */
 static int receive_fd(const char *name)
 {
   int sock = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -149,9 +149,27 @@ static int receive_fd(const char *name)
   if (got > 0 && cmsg && cmsg->cmsg_type == SCM_RIGHTS)
     memcpy(&fd, CMSG_DATA(cmsg), sizeof(int));
   report("received", fd);
-  char line[64];
+  char line[512];
   while (fgets(line, sizeof line, stdin)) {
-    if (strncmp(line, "tamper", 6) == 0) {
+    char label[64], rel[400];
+    line[strcspn(line, "\n")] = 0;
+    /* "write LABEL REL": truncate and write <fd>/REL; "plant LABEL REL": create it. */
+    if (sscanf(line, "write %63s %399s", label, rel) == 2) {
+      char name[80];
+      int file = openat(fd, rel, O_WRONLY | O_TRUNC);
+      snprintf(name, sizeof name, "%s-open", label);
+      report(name, file);
+      if (file >= 0) {
+        snprintf(name, sizeof name, "%s-write", label);
+        report(name, write(file, "tampered\n", 9));
+        close(file);
+      }
+    } else if (sscanf(line, "plant %63s %399s", label, rel) == 2) {
+      int file = openat(fd, rel, O_WRONLY | O_CREAT | O_EXCL, 0644);
+      report(label, file);
+      if (file >= 0)
+        close(file);
+    } else if (strncmp(line, "tamper", 6) == 0) {
       int file = openat(fd, "file", O_WRONLY | O_TRUNC);
       report("tamper-open", file);
       if (file >= 0)

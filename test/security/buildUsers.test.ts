@@ -1,0 +1,136 @@
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitUntil } from './support/processes.js';
+import { buildScript, makeTestStore, type ScriptBuild, type TestStore } from './support/testStore.js';
+
+const GROUP = 'nixbld';
+
+/** The members of `group` as uid -> name, and its gid, from the host's /etc files. */
+function groupMembers(group: string): { gid: number; members: Map<number, string> } | undefined {
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`));
+  if (!line) return undefined;
+  const [, , gid, names] = line.split(':');
+  const wanted = new Set((names ?? '').split(',').filter((n) => n !== ''));
+  const members = new Map<number, string>();
+  for (const entry of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const [name, , uid] = entry.split(':');
+    if (name && wanted.has(name)) members.set(Number(uid), name);
+  }
+  return { gid: Number(gid), members };
+}
+
+/**
+ * Creates a file in /build and in $out, says "started", then holds its build user until the
+ * test drops /build/go (at most 60 s), so the builds that print it overlap.
+ */
+const HOLDING_BUILDER = [
+  'touch /build/mine; mkdir $out; touch $out/mine; echo started',
+  'i=0; while [ ! -e /build/go ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done',
+  'echo "waited=$i"',
+].join('\n');
+
+/** The host-side owners of what each running build created, read from the build directories under `parent`. */
+function ownersOfRunningBuilds(store: TestStore, parent: string): { top: string; build: number; out: number; gid: number }[] {
+  return readdirSync(parent)
+    .filter((name) => name.startsWith('nix-build-'))
+    .map((name) => {
+      const top = join(parent, name);
+      const mine = statSync(join(top, 'build', 'mine'));
+      const outs = readdirSync(join(top, 'root', store.storeDir)).filter((base) => base.endsWith('-test-build') || base.endsWith('-child-build'));
+      assert.equal(outs.length, 1, `outputs in ${top}: ${outs.join(' ')}`);
+      const out = statSync(join(top, 'root', store.storeDir, outs[0]!, 'mine'));
+      assert.equal(out.uid, mine.uid, 'the output and the build directory were written by different users');
+      return { top, build: mine.uid, out: out.uid, gid: mine.gid };
+    });
+}
+
+function release(parent: string): void {
+  for (const name of readdirSync(parent).filter((n) => n.startsWith('nix-build-'))) {
+    writeFileSync(join(parent, name, 'build', 'go'), '');
+  }
+}
+
+describe('sandbox: concurrent builds as root get distinct members of build-users-group', function () {
+  this.timeout(120000);
+  let store: TestStore;
+  before(function () {
+    if (process.getuid?.() !== 0 || !groupMembers(GROUP)) this.skip();
+    store = makeTestStore();
+  });
+  after(() => store?.destroy());
+
+  function assertDistinctBuildUsers(owners: { build: number; gid: number }[]): void {
+    const group = groupMembers(GROUP)!;
+    assert.equal(owners.length, 2, `running builds: ${owners.length}`);
+    const [a, b] = owners.map((o) => o.build);
+    assert.notEqual(a, b, `both builds ran as uid ${a}`);
+    for (const owner of owners) {
+      assert.ok(group.members.has(owner.build), `uid ${owner.build} is not a member of ${GROUP}`);
+      assert.notEqual(owner.build, 0);
+      assert.equal(owner.gid, group.gid);
+    }
+  }
+
+  it('two builds of one driver, running at the same time, build as two different nixbld users', async () => {
+    const parent = join(store.root, 'builds');
+    const started = [false, false];
+    const builds: Promise<ScriptBuild>[] = started.map((_, i) =>
+      buildScript(store, HOLDING_BUILDER, {
+        extra: {
+          onLogLine: (line) => {
+            if (line === 'started') started[i] = true;
+          },
+        },
+      }),
+    );
+    try {
+      assert.ok(await waitUntil(() => started.every(Boolean), 60000), 'the two builds did not both start');
+      assertDistinctBuildUsers(ownersOfRunningBuilds(store, parent));
+    } finally {
+      release(parent);
+      const results = await Promise.all(builds);
+      for (const { result } of results) assert.deepEqual(result.status, { kind: 'exited', code: 0 });
+    }
+  });
+
+  it('a build in another driver process sharing the user pool gets a different nixbld user', async () => {
+    const parent = join(store.root, 'builds-shared');
+    let childOutput = '';
+    let hereStarted = false;
+    const child: ChildProcess = spawn(process.execPath, [
+      fileURLToPath(new URL('./support/runBuildChild.js', import.meta.url)),
+      store.realStoreDir,
+      store.bbdir,
+      parent,
+      HOLDING_BUILDER,
+      'normal',
+    ]);
+    child.stdout!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let here: Promise<ScriptBuild> | undefined;
+    try {
+      assert.ok(await waitUntil(() => childOutput.includes('started'), 60000), childOutput);
+      // runBuildChild keeps its pool in <parent>/userpool; this driver uses the same one.
+      here = buildScript(store, HOLDING_BUILDER, {
+        extra: {
+          buildDirParent: parent,
+          userPoolDir: join(parent, 'userpool'),
+          onLogLine: (line) => {
+            if (line === 'started') hereStarted = true;
+          },
+        },
+      });
+      assert.ok(await waitUntil(() => hereStarted, 60000), 'the second build did not start');
+      assertDistinctBuildUsers(ownersOfRunningBuilds(store, parent));
+    } finally {
+      release(parent);
+      assert.equal(await exited, 0, childOutput);
+      if (here) assert.deepEqual((await here).result.status, { kind: 'exited', code: 0 });
+    }
+    assert.match(childOutput, /status=\{"kind":"exited","code":0\}/);
+  });
+});

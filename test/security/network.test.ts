@@ -70,16 +70,21 @@ describe('sandbox: network', function () {
     const remote = await startFetchServer('fetched payload\n');
     try {
       // busybox nc rather than its wget (the static wget crashes on the NSS lookups it makes);
-      // through this pasta nc does not see the server's close, so a timeout ends it.
-      const fetch = `printf 'GET /payload HTTP/1.0\\r\\n\\r\\n' | timeout 3 nc ${remote.host} ${remote.port} > $out; echo "nc=$?"`;
-      const fod = await buildScript(store, fetch, { fixedOutput: true, settings: { timeout: 20 } });
+      // through this pasta nc does not see the server's close, so the builder stops it once the
+      // payload is there (or nc has given up), polling rather than allowing a fixed time.
+      const fetch = [
+        `printf 'GET /payload HTTP/1.0\\r\\n\\r\\n' | nc ${remote.host} ${remote.port} > $out & nc=$!`,
+        'i=0; while ! grep -q "fetched payload" $out && kill -0 $nc 2>/dev/null && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done',
+        'grep -q "fetched payload" $out && kill $nc; wait $nc; echo "nc=$?"',
+      ].join('\n');
+      const fod = await buildScript(store, fetch, { fixedOutput: true, settings: { timeout: 90 } });
       assert.deepEqual(fod.result.status, { kind: 'exited', code: 0 }, fod.log.join('\n'));
       // Only the start is checked: under load this pasta (Debian's 2023-03 build) has been seen to
-      // repeat the stream after the server closed, which nc (killed by timeout) then also wrote.
+      // repeat the stream after the server closed, which nc (until the builder stops it) then also wrote.
       const fetched = readFileSync(fod.result.outputs['out']!, 'utf8');
       assert.match(fetched, /^HTTP\/1\.[01] 200 OK\r\n/);
       assert.ok(fetched.includes('\r\n\r\nfetched payload\n'), fetched.slice(0, 400));
-      const normal = await buildScript(store, `${fetch}; touch $out`, { settings: { timeout: 20 } });
+      const normal = await buildScript(store, `${fetch}\ntouch $out`, { settings: { timeout: 90 } });
       assert.notEqual(logValue(normal.log, 'nc'), '0');
       assert.equal(readFileSync(normal.result.outputs['out']!, 'utf8'), '');
     } finally {

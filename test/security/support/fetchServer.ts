@@ -48,7 +48,7 @@ export async function startFetchServer(content: string): Promise<FetchServer> {
     ip('netns', 'exec', ns, 'ip', 'link', 'set', 'lo', 'up');
     server = spawn('ip', ['netns', 'exec', ns, 'busybox', 'httpd', '-f', '-p', '8080', '-h', www], { stdio: 'ignore' });
     const url = `http://${subnet}.2:8080/payload`;
-    const up = await waitUntil(() => spawnSync('busybox', ['wget', '-q', '-O', '/dev/null', url]).status === 0, 5000);
+    const up = await waitUntil(() => spawnSync('busybox', ['wget', '-q', '-O', '/dev/null', url]).status === 0, 20000);
     if (!up) throw new Error(`the test HTTP server at ${url} did not come up`);
     return { url, host: `${subnet}.2`, port: 8080, stop };
   } catch (error) {

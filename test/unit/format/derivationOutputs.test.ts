@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import {
   checkDerivationOutputs,
   cloneDerivation,
@@ -19,16 +18,11 @@ import {
   type Derivation,
 } from '../../../src/format/derivation/index.js';
 import { DerivationFormatError } from '../../../src/format/errors.js';
-import { fixture } from '../../support/fixtures.js';
+import { drvBytes, drvNameOf, drvPaths } from '../../support/drvVectors.js';
 
-const paths = new Map(
-  readFileSync(fixture('drv/paths.txt'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => line.split(' ') as [string, string]),
-);
-const nameOf = new Map([...paths].map(([name, path]) => [path, name]));
-const bytesOf = (name: string): Buffer => readFileSync(fixture(`drv/${name}.drv`));
+const paths = drvPaths;
+const nameOf = drvNameOf;
+const bytesOf = drvBytes;
 const vector = (name: string): Derivation => parseDerivation(bytesOf(name), paths.get(name)!);
 const readDrv = (drvPath: string): Derivation => vector(nameOf.get(drvPath)!);
 

@@ -15,26 +15,11 @@ import {
   type Derivation,
 } from '../../../src/format/derivation/index.js';
 import { fixture } from '../../support/fixtures.js';
+import { drvBytes, drvPaths, readVectorDrv } from '../../support/drvVectors.js';
 
-/** name -> drv path, from paths.txt. */
-const paths = new Map(
-  readFileSync(fixture('drv/paths.txt'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((line) => line.split(' ') as [string, string]),
-);
-const nameOf = new Map([...paths].map(([name, path]) => [path, name]));
-
-function bytesOf(name: string): Buffer {
-  return readFileSync(fixture(`drv/${name}.drv`));
-}
-
-/** Loads another vector by its store path, as a store would. */
-function readDrv(drvPath: string): Derivation {
-  const name = nameOf.get(drvPath);
-  if (name === undefined) throw new Error(`no vector for ${drvPath}`);
-  return parseDerivation(bytesOf(name), drvPath);
-}
+const paths = drvPaths;
+const bytesOf = drvBytes;
+const readDrv = readVectorDrv;
 
 interface Expected {
   masked?: string;

@@ -74,7 +74,8 @@ export class TempRoots {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         // Refused: the GC just finished. Missing: it holds the lock but has not bound yet.
-        if (code === 'ECONNREFUSED' || code === 'ENOENT') return false;
+        // Reset: it accepted and hung up at once (finishing); the error can surface on connect.
+        if (code === 'ECONNREFUSED' || code === 'ENOENT' || code === 'ECONNRESET' || code === 'EPIPE') return false;
         throw new LockError(`cannot connect to the garbage collector at '${this.layout.gcSocketPath}': ${(e as Error).message}`);
       }
     }

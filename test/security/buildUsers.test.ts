@@ -133,4 +133,39 @@ describe('sandbox: concurrent builds as root get distinct members of build-users
     }
     assert.match(childOutput, /status=\{"kind":"exited","code":0\}/);
   });
+  it('two driver processes with different build directories and the default user pool build as different users', async () => {
+    const parentA = join(store.root, 'builds-default-a');
+    const parentB = join(store.root, 'builds-default-b');
+    let childOutput = '';
+    let hereStarted = false;
+    const child: ChildProcess = spawn(
+      process.execPath,
+      [fileURLToPath(new URL('./support/runBuildChild.js', import.meta.url)), store.realStoreDir, store.bbdir, parentA, HOLDING_BUILDER, 'normal'],
+      { env: { ...process.env, RUN_BUILD_DEFAULT_POOL: '1' } },
+    );
+    child.stdout!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
+    child.stderr!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    let here: Promise<ScriptBuild> | undefined;
+    try {
+      assert.ok(await waitUntil(() => childOutput.includes('started'), 60000), childOutput);
+      here = buildScript(store, HOLDING_BUILDER, {
+        extra: {
+          buildDirParent: parentB,
+          // The driver's default pool, as the other process uses.
+          userPoolDir: undefined,
+          onLogLine: (line) => {
+            if (line === 'started') hereStarted = true;
+          },
+        },
+      });
+      assert.ok(await waitUntil(() => hereStarted, 60000), 'the second build did not start');
+      assertDistinctBuildUsers([...ownersOfRunningBuilds(store, parentA), ...ownersOfRunningBuilds(store, parentB)]);
+    } finally {
+      release(parentA);
+      release(parentB);
+      assert.equal(await exited, 0, childOutput);
+      if (here) assert.deepEqual((await here).result.status, { kind: 'exited', code: 0 });
+    }
+  });
 });

@@ -1,6 +1,5 @@
 /** Decisions a build's settings make: sandbox or not, which build user, which store paths, which network. */
 import { existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { acquireBuildUser, type BuildUser } from './buildUsers.js';
 import { SandboxPolicyError } from './errors.js';
@@ -23,12 +22,18 @@ export function shouldSandbox(drv: SandboxDerivation, settings: SandboxSettings)
   );
 }
 
+/** Nix's lock directory for build users (`/nix/var/nix/userpool`). */
+export const DEFAULT_USER_POOL_DIR = '/nix/var/nix/userpool';
+
 export function chooseBuildUser(request: SandboxBuildRequest): BuildUser {
   const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   if (self.uid !== 0 || request.settings.buildUsersGroup === '') {
     return { ...self, name: String(self.uid), release: () => undefined };
   }
-  const pool = request.userPoolDir ?? join(request.buildDirParent ?? tmpdir(), 'tsnix-userpool');
+  // Build users are a resource of the machine, not of one store or one build directory: by
+  // default every process, tsnix's and nix's (which flocks the same `userpool/<uid>` files),
+  // shares Nix's own pool, so no two builds ever run as one uid at once.
+  const pool = request.userPoolDir ?? DEFAULT_USER_POOL_DIR;
   return acquireBuildUser(request.settings.buildUsersGroup, pool);
 }
 

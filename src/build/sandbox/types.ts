@@ -33,7 +33,7 @@ export interface SandboxBuildRequest {
   signal?: AbortSignal;
   /** Where the private build directories are made (default: the OS temp dir). */
   buildDirParent?: string;
-  /** Lock files of the build users (Nix: /nix/var/nix/userpool); every tsnix process of one machine must use the same one. */
+  /** Lock files of the build users; default /nix/var/nix/userpool, shared with nix. Tests may give a private one. */
   userPoolDir?: string;
   /** The helper binary (default: helper-c/tsnix-helper of this checkout, or $TSNIX_HELPER). */
   helper?: string;

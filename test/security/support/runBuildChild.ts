@@ -18,6 +18,7 @@ const result = await runSandboxedBuild({
   onLogLine: (line) => process.stdout.write(`${line}\n`),
   onWarning: (message) => process.stdout.write(`warning: ${message}\n`),
   buildDirParent,
-  userPoolDir: `${buildDirParent}/userpool`,
+  // RUN_BUILD_DEFAULT_POOL=1: leave the pool to the driver's default, as the scheduler will.
+  userPoolDir: process.env['RUN_BUILD_DEFAULT_POOL'] === '1' ? undefined : `${buildDirParent}/userpool`,
 });
 process.stdout.write(`status=${JSON.stringify(result.status)}\n`);

@@ -96,76 +96,52 @@ describe('sandbox: concurrent builds as root get distinct members of build-users
     }
   });
 
-  it('a build in another driver process sharing the user pool gets a different nixbld user', async () => {
-    const parent = join(store.root, 'builds-shared');
-    let childOutput = '';
-    let hereStarted = false;
-    const child: ChildProcess = spawn(process.execPath, [
-      fileURLToPath(new URL('./support/runBuildChild.js', import.meta.url)),
-      store.realStoreDir,
-      store.bbdir,
-      parent,
-      HOLDING_BUILDER,
-      'normal',
-    ]);
-    child.stdout!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
-    child.stderr!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    let here: Promise<ScriptBuild> | undefined;
-    try {
-      assert.ok(await waitUntil(() => childOutput.includes('started'), 60000), childOutput);
-      // runBuildChild keeps its pool in <parent>/userpool; this driver uses the same one.
-      here = buildScript(store, HOLDING_BUILDER, {
-        extra: {
-          buildDirParent: parent,
-          userPoolDir: join(parent, 'userpool'),
-          onLogLine: (line) => {
-            if (line === 'started') hereStarted = true;
-          },
-        },
-      });
-      assert.ok(await waitUntil(() => hereStarted, 60000), 'the second build did not start');
-      assertDistinctBuildUsers(ownersOfRunningBuilds(store, parent));
-    } finally {
-      release(parent);
-      assert.equal(await exited, 0, childOutput);
-      if (here) assert.deepEqual((await here).result.status, { kind: 'exited', code: 0 });
-    }
-    assert.match(childOutput, /status=\{"kind":"exited","code":0\}/);
-  });
-  it('two driver processes with different build directories and the default user pool build as different users', async () => {
-    const parentA = join(store.root, 'builds-default-a');
-    const parentB = join(store.root, 'builds-default-b');
+  /**
+   * A holding build in a child driver process (build directories under `childParent`) and one
+   * here (under `hereParent`, with `herePool`), both running at once; then the owners of what
+   * each wrote. The child keeps its pool in <childParent>/userpool, or uses the driver's
+   * default with `childDefaultPool`.
+   */
+  async function buildInTwoProcesses(childParent: string, hereParent: string, herePool: string | undefined, childDefaultPool: boolean): Promise<void> {
     let childOutput = '';
     let hereStarted = false;
     const child: ChildProcess = spawn(
       process.execPath,
-      [fileURLToPath(new URL('./support/runBuildChild.js', import.meta.url)), store.realStoreDir, store.bbdir, parentA, HOLDING_BUILDER, 'normal'],
-      { env: { ...process.env, RUN_BUILD_DEFAULT_POOL: '1' } },
+      [fileURLToPath(new URL('./support/runBuildChild.js', import.meta.url)), store.realStoreDir, store.bbdir, childParent, HOLDING_BUILDER, 'normal'],
+      { env: { ...process.env, RUN_BUILD_DEFAULT_POOL: childDefaultPool ? '1' : '0' } },
     );
     child.stdout!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
     child.stderr!.on('data', (chunk: Buffer) => (childOutput += chunk.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     let here: Promise<ScriptBuild> | undefined;
+    const parents = [...new Set([childParent, hereParent])];
     try {
       assert.ok(await waitUntil(() => childOutput.includes('started'), 60000), childOutput);
       here = buildScript(store, HOLDING_BUILDER, {
         extra: {
-          buildDirParent: parentB,
-          // The driver's default pool, as the other process uses.
-          userPoolDir: undefined,
+          buildDirParent: hereParent,
+          userPoolDir: herePool,
           onLogLine: (line) => {
             if (line === 'started') hereStarted = true;
           },
         },
       });
       assert.ok(await waitUntil(() => hereStarted, 60000), 'the second build did not start');
-      assertDistinctBuildUsers([...ownersOfRunningBuilds(store, parentA), ...ownersOfRunningBuilds(store, parentB)]);
+      assertDistinctBuildUsers(parents.flatMap((parent) => ownersOfRunningBuilds(store, parent)));
     } finally {
-      release(parentA);
-      release(parentB);
+      for (const parent of parents) release(parent);
       assert.equal(await exited, 0, childOutput);
       if (here) assert.deepEqual((await here).result.status, { kind: 'exited', code: 0 });
     }
+    assert.match(childOutput, /status=\{"kind":"exited","code":0\}/);
+  }
+
+  it('a build in another driver process sharing the user pool gets a different nixbld user', async () => {
+    const parent = join(store.root, 'builds-shared');
+    await buildInTwoProcesses(parent, parent, join(parent, 'userpool'), false);
+  });
+
+  it('two driver processes with different build directories and the default user pool build as different users', async () => {
+    await buildInTwoProcesses(join(store.root, 'builds-default-a'), join(store.root, 'builds-default-b'), undefined, true);
   });
 });

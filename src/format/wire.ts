@@ -41,10 +41,6 @@ export class WireWriter {
     this.parts.push(encodeStrings(values));
     return this;
   }
-  raw(bytes: Uint8Array): this {
-    this.parts.push(Buffer.from(bytes));
-    return this;
-  }
   toBuffer(): Buffer {
     return Buffer.concat(this.parts);
   }

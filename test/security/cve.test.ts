@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readFileSync, readlinkSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { attackBinary, attackResults } from './support/attackBinary.js';
+import { addAttackBinary, attackBinary, attackResults } from './support/attackBinary.js';
 import { processesWith, uniqueSleep, waitUntil } from './support/processes.js';
 import { buildScript, logValue, makeTestStore, randomHashPart, type TestStore } from './support/testStore.js';
 
@@ -32,7 +32,7 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
   let attack: string;
   before(() => {
     store = makeTestStore();
-    attack = store.addFile('attack', 'attack', readFileSync(attackBinary()), 0o555);
+    attack = addAttackBinary(store);
   });
   after(() => store.destroy());
 

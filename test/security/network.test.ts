@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { attackBinary, attackResults } from './support/attackBinary.js';
+import { addAttackBinary, attackResults } from './support/attackBinary.js';
 import { abstractServer, loopbackServer } from './support/servers.js';
 import { startFetchServer } from './support/fetchServer.js';
 import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
@@ -15,7 +15,7 @@ describe('sandbox: network', function () {
   let unix: Awaited<ReturnType<typeof abstractServer>>;
   before(async () => {
     store = makeTestStore();
-    attack = store.addFile('attack', 'attack', readFileSync(attackBinary()), 0o555);
+    attack = addAttackBinary(store);
     tcp = await loopbackServer();
     unix = await abstractServer();
   });

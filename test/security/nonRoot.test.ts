@@ -3,7 +3,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { attackBinary, attackResults } from './support/attackBinary.js';
+import { addAttackBinary, attackResults } from './support/attackBinary.js';
 import { logValue, makeTestStore, type TestStore } from './support/testStore.js';
 
 /** The unprivileged user the driver runs as in these tests. */
@@ -28,7 +28,7 @@ describe('sandbox: run by an unprivileged user (user namespace)', function () {
   before(function () {
     if (process.getuid?.() !== 0) this.skip();
     store = makeTestStore();
-    attack = store.addFile('attack', 'attack', readFileSync(attackBinary()), 0o555);
+    attack = addAttackBinary(store);
     execFileSync('chown', ['-R', `${NOBODY}:${NOBODY}`, store.root]);
   });
   after(() => store?.destroy());

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
-import { attackBinary, attackResults } from './support/attackBinary.js';
+import { statSync } from 'node:fs';
+import { addAttackBinary, attackResults } from './support/attackBinary.js';
 import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
 
 describe('sandbox: a builder cannot gain privileges', function () {
@@ -9,7 +9,7 @@ describe('sandbox: a builder cannot gain privileges', function () {
   let attack: string;
   before(() => {
     store = makeTestStore();
-    attack = store.addFile('attack', 'attack', readFileSync(attackBinary()), 0o555);
+    attack = addAttackBinary(store);
   });
   after(() => store.destroy());
 

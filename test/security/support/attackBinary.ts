@@ -29,3 +29,8 @@ export function attackResults(log: string[]): Map<string, string> {
   }
   return results;
 }
+
+/** Adds the attack program to a test store as a store path; returns that path. */
+export function addAttackBinary(store: { addFile(name: string, file: string, contents: Buffer, mode: number): string }): string {
+  return store.addFile('attack', 'attack', readFileSync(attackBinary()), 0o555);
+}

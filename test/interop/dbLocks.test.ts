@@ -61,12 +61,14 @@ describe('interop: path locks shared with nix', function () {
     const path = makeStorePath('output:out', hashBytes('sha256', 'theirs'), 'theirs');
     writeFileSync(layout.lockFileFor(path), '');
     const holder = spawn(flock, [layout.lockFileFor(path), 'sleep', '1']);
+    // Listen at once: the holder may exit in the same turn of the event loop that grants us the lock.
+    const holderExited = new Promise((resolve) => holder.on('exit', resolve));
     await sleep(200);
     const started = Date.now();
     const locks = await PathLocks.lock(layout, [path]);
     assert.ok(Date.now() - started >= 500, `waited ${Date.now() - started} ms`);
     locks.release();
-    await new Promise((resolve) => holder.on('exit', resolve));
+    await holderExited;
   });
 
   it('nix-store --add waits while we hold the lock of the path it would add', async () => {

@@ -11,6 +11,7 @@ export class UsageError extends Error {
 export const OPERATIONS = [
   'add', 'add-fixed', 'query', 'dump', 'restore', 'export', 'import',
   'verify', 'verify-path', 'check-validity', 'print-fixed-path', 'version', 'help',
+  'realise', 'add-drv', 'read-log', 'repair-path',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -35,6 +36,24 @@ const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
   'print-fixed-path': ['recursive'],
   version: [],
   help: [],
+  realise: ['dry-run', 'check', 'repair'],
+  'add-drv': [],
+  'read-log': [],
+  'repair-path': [],
+};
+
+/**
+ * Nix's common build flags, accepted by every operation (as nix-store does) and turned into
+ * the settings they stand for: `-j 4` is `--option max-jobs 4`.
+ */
+const SETTING_FLAGS: Readonly<Record<string, { setting: string; value?: string }>> = {
+  'max-jobs': { setting: 'max-jobs' },
+  cores: { setting: 'cores' },
+  timeout: { setting: 'timeout' },
+  'max-silent-time': { setting: 'max-silent-time' },
+  'keep-going': { setting: 'keep-going', value: 'true' },
+  'keep-failed': { setting: 'keep-failed', value: 'true' },
+  fallback: { setting: 'fallback', value: 'true' },
 };
 
 /** How many arguments each operation takes, with nix-store's complaint otherwise. */
@@ -43,6 +62,7 @@ function checkArgumentCount(operation: Operation, count: number): void {
     throw new UsageError('no arguments expected');
   }
   if ((operation === 'dump' || operation === 'restore') && count !== 1) throw new UsageError('only one argument allowed');
+  if (operation === 'add-drv' && count === 0) throw new UsageError('--add-drv needs at least one file');
 }
 
 export interface ParsedArgs {
@@ -58,6 +78,11 @@ export interface ParsedArgs {
   checkContents: boolean;
   repair: boolean;
   printInvalid: boolean;
+  dryRun: boolean;
+  check: boolean;
+  /** `--add-root PATH` and `--indirect`. */
+  addRoot?: string;
+  indirect: boolean;
 }
 
 /** Pulls out `--option NAME VALUE` (two values) and `--store ROOT` before the flag parser sees the rest. */
@@ -86,8 +111,18 @@ function takeCommonOptions(argv: string[]): { rest: string[]; options: [string, 
 
 /** Flags as node:util's parseArgs takes them: every one a boolean but `--binding`/`-b`. */
 const FLAG_OPTIONS = {
-  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid'].map((name) => [name, { type: 'boolean' as const }])),
+  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid', 'dry-run', 'check', 'indirect', 'fallback'].map((name) => [name, { type: 'boolean' as const }])),
   query: { type: 'boolean', short: 'q' },
+  realise: { type: 'boolean', short: 'r' },
+  realize: { type: 'boolean' },
+  'read-log': { type: 'boolean', short: 'l' },
+  'max-jobs': { type: 'string', short: 'j' },
+  cores: { type: 'string' },
+  timeout: { type: 'string' },
+  'max-silent-time': { type: 'string' },
+  'keep-going': { type: 'boolean', short: 'k' },
+  'keep-failed': { type: 'boolean', short: 'K' },
+  'add-root': { type: 'string' },
   requisites: { type: 'boolean', short: 'R' },
   deriver: { type: 'boolean', short: 'd' },
   'use-output': { type: 'boolean', short: 'u' },
@@ -108,13 +143,20 @@ export function parseArgs(argv: string[]): ParsedArgs {
     const unknown = /Unknown option '([^']+)'/.exec((e as Error).message);
     throw new UsageError(unknown ? `unknown flag '${unknown[1]}'` : (e as Error).message);
   }
+  if (values['realize'] === true) values['realise'] = true;
+  delete values['realize'];
   const parsed = { ...values, _: positionals } as Flags & { _: string[]; binding?: string };
+  for (const [flag, { setting, value }] of Object.entries(SETTING_FLAGS)) {
+    const given = parsed[flag];
+    if (given === undefined || given === false) continue;
+    options.push([setting, value ?? String(given)]);
+  }
   const chosen = OPERATIONS.filter((op) => parsed[op] === true);
   if (chosen.length > 1) throw new UsageError(`only one operation may be specified (got --${chosen.join(', --')})`);
   if (chosen.length === 0) throw new UsageError('no operation specified');
   const operation = chosen[0]!;
   const allowed = new Set<string>([...OPERATIONS, ...OPERATION_FLAGS[operation]]);
-  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, 'recursive', 'print-invalid']) {
+  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, ...OPERATION_FLAGS.realise, 'recursive', 'print-invalid']) {
     const given = flag === 'binding' ? parsed.binding !== undefined : parsed[flag as keyof typeof parsed] === true;
     if (given && !allowed.has(flag)) throw new UsageError(`unknown flag '--${flag}'`);
   }
@@ -135,5 +177,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
     checkContents: parsed['check-contents'] === true,
     repair: parsed.repair === true,
     printInvalid: parsed['print-invalid'] === true,
+    dryRun: parsed['dry-run'] === true,
+    check: parsed.check === true,
+    ...(typeof parsed['add-root'] === 'string' ? { addRoot: parsed['add-root'] } : {}),
+    indirect: parsed.indirect === true,
   };
 }

@@ -47,6 +47,14 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         return await (await import('./ops/verify.js')).opVerifyPath(store, parsed.args);
       case 'check-validity':
         return await (await import('./ops/verify.js')).opCheckValidity(store, parsed);
+      case 'realise':
+        return await (await import('./ops/realise.js')).opRealise(store, parsed);
+      case 'repair-path':
+        return await (await import('./ops/realise.js')).opRepairPath(store, parsed);
+      case 'add-drv':
+        return await (await import('./ops/addDrv.js')).opAddDrv(store, parsed);
+      case 'read-log':
+        return await (await import('./ops/readLog.js')).opReadLog(store, parsed);
       default:
         throw new UsageError(`operation --${parsed.operation} is not supported`);
     }

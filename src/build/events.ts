@@ -1,0 +1,28 @@
+/**
+ * What the scheduler tells whoever shows progress (the CLI's status line, a daemon client's
+ * log stream). The scheduler never writes to a terminal itself.
+ */
+export interface BuildEvents {
+  /** The number of builds and substitutions this request will do, once known (and when it grows). */
+  expect(builds: number, substitutions: number): void;
+  /** A build starts: `building '/nix/store/…drv'...` in nix's words. */
+  buildStarted(drvPath: string, name: string): void;
+  /** One line of a builder's output, escape sequences other than colour already filtered out. */
+  logLine(drvPath: string, line: string): void;
+  buildFinished(drvPath: string, succeeded: boolean): void;
+  substitutionStarted(path: string, from: string): void;
+  substitutionFinished(path: string, succeeded: boolean): void;
+  /** A message for the user (warnings, `error: …` of a failed goal under --keep-going). */
+  message(text: string): void;
+}
+
+/** Events that go nowhere: for tests and callers that show nothing. */
+export const QUIET_EVENTS: BuildEvents = {
+  expect() {},
+  buildStarted() {},
+  logLine() {},
+  buildFinished() {},
+  substitutionStarted() {},
+  substitutionFinished() {},
+  message() {},
+};

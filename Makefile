@@ -6,7 +6,7 @@ HELPER_SRC = $(wildcard helper-c/*.c)
 HELPER_HDR = $(wildcard helper-c/*.h)
 TS_SRC = $(shell find src test bench -name '*.ts' 2>/dev/null)
 
-.PHONY: all test build clean bench
+.PHONY: all test build clean bench bench-build
 
 all: build
 
@@ -28,6 +28,9 @@ test: build
 
 bench: build
 	node dist/bench/store.js
+
+bench-build: build
+	node dist/bench/build.js $(BENCH_ARGS)
 
 clean:
 	rm -rf dist helper-c/tsnix-helper

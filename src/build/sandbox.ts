@@ -40,7 +40,8 @@ export function writableStoreCommand(storeDir: string, argv: readonly string[], 
 
 /** Runs one build of `request.drv` in the sandbox (or without one, as the settings say). */
 export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<SandboxBuildResult> {
-  const { drv, settings } = request;
+  const { drv } = request;
+  let settings = request.settings;
   let sandboxed = shouldSandbox(drv, settings);
   if (!sandboxed && request.storeDir !== request.realStoreDir) {
     throw new SandboxPolicyError(`building '${drv.drvPath ?? drv.name}' without a sandbox needs the store at its logical location '${request.storeDir}' (building using a diverted store is not supported)`);
@@ -54,7 +55,12 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
     throw error;
   }
   try {
-    const storePaths = sandboxed ? await storePathsToBind(request) : new Set<string>();
+    if (request.preBuildHook) {
+      // The hook sees the sandbox's root directory (not yet filled) and may add paths to this build only.
+      const added = await request.preBuildHook(sandboxed ? dirs.root : undefined);
+      if (added.length > 0) settings = { ...settings, extraSandboxPaths: [...settings.extraSandboxPaths, ...added] };
+    }
+    const storePaths = sandboxed ? await storePathsToBind({ ...request, settings }) : new Set<string>();
     const graphs = await referenceGraphFiles(drv.env['exportReferencesGraph'], new Set(request.inputPaths), request.referenceGraph, drv.drvPath ?? drv.name);
     const driver = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
     // Written by the driver and left owned by it, as Nix leaves them owned by root.
@@ -131,7 +137,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         outputs[name] = sandboxed ? dest : join(producedIn, base);
       }
     }
-    return { status, outputs, sandboxed, helperSeconds, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
+    return { status, outputs, sandboxed, helperSeconds, buildUid: user.uid, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
   } finally {
     if (!request.keepBuildDir) removeTree(dirs.top);
     user.release();

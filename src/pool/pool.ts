@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 import { Hash, type HashAlgo } from '../format/hash.js';
 import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask } from './tasks.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 
 let pool: Piscina | undefined;
 
@@ -41,6 +41,15 @@ export async function copyPathInPool(source: string, target: string, useCaseHack
     narSize: result.narSize,
     extraNarHash: extraNarHashAlgo && result.extraNarHash ? new Hash(extraNarHashAlgo, Buffer.from(result.extraNarHash, 'hex')) : undefined,
   };
+}
+
+/**
+ * Canonicalises a build output and hashes it on a worker thread. The worker's errors
+ * (refused ownership, unsupported file types) arrive with their messages intact.
+ */
+export async function registerOutputInPool(task: RegisterOutputTask): Promise<PathHashes> {
+  const result = (await getPool().run(task, { name: 'registerOutput' })) as HashPathResult;
+  return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
 
 /** The store's hashing service, on the pool. */

@@ -33,3 +33,11 @@ export interface CopyPathResult {
   /** base16, when extraNarHashAlgo was given. */
   extraNarHash?: string;
 }
+
+export interface RegisterOutputTask {
+  realPath: string;
+  /** Refuse entries not owned by this uid (outputs built without a sandbox). */
+  requireOwner?: number;
+  owner?: { uid: number; gid: number };
+  hashParts: string[];
+}

@@ -3,7 +3,8 @@
  * cross the thread boundary as plain data (hashes as base16).
  */
 import { copyPathHere, hashPathHere } from '../store/pathHashing.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask } from './tasks.js';
+import { canonicalisePath } from '../store/canonicalise.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 
 export async function hashPath(task: HashPathTask): Promise<HashPathResult> {
   const r = await hashPathHere(task.realPath, task.hashParts, task.useCaseHack);
@@ -13,4 +14,10 @@ export async function hashPath(task: HashPathTask): Promise<HashPathResult> {
 export async function copyPath(task: CopyPathTask): Promise<CopyPathResult> {
   const r = await copyPathHere(task.source, task.target, task.useCaseHack, task.extraNarHashAlgo);
   return { narHash: r.narHash.toBase16(), narSize: r.narSize, extraNarHash: r.extraNarHash?.toBase16() };
+}
+
+/** A build output: canonical metadata first, then its NAR hash and references in one read. */
+export async function registerOutput(task: RegisterOutputTask): Promise<HashPathResult> {
+  canonicalisePath(task.realPath, { ...(task.requireOwner !== undefined ? { requireOwner: task.requireOwner } : {}), ...(task.owner ? { owner: task.owner } : {}) });
+  return hashPath({ realPath: task.realPath, hashParts: task.hashParts, useCaseHack: false });
 }

@@ -44,6 +44,11 @@ export interface SandboxBuildRequest {
   /** Where each output is copied to (default: realStoreDir/<base name>); whatever is there is replaced, so a `--check` build must name another place. */
   outputDest?(outputName: string, logicalPath: string): string;
   keepBuildDir?: boolean;
+  /**
+   * Run before the build with the sandbox's root directory (undefined without a sandbox);
+   * returns `sandbox-paths` entries to add to this build (the `pre-build-hook`).
+   */
+  preBuildHook?(sandboxDir: string | undefined): Promise<string[]>;
 }
 
 export interface SandboxBuildResult {
@@ -53,6 +58,8 @@ export interface SandboxBuildResult {
   sandboxed: boolean;
   /** Seconds from spawning the helper to its exit (the sandbox's own cost plus the builder's run). */
   helperSeconds: number;
+  /** The uid the builder ran as: every file of an output built without a sandbox must be its. */
+  buildUid: number;
   /** The kept build directory, when keepBuildDir was set. */
   buildDir?: string;
 }

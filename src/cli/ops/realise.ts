@@ -1,9 +1,95 @@
-import { UsageError, type ParsedArgs } from '../args.js';
+/**
+ * `tsnix-store -r PATHS` (and `--repair-path`): nix-store's realise. Prints what will be built
+ * and fetched, builds, prints the outputs (or the roots made with --add-root) on stdout, and
+ * exits with nix's status: 1, or 100–111 for failed, timed-out, mismatched builds.
+ */
+import { createHash } from 'node:crypto';
+import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { encodeNix32 } from '../../format/base32.js';
+import { buildSettingsFrom } from '../../build/buildSettings.js';
+import { BuildCancelledError } from '../../build/errors.js';
+import type { BuildEvents } from '../../build/events.js';
+import { describePlan } from '../../build/plan.js';
+import { Scheduler } from '../../build/scheduler.js';
+import { parseTarget, type Target } from '../../build/targets.js';
 import type { LocalStore } from '../../store/localStore.js';
+import { UsageError, type ParsedArgs } from '../args.js';
+import { followLinksToStorePath } from '../followLinks.js';
+import { printLines, warn } from '../output.js';
 
-// Being written (issue 5).
-export async function opRealise(_store: LocalStore, parsed: ParsedArgs): Promise<number> {
-  throw new UsageError(`operation --${parsed.operation} is not supported yet`);
+function plainEvents(): BuildEvents {
+  const say = (text: string): void => void process.stderr.write(`${text}\n`);
+  return {
+    expect() {},
+    buildStarted: (drvPath) => say(`building '${drvPath}'...`),
+    logLine: (_drv, line) => say(line),
+    buildFinished() {},
+    substitutionStarted: (path, from) => say(`copying path '${path}' from '${from}'...`),
+    substitutionFinished() {},
+    message: say,
+  };
+}
+
+function targetOf(arg: string, store: LocalStore): Target {
+  const bang = arg.indexOf('!');
+  const path = followLinksToStorePath(bang >= 0 ? arg.slice(0, bang) : arg, store.storeDir);
+  return parseTarget(bang >= 0 ? path + arg.slice(bang) : path);
+}
+
+/**
+ * A permanent GC root: the symlink the user asked for, and (as Nix 2.8 always does, --indirect
+ * or not) a link to it under gcroots/auto named by the SHA-1 of its location.
+ */
+function addPermRoot(store: LocalStore, storePath: string, rootPath: string): string {
+  const root = resolve(rootPath);
+  rmSync(root, { force: true });
+  symlinkSync(storePath, root);
+  const auto = join(store.layout.gcRootsDir, 'auto');
+  mkdirSync(auto, { recursive: true });
+  const link = join(auto, encodeNix32(createHash('sha1').update(root).digest()));
+  rmSync(link, { force: true });
+  symlinkSync(root, link);
+  return root;
+}
+
+export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<number> {
+  if (parsed.check || parsed.repair) throw new UsageError(`'${parsed.check ? '--check' : '--repair'}' is not supported yet`);
+  const targets = parsed.args.map((arg) => targetOf(arg, store));
+  const events = plainEvents();
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events });
+  const listing = describePlan(scheduler.plan(targets));
+  if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
+  if (parsed.dryRun) return 0;
+  if (!parsed.addRoot && targets.some((t) => t.kind === 'derivation' && !t.outputs)) {
+    warn("you did not specify '--add-root'; the result might be removed by the garbage collector");
+  }
+  const result = await scheduler.realise(targets);
+  let rootNumber = 0;
+  const lines: string[] = [];
+  for (const [i] of targets.entries()) {
+    if (result.targetFailures[i]) continue;
+    for (const { name: outputName, path } of result.outputs[i]!) {
+      if (!parsed.addRoot) {
+        lines.push(path);
+        continue;
+      }
+      let name = parsed.addRoot;
+      if (rootNumber++ > 0) name += `-${rootNumber}`;
+      if (outputName !== 'out') name += `-${outputName}`;
+      lines.push(addPermRoot(store, path, name));
+    }
+  }
+  printLines(lines);
+  const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
+  if (failed.length === 1) {
+    process.stderr.write(`error: ${failed[0]!.f.message}\n`);
+  } else if (failed.length > 1) {
+    for (const { f } of failed) process.stderr.write(`error: ${f.message}\n`);
+    const names = failed.map(({ i }) => `'${parsed.args[i]}'`).join(', ');
+    process.stderr.write(`error: build of ${names} failed\n`);
+  }
+  return result.exitStatus;
 }
 
 export async function opRepairPath(_store: LocalStore, parsed: ParsedArgs): Promise<number> {

@@ -1,0 +1,30 @@
+/** What every goal of one scheduler shares: the store, the settings, job slots, the user's display. */
+import type { LocalStore } from '../store/localStore.js';
+import type { BuildSettings } from './buildSettings.js';
+import type { BuildEvents } from './events.js';
+import type { Semaphore } from './semaphore.js';
+import type { SandboxBuildRequest } from './sandbox.js';
+import type { Substituter } from './substituter.js';
+
+/** Where one build's log lines go besides the display (the log store). */
+export interface BuildLogSink {
+  line(text: string): void;
+  close(): Promise<void>;
+}
+
+/** Test and deployment knobs of the sandbox (helper binary, build-user pool, where build dirs go). */
+export type SandboxOverrides = Partial<Pick<SandboxBuildRequest, 'helper' | 'userPoolDir' | 'buildDirParent' | 'pasta'>>;
+
+export interface BuildContext {
+  store: LocalStore;
+  settings: BuildSettings;
+  events: BuildEvents;
+  substituters: readonly Substituter[];
+  jobs: Semaphore;
+  signal: AbortSignal;
+  openLog(drvPath: string): BuildLogSink;
+  referenceGraph(paths: string[]): ReadonlyMap<string, readonly string[]>;
+  sandboxOverrides: SandboxOverrides;
+  /** Runs the `pre-build-hook` for one build; undefined when none is set. */
+  preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
+}

@@ -1,0 +1,56 @@
+/**
+ * The goal graph: one goal per `.drv` and per store path, created on first request and shared
+ * by every later one. A failure is reported once where it happens; without --keep-going it
+ * cancels everything else (running builders are killed through the AbortSignal).
+ */
+import type { BuildContext } from '../context.js';
+import { BuildCancelledError, BuildError } from '../errors.js';
+import { runDerivationGoal } from './derivationGoal.js';
+import { runPathGoal } from './pathGoal.js';
+
+export class GoalGraph {
+  private readonly derivations = new Map<string, Promise<void>>();
+  private readonly paths = new Map<string, Promise<void>>();
+  readonly failures: BuildError[] = [];
+  /** Goals a request named: their failures are the request's to report (as nix-store does, once, at the end). */
+  readonly targets = new Set<string>();
+
+  constructor(
+    readonly ctx: BuildContext,
+    private readonly cancel: (reason: Error) => void,
+  ) {}
+
+  derivation(drvPath: string): Promise<void> {
+    let goal = this.derivations.get(drvPath);
+    if (!goal) {
+      goal = this.watch(runDerivationGoal(this, drvPath), drvPath);
+      this.derivations.set(drvPath, goal);
+    }
+    return goal;
+  }
+
+  path(path: string): Promise<void> {
+    let goal = this.paths.get(path);
+    if (!goal) {
+      goal = this.watch(runPathGoal(this, path), path);
+      this.paths.set(path, goal);
+    }
+    return goal;
+  }
+
+  /** Records and reports a goal's own failure; what fails because of a cancellation is not one. */
+  private async watch(goal: Promise<void>, what: string): Promise<void> {
+    try {
+      await goal;
+    } catch (error) {
+      if (error instanceof BuildCancelledError) throw error;
+      // A builder killed or a wait given up because of the cancellation is not a failure of its own.
+      if (this.ctx.signal.aborted && !(error instanceof BuildError && error.kind === 'dependency')) throw new BuildCancelledError(what);
+      const failure = error instanceof BuildError ? error : new BuildError((error as Error).message, 'other');
+      this.failures.push(failure);
+      if (!this.targets.has(what)) this.ctx.events.message(`error: ${failure.message}`);
+      if (!this.ctx.settings.keepGoing) this.cancel(new BuildCancelledError('cancelled after a failure'));
+      throw failure;
+    }
+  }
+}

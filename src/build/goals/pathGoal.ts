@@ -1,0 +1,29 @@
+/**
+ * The goal of a store path that no derivation of this request produces (an input source, a
+ * plain path given to `-r`): valid already, or fetched from a substituter.
+ */
+import { queryValidPaths } from '../../store/queryPathInfo.js';
+import { BuildError } from '../errors.js';
+import type { GoalGraph } from './goalGraph.js';
+
+export async function runPathGoal(graph: GoalGraph, path: string): Promise<void> {
+  const { store, substituters, events, signal } = graph.ctx;
+  if (queryValidPaths(store.db, [path]).size > 0) return;
+  await store.addTempRoot(path);
+  for (const substituter of substituters) {
+    const info = (await substituter.query([path], signal)).get(path);
+    if (!info) continue;
+    // Its references first: a path becomes valid only after everything it refers to.
+    await Promise.all(info.references.filter((r) => r !== path).map((r) => graph.path(r)));
+    events.substitutionStarted(path, substituter.uri);
+    let ok = false;
+    try {
+      await substituter.fetch(store, path, info, signal);
+      ok = true;
+      return;
+    } finally {
+      events.substitutionFinished(path, ok);
+    }
+  }
+  throw new BuildError(`path '${path}' is required, but there is no substituter that can build it`, 'other');
+}

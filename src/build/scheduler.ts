@@ -1,0 +1,111 @@
+/**
+ * The scheduler of one store process: realises requests through the shared goal graph, with
+ * `max-jobs` build slots and a cancellation signal. It reports through BuildEvents and never
+ * writes to a terminal itself.
+ */
+import { computeClosure } from '../store/closure.js';
+import type { LocalStore } from '../store/localStore.js';
+import { queryReferences } from '../store/references.js';
+import { queryDerivationOutputs } from '../store/derivers.js';
+import type { BuildSettings } from './buildSettings.js';
+import type { BuildContext, BuildLogSink, SandboxOverrides } from './context.js';
+import { BuildError, exitStatusOf } from './errors.js';
+import { QUIET_EVENTS, type BuildEvents } from './events.js';
+import { GoalGraph } from './goals/goalGraph.js';
+import { outputPathsOf } from './goals/derivationGoal.js';
+import { planRequest, type Plan } from './plan.js';
+import { readDerivation } from '../store/readDerivation.js';
+import { Semaphore } from './semaphore.js';
+import type { Substituter } from './substituter.js';
+import type { Target } from './targets.js';
+
+export interface SchedulerOptions {
+  settings: BuildSettings;
+  events?: BuildEvents;
+  substituters?: Substituter[];
+  sandbox?: SandboxOverrides;
+  /** Where build logs are stored; default: nowhere. */
+  openLog?(drvPath: string): BuildLogSink;
+  preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
+}
+
+export interface RealiseResult {
+  /** For each target in order: its outputs (none when it failed); a plain path counts as `out`. */
+  outputs: { name: string; path: string }[][];
+  /** Every failure, in the order they happened. */
+  failures: BuildError[];
+  /** For each target in order: why it failed (not reported to the events yet), if it did. */
+  targetFailures: (Error | undefined)[];
+  /** nix-store's exit status: 0, 1, or 100–111. */
+  exitStatus: number;
+}
+
+const NO_LOG: BuildLogSink = { line() {}, close: async () => {} };
+
+export class Scheduler {
+  private readonly abort = new AbortController();
+  private readonly graph: GoalGraph;
+  readonly ctx: BuildContext;
+
+  constructor(store: LocalStore, options: SchedulerOptions) {
+    const events = options.events ?? QUIET_EVENTS;
+    this.ctx = {
+      store,
+      settings: options.settings,
+      events,
+      substituters: options.substituters ?? [],
+      jobs: new Semaphore(options.settings.maxJobs),
+      signal: this.abort.signal,
+      openLog: (drvPath) => {
+        const sink = options.openLog?.(drvPath) ?? NO_LOG;
+        return { line: (text) => (events.logLine(drvPath, text), sink.line(text)), close: () => sink.close() };
+      },
+      referenceGraph: (paths) => new Map([...computeClosure(store.db, paths)].map((p) => [p, queryReferences(store.db, p)])),
+      sandboxOverrides: options.sandbox ?? {},
+      ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
+    };
+    this.graph = new GoalGraph(this.ctx, (reason) => this.abort.abort(reason));
+  }
+
+  plan(targets: readonly Target[]): Plan {
+    return planRequest(this.ctx.store, targets);
+  }
+
+  /** Stops everything: running builders are killed, waiting goals give up. */
+  cancel(reason: Error): void {
+    this.abort.abort(reason);
+  }
+
+  async realise(targets: readonly Target[]): Promise<RealiseResult> {
+    for (const target of targets) {
+      if (target.kind === 'derivation' && target.outputs) this.wantedOutputs(target.drvPath, target.outputs);
+    }
+    const plan = this.plan(targets);
+    this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
+    if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0) {
+      throw new BuildError("unable to start any build; either increase '--max-jobs' or enable remote builds.", 'other');
+    }
+    for (const t of targets) this.graph.targets.add(t.kind === 'path' ? t.path : t.drvPath);
+    const settled = await Promise.allSettled(targets.map((t) => (t.kind === 'path' ? this.graph.path(t.path) : this.graph.derivation(t.drvPath))));
+    const outputs = targets.map((target, i) => {
+      if (settled[i]!.status === 'rejected') return [];
+      if (target.kind === 'path') return [{ name: 'out', path: target.path }];
+      return this.wantedOutputs(target.drvPath, target.outputs);
+    });
+    const failures = [...this.graph.failures];
+    const targetFailures = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined));
+    return { outputs, failures, targetFailures, exitStatus: exitStatusOf(failures.map((f) => f.kind)) };
+  }
+
+  /** The paths of `names` (default: all outputs) of a derivation; the .drv must be valid if names are given. */
+  private wantedOutputs(drvPath: string, names: readonly string[] | undefined): { name: string; path: string }[] {
+    let outputs = queryDerivationOutputs(this.ctx.store.db, drvPath);
+    if (outputs.size === 0) outputs = outputPathsOf(drvPath, readDerivation(this.ctx.store, drvPath));
+    if (!names) return [...outputs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, path]) => ({ name, path }));
+    return names.map((name) => {
+      const path = outputs.get(name);
+      if (path === undefined) throw new BuildError(`derivation '${drvPath}' does not have wanted outputs '${name}'`, 'other');
+      return { name, path };
+    });
+  }
+}

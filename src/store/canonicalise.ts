@@ -1,0 +1,91 @@
+/**
+ * Canonical metadata of a new store path, as Nix gives every path it registers: mtime 1
+ * (so that builds which read timestamps are reproducible), modes 0444 or 0555 (executable
+ * files and directories), no setuid, setgid or sticky bit, and owned by the store's owner.
+ *
+ * A build that ran without a sandbox wrote its output as the build user, in the real
+ * store. Every entry it made is owned by that user; anything else got there by a hard link
+ * to a file of someone else (`ln /etc/shadow $out/x`). Registering it would publish that
+ * file, and canonicalising it would chown/chmod the original, so such an output is refused.
+ *
+ * Every entry is reached relative to its parent directory's descriptor and never followed.
+ */
+import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, readdirSync, type Stats } from 'node:fs';
+
+export class OutputOwnershipError extends Error {
+  override name = 'OutputOwnershipError';
+}
+
+export class UnsupportedFileTypeError extends Error {
+  override name = 'UnsupportedFileTypeError';
+}
+
+export interface CanonicaliseOptions {
+  /** Only entries owned by this uid are accepted (the build user of a build without a sandbox). */
+  requireOwner?: number;
+  /** Who the entries end up owned by (default: left as they are). */
+  owner?: { uid: number; gid: number };
+}
+
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+function at(dirFd: number, name: string): string {
+  return `/proc/self/fd/${dirFd}/${name}`;
+}
+
+function canonicalMode(stat: Stats): number {
+  return stat.mode & 0o111 || stat.isDirectory() ? 0o555 : 0o444;
+}
+
+function checkOwner(shownPath: string, stat: Stats, options: CanonicaliseOptions): void {
+  if (options.requireOwner !== undefined && stat.uid !== options.requireOwner) {
+    throw new OutputOwnershipError(`invalid ownership on file '${shownPath}'`);
+  }
+}
+
+/** Canonicalises one entry reached as `path` (through a parent descriptor), shown to users as `shownPath`. */
+function canonicaliseEntry(path: string, shownPath: string, options: CanonicaliseOptions): void {
+  const seen = lstatSync(path);
+  checkOwner(shownPath, seen, options);
+  if (seen.isSymbolicLink()) {
+    if (options.owner && (seen.uid !== options.owner.uid || seen.gid !== options.owner.gid)) lchownSync(path, options.owner.uid, options.owner.gid);
+    if (seen.mtimeMs !== 1000) lutimesSync(path, 1, 1);
+    return;
+  }
+  if (!seen.isFile() && !seen.isDirectory()) throw new UnsupportedFileTypeError(`file '${shownPath}' has an unsupported type`);
+  // O_NOFOLLOW | O_NONBLOCK: a symlink or FIFO swapped in after the lstat is neither followed nor waited on.
+  const fd = openSync(path, OPEN_FLAGS);
+  try {
+    const stat = fstatSync(fd);
+    if (stat.ino !== seen.ino || stat.dev !== seen.dev) throw new UnsupportedFileTypeError(`file '${shownPath}' changed while it was being registered`);
+    checkOwner(shownPath, stat, options);
+    if (stat.isDirectory()) {
+      for (const name of readdirSync(`/proc/self/fd/${fd}`)) canonicaliseEntry(at(fd, name), `${shownPath}/${name}`, options);
+    }
+    if (options.owner && (stat.uid !== options.owner.uid || stat.gid !== options.owner.gid)) fchownSync(fd, options.owner.uid, options.owner.gid);
+    // After the chown, which clears setuid/setgid bits on its own for files.
+    if ((stat.mode & 0o7777) !== canonicalMode(stat)) fchmodSync(fd, canonicalMode(stat));
+    if (stat.mtimeMs !== 1000) futimesSync(fd, 1, 1);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Canonicalises the tree at `realPath` in place. Throws before changing anything it refuses. */
+export function canonicalisePath(realPath: string, options: CanonicaliseOptions = {}): void {
+  // Ownership is checked over the whole tree first, so a refused output is left exactly as it was.
+  if (options.requireOwner !== undefined) checkTree(realPath, realPath, options.requireOwner);
+  canonicaliseEntry(realPath, realPath, options);
+}
+
+function checkTree(path: string, shownPath: string, uid: number): void {
+  const stat = lstatSync(path);
+  checkOwner(shownPath, stat, { requireOwner: uid });
+  if (!stat.isDirectory()) return;
+  const fd = openSync(path, OPEN_FLAGS | constants.O_DIRECTORY);
+  try {
+    for (const name of readdirSync(`/proc/self/fd/${fd}`)) checkTree(at(fd, name), `${shownPath}/${name}`, uid);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -105,7 +105,7 @@ export function exampleGraph(busybox: string, storeDir = DEFAULT_STORE_DIR): Exa
     'grep -q LIBBASE $baseDev/include/base.h; test -x $app/bin/app; echo "tests of $app passed" > $out',
     { app, baseDev: outputOf(libbase, 'dev') },
   );
-  const release = make('example-release', 'mkdir -p $out; echo $bundle > $out/bundle; cat $tests > $out/test-report', { bundle, tests });
+  const release = make('example-release', 'mkdir -p $out; echo $bundle > $out/bundle; { echo "report of $tests:"; cat $tests; } > $out/test-report', { bundle, tests });
   const devEnv = make(
     'example-dev-env',
     'mkdir -p $out; echo "CFLAGS=-I$baseDev/include" > $out/env.sh; ln -s $config $out/config',

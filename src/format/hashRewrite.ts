@@ -49,16 +49,35 @@ export class HashRewriter {
   }
 
   /**
-   * Rewrites `chunk` (after what was held back) and returns the bytes that are now final:
-   * a new buffer, never a view of `chunk`, so the caller's chunk may be reused.
+   * Rewrites `chunk` (after what was held back) and returns the bytes that are now final,
+   * in one or two pieces. A piece without a replacement is a view of `chunk`, not a copy
+   * (copying is most of the cost): it is valid as long as `chunk` is.
    */
-  update(chunk: Uint8Array): Buffer {
-    const data = Buffer.allocUnsafe(this.tail.length + chunk.length);
-    this.tail.copy(data, 0);
-    data.set(chunk, this.tail.length);
-    const done = rewriteInPlace(data, this.replacements);
-    this.tail = data.subarray(done);
-    return data.subarray(0, done);
+  update(chunk: Uint8Array): Buffer[] {
+    let input = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
+    const pieces: Buffer[] = [];
+    if (this.tail.length > 0) {
+      // The bytes around the boundary, in a buffer of our own: a hash part that starts in
+      // the held-back bytes ends within the next 31.
+      const joint = Buffer.concat([this.tail, input.subarray(0, HASH_PART_LENGTH - 1)]);
+      const done = this.rewriteCopy(joint);
+      if (done > 0) pieces.push(joint.subarray(0, done));
+      if (input.length < HASH_PART_LENGTH - 1) {
+        this.tail = joint.subarray(done);
+        return pieces;
+      }
+      input = input.subarray(done - this.tail.length);
+    }
+    const found: number[] = [];
+    const done = findHashParts(input, this.replacements, found);
+    let body = input.subarray(0, done);
+    if (found.length > 0) {
+      body = Buffer.from(body);
+      this.apply(body, found);
+    }
+    if (body.length > 0) pieces.push(body);
+    this.tail = Buffer.from(input.subarray(done));
+    return pieces;
   }
 
   /** What was held back; the stream has ended, so it cannot hold a hash part any more. */
@@ -66,6 +85,18 @@ export class HashRewriter {
     const rest = this.tail;
     this.tail = EMPTY;
     return rest;
+  }
+
+  /** Rewrites a buffer of our own in place; returns how many leading bytes are decided. */
+  private rewriteCopy(data: Buffer): number {
+    const found: number[] = [];
+    const done = findHashParts(data, this.replacements, found);
+    this.apply(data, found);
+    return done;
+  }
+
+  private apply(data: Buffer, found: readonly number[]): void {
+    for (const at of found) this.replacements.byHashPart.get(data.toString('latin1', at, at + HASH_PART_LENGTH))!.copy(data, at);
   }
 }
 
@@ -76,12 +107,14 @@ interface Replacements {
 }
 
 /**
- * Rewrites `data` in place and returns how many leading bytes are decided. Windows are
- * checked from their end backwards, as the reference scanner does: a byte outside the
- * nix32 alphabet rules out every window that contains it, so binary data is mostly skipped;
- * and in a long run of nix32 bytes each step checks only the one new byte.
+ * Finds the hash parts to replace in `data` (their offsets go to `found`; they never
+ * overlap) and returns how many leading bytes are decided: a hash part may still start in
+ * the last 31 bytes. Windows are checked from their end backwards, as the reference scanner
+ * does: a byte outside the nix32 alphabet rules out every window that contains it, so
+ * binary data is mostly skipped; and in a long run of nix32 bytes each step checks only the
+ * one new byte.
  */
-function rewriteInPlace(data: Buffer, replacements: Replacements): number {
+function findHashParts(data: Buffer, replacements: Replacements, found: number[]): number {
   const end = data.length;
   let at = 0;
   /** Bytes from `at` up to here are known to be nix32. */
@@ -95,11 +128,8 @@ function rewriteInPlace(data: Buffer, replacements: Replacements): number {
       continue;
     }
     checkedTo = at + HASH_PART_LENGTH;
-    const replacement = replacements.prefixes.has(data.readUInt32LE(at))
-      ? replacements.byHashPart.get(data.toString('latin1', at, at + HASH_PART_LENGTH))
-      : undefined;
-    if (replacement) {
-      replacement.copy(data, at);
+    if (replacements.prefixes.has(data.readUInt32LE(at)) && replacements.byHashPart.has(data.toString('latin1', at, at + HASH_PART_LENGTH))) {
+      found.push(at);
       at += HASH_PART_LENGTH;
     } else {
       at++;
@@ -108,17 +138,17 @@ function rewriteInPlace(data: Buffer, replacements: Replacements): number {
   return at;
 }
 
-/** `source` with every hash part in `rewrites` replaced; bounded memory, any chunking. */
+/**
+ * `source` with every hash part in `rewrites` replaced; bounded memory, any chunking. The
+ * output may share memory with the input chunks (see HashRewriter.update).
+ */
 export async function* rewriteHashes(source: AsyncIterable<Uint8Array>, rewrites: HashRewrites): AsyncGenerator<Uint8Array> {
   const rewriter = new HashRewriter(rewrites);
   if (rewriter.isIdentity) {
     yield* source;
     return;
   }
-  for await (const chunk of source) {
-    const done = rewriter.update(chunk);
-    if (done.length > 0) yield done;
-  }
+  for await (const chunk of source) yield* rewriter.update(chunk);
   const rest = rewriter.finish();
   if (rest.length > 0) yield rest;
 }
@@ -126,7 +156,5 @@ export async function* rewriteHashes(source: AsyncIterable<Uint8Array>, rewrites
 /** A rewritten copy of `data` (never `data` itself). */
 export function rewriteHashesInBuffer(data: Uint8Array, rewrites: HashRewrites): Buffer {
   const rewriter = new HashRewriter(rewrites);
-  const done = rewriter.update(data);
-  // Both parts are views of one new buffer, adjacent: together they are the whole copy.
-  return Buffer.from(done.buffer, done.byteOffset, done.length + rewriter.finish().length);
+  return Buffer.concat([...rewriter.update(data), rewriter.finish()]);
 }

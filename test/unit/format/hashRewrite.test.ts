@@ -47,6 +47,7 @@ describe('hash rewriting', () => {
     for (const size of [1, 2, 7, 31, 32, 33, 64, input.length]) {
       assert.deepEqual(await collect(rewriteHashes(inPieces(input, size), rewrites)), expected, `pieces of ${size}`);
     }
+    assert.ok(input.includes(Buffer.from(TEMP)) && !input.includes(Buffer.from(REAL)), 'the input chunks are not changed');
   });
 
   it('streams: output starts before the input ends and no output chunk exceeds its input chunk by more than 31 bytes', async () => {

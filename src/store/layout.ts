@@ -15,6 +15,8 @@ export interface StoreLayoutOptions {
   storeDir?: string;
   /** State directory; default `ROOT/nix/var/nix`. */
   stateDir?: string;
+  /** Build logs; default `ROOT/nix/var/log/nix`. */
+  logDir?: string;
 }
 
 export class StoreLayout {
@@ -44,7 +46,7 @@ export class StoreLayout {
     }
     this.realStoreDir = join(this.root, this.storeDir);
     this.stateDir = options.stateDir ?? join(this.root, 'nix/var/nix');
-    this.logDir = join(this.root, 'nix/var/log/nix');
+    this.logDir = options.logDir ?? join(this.root, 'nix/var/log/nix');
     this.dbDir = join(this.stateDir, 'db');
     this.dbPath = join(this.dbDir, 'db.sqlite');
     this.schemaPath = join(this.dbDir, 'schema');

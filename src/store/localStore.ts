@@ -11,6 +11,10 @@ import type { Settings } from './settings.js';
 export interface OpenStoreOptions {
   /** Physical root (`--store ROOT`); default `/`. */
   root?: string;
+  /** The logical store directory, state and log directories (Nix's `store`, `state`, `log` parameters). */
+  storeDir?: string;
+  stateDir?: string;
+  logDir?: string;
   settings: Settings;
   /** Told about waits for locks. */
   onWait?: (message: string) => void;
@@ -30,7 +34,7 @@ export class LocalStore {
   ) {}
 
   static async open(options: OpenStoreOptions): Promise<LocalStore> {
-    const layout = new StoreLayout({ root: options.root });
+    const layout = new StoreLayout({ root: options.root, storeDir: options.storeDir, stateDir: options.stateDir, logDir: options.logDir });
     const db = await openStoreDatabase(layout, {
       fsyncMetadata: options.settings.bool('fsync-metadata'),
       useWal: options.settings.bool('use-sqlite-wal'),

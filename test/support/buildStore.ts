@@ -12,22 +12,44 @@ import { tempDir, tsnixStore, type RunResult } from './cli.js';
 
 export const BUSYBOX = '/bin/busybox';
 
+export interface BuildStoreOptions {
+  /**
+   * Keep the store at its logical location (`local?store=ROOT/store&…`) instead of a chroot
+   * store under ROOT/nix/store: builds without a sandbox need that.
+   */
+  inPlace?: boolean;
+}
+
 export class BuildStore {
   private constructor(
     readonly root: string,
     readonly busybox: string,
+    private readonly location: { root?: string; storeDir?: string; stateDir?: string; logDir?: string },
   ) {}
 
-  static async create(): Promise<BuildStore> {
+  get storeDir(): string {
+    return this.location.storeDir ?? '/nix/store';
+  }
+
+  /** What `--store` says to reach this store. */
+  get storeArg(): string {
+    const l = this.location;
+    return l.storeDir ? `local?store=${l.storeDir}&state=${l.stateDir}&log=${l.logDir}` : this.root;
+  }
+
+  static async create(options: BuildStoreOptions = {}): Promise<BuildStore> {
     const root = tempDir('tsnix-build-');
-    const store = await LocalStore.open({ root, settings: new Settings() });
+    // Build users must be able to reach a store that is not chrooted.
+    chmodSync(root, 0o755);
+    const location = options.inPlace ? { storeDir: join(root, 'store'), stateDir: join(root, 'var/nix'), logDir: join(root, 'var/log/nix') } : { root };
+    const store = await LocalStore.open({ ...location, settings: new Settings() });
     try {
       const source = join(tempDir(), 'busybox-static');
       mkdirSync(join(source, 'bin'), { recursive: true });
       copyFileSync(BUSYBOX, join(source, 'bin/busybox'));
       chmodSync(join(source, 'bin/busybox'), 0o555);
       const busybox = await addPathToStore(store, source, { method: 'recursive', algo: 'sha256' });
-      return new BuildStore(root, busybox);
+      return new BuildStore(root, busybox, location);
     } finally {
       await store.close();
     }
@@ -35,11 +57,11 @@ export class BuildStore {
 
   /** A derivation running `busybox sh -c script`; `$out` and the inputs' paths are in the script. */
   drv(name: string, script: string, inputs: DerivationInput[] = [], env: Record<string, string> = {}, more: Partial<Parameters<typeof derivation>[0]> = {}): DerivationHandle {
-    return derivation({ name, builder: `${this.busybox}/bin/busybox`, args: ['sh', '-c', script], inputs: [this.busybox, ...inputs], env, ...more });
+    return derivation({ name, builder: `${this.busybox}/bin/busybox`, args: ['sh', '-c', script], inputs: [this.busybox, ...inputs], env, ...more }, this.storeDir);
   }
 
   async write(handles: DerivationHandle[]): Promise<void> {
-    const store = await LocalStore.open({ root: this.root, settings: new Settings() });
+    const store = await LocalStore.open({ ...this.location, settings: new Settings() });
     try {
       await writeDerivations(store, handles);
     } finally {
@@ -49,11 +71,12 @@ export class BuildStore {
 
   /** `tsnix-store --store ROOT ARGS…` */
   run(args: string[], env: NodeJS.ProcessEnv = {}): Promise<RunResult> {
-    return tsnixStore(['--store', this.root, ...args], { env });
+    return tsnixStore(['--store', this.storeArg, ...args], { env });
   }
 
+  /** Where a store path is on this machine. */
   real(storePath: string): string {
-    return join(this.root, storePath);
+    return this.location.storeDir ? storePath : join(this.root, storePath);
   }
 
   remove(): void {

@@ -4,7 +4,7 @@
  * exits with nix's status: 1, or 100–111 for failed, timed-out, mismatched builds.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { encodeNix32 } from '../../format/base32.js';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
@@ -13,6 +13,7 @@ import type { BuildEvents } from '../../build/events.js';
 import { describePlan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
+import { ensureStoreDirs } from '../../store/layout.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { UsageError, type ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
@@ -53,8 +54,20 @@ function addPermRoot(store: LocalStore, storePath: string, rootPath: string): st
   return root;
 }
 
+/** The gid of `build-users-group` when we are root and it exists (then builds run as its members). */
+function buildGroupId(store: LocalStore): number | undefined {
+  const group = store.settings.get('build-users-group');
+  if (process.getuid?.() !== 0 || group === '') return undefined;
+  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`));
+  return line === undefined ? undefined : Number(line.split(':')[2]);
+}
+
 export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<number> {
   if (parsed.check || parsed.repair) throw new UsageError(`'${parsed.check ? '--check' : '--repair'}' is not supported yet`);
+  // As Nix's multi-user store: root:nixbld 1775, so that a build without a sandbox, running as a
+  // build user, can create its output in the store but not remove anyone else's.
+  const gid = buildGroupId(store);
+  if (gid !== undefined) await ensureStoreDirs(store.layout, gid);
   const targets = parsed.args.map((arg) => targetOf(arg, store));
   const events = plainEvents();
   const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events });

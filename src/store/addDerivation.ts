@@ -141,6 +141,13 @@ function checkOne(
       }
     }
   }
+  for (const [id, output] of drv.outputs) {
+    // Nix leaves such outputs empty only below a floating content-addressed input (an
+    // experimental feature); here it is a derivation whose outputs were never filled in.
+    if (output.path === '' && output.hashAlgo === '') {
+      throw new AddDerivationError(`derivation '${object.path}' has no path for output '${id}'; fill in its outputs first`);
+    }
+  }
   checkDerivationOutputs(drv, object.path, readDrv, store.storeDir, cache);
 }
 
@@ -160,8 +167,10 @@ async function writeTemp(store: LocalStore, object: DerivationStoreObject): Prom
 
 /**
  * Adds `items` (in any order; inputs among them are added first) and returns their `.drv`
- * paths in the order given. Those already valid are left as they are. Throws, having added
- * nothing, when any of them is refused; DerivationFormatError comes from Nix's output checks.
+ * paths in the order given. Those already valid are left as they are. All are checked before
+ * any is written, so a refused one (AddDerivationError, or DerivationFormatError from Nix's
+ * output checks) adds nothing; only a failure while committing (disk, database) can leave
+ * earlier commit batches added, each a closed set.
  */
 export async function addDerivations(store: LocalStore, items: readonly DerivationToAdd[]): Promise<string[]> {
   const batch = new Map<string, Prepared>();

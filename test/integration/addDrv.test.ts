@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { derivation, outputOf, writeDerivations, type DerivationHandle } from '../../src/build/derivationApi.js';
-import { printDerivation, printDerivationJson } from '../../src/format/derivation/index.js';
+import { blankOutputs, printDerivation, printDerivationJson } from '../../src/format/derivation/index.js';
+import { AddDerivationError, addDerivation } from '../../src/store/addDerivation.js';
 import { LocalStore } from '../../src/store/localStore.js';
 import { Settings } from '../../src/store/settings.js';
 import { tempDir, tsnixStore, tsnixStoreOk } from '../support/cli.js';
@@ -181,5 +182,33 @@ describe('writeDerivations', () => {
       await store.close();
     }
     assert.deepEqual(await validOf(s, [s.app.drvPath, s.lib.drvPath, s.fetched.drvPath]), [s.app.drvPath, s.lib.drvPath, s.fetched.drvPath]);
+  });
+});
+
+describe('addDerivation', () => {
+  it('refuses a derivation whose outputs were never filled in, naming the output', async () => {
+    const s = await setup();
+    const store = await LocalStore.open({ root: s.root, settings: new Settings() });
+    try {
+      const entries = storeEntries(s);
+      await assert.rejects(addDerivation(store, blankOutputs(s.lib.drv)), (e: unknown) => e instanceof AddDerivationError && /no path for output 'out'/.test(e.message));
+      assert.deepEqual(storeEntries(s), entries);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('with expectedPath, refuses a derivation stored elsewhere, naming both paths', async () => {
+    const s = await setup();
+    const store = await LocalStore.open({ root: s.root, settings: new Settings() });
+    try {
+      await assert.rejects(
+        addDerivation(store, s.fetched.drv, { expectedPath: s.fetched.drvPath.replace('fetched', 'fetchee') }),
+        (e: unknown) => e instanceof AddDerivationError && e.message.includes(s.fetched.drvPath.replace('fetched', 'fetchee')) && /is '\/nix\/store\/[0-9a-z]{32}-fetchee\.drv'/.test(e.message),
+      );
+      assert.equal(await addDerivation(store, s.fetched.drv, { expectedPath: s.fetched.drvPath }), s.fetched.drvPath);
+    } finally {
+      await store.close();
+    }
   });
 });

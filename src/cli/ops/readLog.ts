@@ -1,7 +1,34 @@
-import { UsageError, type ParsedArgs } from '../args.js';
+/** `-l`/`--read-log`: print the build log of derivations, or of the derivations that made paths. */
+import { openBuildLog } from '../../build/buildLog.js';
+import { isDerivationPath } from '../../format/storePath.js';
 import type { LocalStore } from '../../store/localStore.js';
+import { queryPathInfo } from '../../store/queryPathInfo.js';
+import type { ParsedArgs } from '../args.js';
+import { followLinksToStorePath } from '../followLinks.js';
+import { writeChunks } from '../output.js';
 
-// Being written (issue 5).
-export async function opReadLog(_store: LocalStore, parsed: ParsedArgs): Promise<number> {
-  throw new UsageError(`operation --${parsed.operation} is not supported yet`);
+export class BuildLogNotAvailableError extends Error {
+  override name = 'BuildLogNotAvailableError';
+}
+
+/**
+ * The derivation whose log stands for `path`: itself, or the deriver the database records
+ * (none for an invalid path or one added with --add; then there is no log, as in nix).
+ */
+function derivationFor(store: LocalStore, path: string): string | undefined {
+  if (isDerivationPath(path)) return path;
+  return queryPathInfo(store.db, path)?.deriver;
+}
+
+export async function opReadLog(store: LocalStore, parsed: ParsedArgs): Promise<number> {
+  for (const arg of parsed.args) {
+    const path = followLinksToStorePath(arg, store.storeDir);
+    const drvPath = derivationFor(store, path);
+    const log = drvPath === undefined ? undefined : await openBuildLog(store.layout, drvPath);
+    // nix names the argument here, even when it looked up the deriver's log.
+    if (log === undefined) throw new BuildLogNotAvailableError(`build log of derivation '${path}' is not available`);
+    await writeChunks(process.stdout, log.stream);
+    await log.done;
+  }
+  return 0;
 }

@@ -129,7 +129,8 @@ function runHook(options: PreBuildHookOptions): Promise<string> {
     });
     let lastStderrLine = '';
     forEachLine(child.stderr as Readable, (line) => {
-      if (line.trim() !== '') lastStderrLine = line.length > MAX_STDERR_LINE ? `${line.slice(0, MAX_STDERR_LINE)}...` : line;
+      const shown = printable(line);
+      if (shown !== '') lastStderrLine = shown.length > MAX_STDERR_LINE ? `${shown.slice(0, MAX_STDERR_LINE)}...` : shown;
       options.onStderrLine?.(line);
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
@@ -144,6 +145,11 @@ function runHook(options: PreBuildHookOptions): Promise<string> {
       settle(new PreBuildHookError(`pre-build hook program '${hook}' ${describeStatus(status.code, status.signal)}${detail}`));
     });
   });
+}
+
+/** A stderr line fit for a one-line message: colour codes dropped, other control characters shown as '?'. */
+function printable(line: string): string {
+  return line.replace(/\r$/, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '?').trim();
 }
 
 /** Calls `onLine` for each line of `stream` (without its newline), the last one even unterminated. */

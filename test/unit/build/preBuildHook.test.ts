@@ -78,6 +78,11 @@ echo`,
     assert.deepEqual(stderr, ['looking for keys', 'cannot find the key']);
   });
 
+  it('keeps the message on one line whatever the hook writes on stderr', async () => {
+    const path = hook('noisy', `printf 'first\\r\\n\\033[31;1merror:\\033[0m bad\\tkey\\rcarriage\\r\\n' >&2\nexit 2`);
+    await rejectsWith(runPreBuildHook({ hook: path, drvPath: DRV }), `pre-build hook program '${path}' failed with exit code 2: error: bad\tkey?carriage`);
+  });
+
   it('fails without a stderr line when the hook wrote none', async () => {
     const path = hook('quiet-failure', 'exit 1');
     await rejectsWith(runPreBuildHook({ hook: path, drvPath: DRV }), `pre-build hook program '${path}' failed with exit code 1`);

@@ -9,7 +9,8 @@
  *     <empty line>
  *
  * Any other line where a command is expected is an error, as in Nix, and so is an empty line
- * there; a last line without its newline is ignored, as Nix ignores it.
+ * there; a last line without its newline is ignored, as Nix ignores it. Nix runs the hook
+ * only for sandboxed builds (a hook can do nothing else); when to call it is the caller's choice.
  */
 import spawn from 'cross-spawn';
 import type { Readable } from 'node:stream';
@@ -35,8 +36,10 @@ export class PreBuildHookError extends Error {
 
 /** More than this on stdout is not a list of paths; the hook is stopped. */
 const MAX_OUTPUT = 1 << 20;
-/** Longest stderr line kept for the error message. */
-const MAX_STDERR_LINE = 1000;
+/** Longest line of the hook's shown in an error message. */
+const MAX_SHOWN_LINE = 1000;
+/** A stderr line without its newline is passed on in pieces of this size. */
+const MAX_STDERR_LINE = 64 * 1024;
 
 /**
  * Runs the hook and returns the sandbox path entries it adds, in `sandbox-paths` syntax
@@ -58,7 +61,7 @@ export function parseHookOutput(output: string, hook: string): string[] {
     start = newline + 1;
     if (!inPaths) {
       if (line !== 'extra-sandbox-paths' && line !== 'extra-chroot-dirs') {
-        throw new PreBuildHookError(`unknown pre-build hook command '${line}' (printed by pre-build hook '${hook}')`);
+        throw new PreBuildHookError(`unknown pre-build hook command '${printable(line)}' (printed by pre-build hook '${hook}')`);
       }
       inPaths = true;
     } else if (line === '') {
@@ -129,8 +132,8 @@ function runHook(options: PreBuildHookOptions): Promise<string> {
     });
     let lastStderrLine = '';
     forEachLine(child.stderr as Readable, (line) => {
-      const shown = printable(line);
-      if (shown !== '') lastStderrLine = shown.length > MAX_STDERR_LINE ? `${shown.slice(0, MAX_STDERR_LINE)}...` : shown;
+      const shown = printable(line).trim();
+      if (shown !== '') lastStderrLine = shown;
       options.onStderrLine?.(line);
     });
     child.on('error', (err: NodeJS.ErrnoException) => {
@@ -147,9 +150,13 @@ function runHook(options: PreBuildHookOptions): Promise<string> {
   });
 }
 
-/** A stderr line fit for a one-line message: colour codes dropped, other control characters shown as '?'. */
+/**
+ * A line the hook printed, fit for a one-line message: colour codes dropped, other control
+ * characters shown as '?', and cut short when long.
+ */
 function printable(line: string): string {
-  return line.replace(/\r$/, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '?').trim();
+  const shown = line.replace(/\r$/, '').replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0a-\x1f\x7f]/g, '?');
+  return shown.length > MAX_SHOWN_LINE ? `${shown.slice(0, MAX_SHOWN_LINE)}...` : shown;
 }
 
 /** Calls `onLine` for each line of `stream` (without its newline), the last one even unterminated. */
@@ -162,7 +169,7 @@ function forEachLine(stream: Readable, onLine: (line: string) => void): void {
     pending = lines.pop()!;
     for (const line of lines) onLine(line);
     // A hook that never ends a line must not make us buffer without bound.
-    if (pending.length > MAX_STDERR_LINE * 64) {
+    if (pending.length > MAX_STDERR_LINE) {
       onLine(pending);
       pending = '';
     }

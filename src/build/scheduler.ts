@@ -4,6 +4,9 @@
  * writes to a terminal itself.
  */
 import { computeClosure } from '../store/closure.js';
+import { BuildLogWriter } from './buildLog.js';
+import { filterLogLine } from './logFilter.js';
+import { runPreBuildHook } from './preBuildHook.js';
 import type { LocalStore } from '../store/localStore.js';
 import { queryReferences } from '../store/references.js';
 import { queryDerivationOutputs } from '../store/derivers.js';
@@ -40,7 +43,11 @@ export interface RealiseResult {
   exitStatus: number;
 }
 
-const NO_LOG: BuildLogSink = { line() {}, close: async () => {} };
+/** The log nix-store -l reads: under the store's log directory, bzip2 or plain. */
+function storedLog(store: LocalStore, drvPath: string, compress: boolean): BuildLogSink {
+  const writer = BuildLogWriter.open(store.layout, drvPath, compress);
+  return { line: (text) => writer.writeLine(text), close: () => writer.close() };
+}
 
 export class Scheduler {
   private readonly abort = new AbortController();
@@ -57,13 +64,32 @@ export class Scheduler {
       jobs: new Semaphore(options.settings.maxJobs),
       signal: this.abort.signal,
       openLog: (drvPath) => {
-        const sink = options.openLog?.(drvPath) ?? NO_LOG;
-        return { line: (text) => (events.logLine(drvPath, text), sink.line(text)), close: () => sink.close() };
+        const sink = options.openLog ? options.openLog(drvPath) : storedLog(store, drvPath, options.settings.compressBuildLog);
+        return {
+          line: (raw) => {
+            // Colour stays; cursor movements, titles and nesting marks go, from the screen and the log.
+            const text = filterLogLine(raw);
+            events.logLine(drvPath, text);
+            sink.line(text);
+          },
+          close: () => sink.close(),
+        };
       },
       referenceGraph: (paths) => new Map([...computeClosure(store.db, paths)].map((p) => [p, queryReferences(store.db, p)])),
       sandboxOverrides: options.sandbox ?? {},
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
     };
+    const hook = options.settings.preBuildHook;
+    if (!options.preBuildHook && hook !== '') {
+      this.ctx.preBuildHook = (drvPath, sandboxDir) =>
+        runPreBuildHook({
+          hook,
+          drvPath,
+          ...(sandboxDir !== undefined ? { sandboxDir } : {}),
+          signal: this.abort.signal,
+          onStderrLine: (line) => events.logLine(drvPath, line),
+        });
+    }
     this.graph = new GoalGraph(this.ctx, (reason) => this.abort.abort(reason));
   }
 

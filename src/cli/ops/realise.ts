@@ -9,7 +9,6 @@ import { join, resolve } from 'node:path';
 import { encodeNix32 } from '../../format/base32.js';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
 import { BuildCancelledError } from '../../build/errors.js';
-import type { BuildEvents } from '../../build/events.js';
 import { describePlan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
@@ -18,19 +17,8 @@ import type { LocalStore } from '../../store/localStore.js';
 import { UsageError, type ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines, warn } from '../output.js';
+import { colorWanted, createProgress, terminalWanted } from '../progress.js';
 
-function plainEvents(): BuildEvents {
-  const say = (text: string): void => void process.stderr.write(`${text}\n`);
-  return {
-    expect() {},
-    buildStarted: (drvPath) => say(`building '${drvPath}'...`),
-    logLine: (_drv, line) => say(line),
-    buildFinished() {},
-    substitutionStarted: (path, from) => say(`copying path '${path}' from '${from}'...`),
-    substitutionFinished() {},
-    message: say,
-  };
-}
 
 function targetOf(arg: string, store: LocalStore): Target {
   const bang = arg.indexOf('!');
@@ -69,7 +57,11 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
   const gid = buildGroupId(store);
   if (gid !== undefined) await ensureStoreDirs(store.layout, gid);
   const targets = parsed.args.map((arg) => targetOf(arg, store));
-  const events = plainEvents();
+  const events = createProgress({
+    stream: process.stderr,
+    isTTY: terminalWanted(process.env, process.stderr),
+    color: colorWanted(process.env, process.stderr),
+  });
   const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events });
   const listing = describePlan(scheduler.plan(targets));
   if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
@@ -77,7 +69,12 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
   if (!parsed.addRoot && targets.some((t) => t.kind === 'derivation' && !t.outputs)) {
     warn("you did not specify '--add-root'; the result might be removed by the garbage collector");
   }
-  const result = await scheduler.realise(targets);
+  let result;
+  try {
+    result = await scheduler.realise(targets);
+  } finally {
+    events.finish();
+  }
   let rootNumber = 0;
   const lines: string[] = [];
   for (const [i] of targets.entries()) {

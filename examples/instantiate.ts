@@ -5,7 +5,7 @@
  */
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { writeDerivations } from '../src/build/derivationApi.js';
 import { addPathToStore } from '../src/store/addToStore.js';
 import { LocalStore } from '../src/store/localStore.js';
@@ -24,7 +24,7 @@ function parseArguments(argv: string[]): { root: string; busybox: string } {
     const flag = argv[i]!;
     const value = argv[i + 1];
     if ((flag === '--store' || flag === '--busybox') && value !== undefined) {
-      if (flag === '--store') root = value;
+      if (flag === '--store') root = resolve(value);
       else busybox = value;
       i++;
     } else {

@@ -25,8 +25,9 @@ function readDerivationFile(file: string, storeDir: string): DerivationToAdd[] {
   const bytes = readFileSync(file);
   const source = `file '${file}'`;
   if (looksLikeJson(bytes)) {
-    // Keyed by .drv path: each key is the path its derivation must have.
-    return [...parseDerivationJson(bytes, file)].map(([expectedPath, drv]) => ({ drv, expectedPath, source: `${source}, derivation '${expectedPath}'` }));
+    // Keyed by .drv path: each key is the path its derivation must have (and every message
+    // about an entry names that path).
+    return [...parseDerivationJson(bytes, file)].map(([expectedPath, drv]) => ({ drv, expectedPath, source }));
   }
   const drv = parseDerivation(bytes, file);
   // A file named like a store path (as nix-instantiate's are, and copies of them usually

@@ -45,7 +45,8 @@ class Bzip2Pump {
   private pumped: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
 
-  constructor(plainPath: string, private readonly target: string) {
+  /** Writes `${logPath}.tmp-PID` (named `target`), which the writer renames to `logPath`. */
+  constructor(plainPath: string, private readonly target: string, private readonly logPath: string) {
     this.source = openSync(plainPath, 'r');
     const output = openSync(target, 'w', 0o644);
     try {
@@ -57,11 +58,11 @@ class Bzip2Pump {
     this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (stderr += text));
     this.exited = new Promise((resolve) => {
       this.child.on('error', (e) => {
-        this.failure ??= new BuildLogError(`cannot compress build log '${target}': bzip2: ${e.message}`);
+        this.failure ??= new BuildLogError(`cannot compress build log '${logPath}': bzip2: ${e.message}`);
         resolve(null);
       });
       this.child.on('close', (code) => {
-        if (code !== 0) this.failure ??= new BuildLogError(`cannot compress build log '${target}': bzip2 exited with ${code}: ${stderr.trim()}`);
+        if (code !== 0) this.failure ??= new BuildLogError(`cannot compress build log '${logPath}': bzip2 exited with ${code}: ${stderr.trim()}`);
         resolve(code);
       });
     });
@@ -78,6 +79,7 @@ class Bzip2Pump {
     this.pumped = this.pump();
   }
 
+  /** Never rejects: a failure is kept for finish(), and bzip2 then gets nothing more. */
   private async pump(): Promise<void> {
     const stdin = this.child.stdin!;
     try {
@@ -86,8 +88,12 @@ class Bzip2Pump {
         const read = readSync(this.source, chunk, 0, chunk.length, this.offset);
         if (read === 0) break;
         this.offset += read;
-        if (!stdin.write(chunk.subarray(0, read))) await Promise.race([once(stdin, 'drain'), this.exited]);
+        if (!stdin.write(chunk.subarray(0, read))) {
+          await Promise.race([new Promise((resolve) => stdin.once('drain', resolve)), this.exited]);
+        }
       }
+    } catch (e) {
+      this.failure ??= new BuildLogError(`cannot compress build log '${this.logPath}': ${(e as Error).message}`);
     } finally {
       this.busy = false;
     }
@@ -127,11 +133,12 @@ export class BuildLogWriter {
   static open(layout: StoreLayout, drvPath: string, compress: boolean): BuildLogWriter {
     const [plainPath, compressedPath] = buildLogCandidates(layout, drvPath) as [string, string];
     mkdirSync(join(plainPath, '..'), { recursive: true });
-    rmSync(compress ? plainPath : compressedPath, { force: true });
+    // A compressed log is replaced by a rename at close; until then the new plain log shadows it.
+    if (!compress) rmSync(compressedPath, { force: true });
     const fd = openSync(plainPath, 'w', 0o644);
     // Beside the final name, so the rename is atomic and a reader never sees half a .bz2.
     const temporaryPath = `${compressedPath}.tmp-${process.pid}`;
-    const pump = compress ? new Bzip2Pump(plainPath, temporaryPath) : undefined;
+    const pump = compress ? new Bzip2Pump(plainPath, temporaryPath, compressedPath) : undefined;
     return new BuildLogWriter(fd, plainPath, pump, compressedPath, temporaryPath);
   }
 

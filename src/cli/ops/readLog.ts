@@ -27,8 +27,8 @@ export async function opReadLog(store: LocalStore, parsed: ParsedArgs): Promise<
     const log = drvPath === undefined ? undefined : await openBuildLog(store.layout, drvPath);
     // nix names the argument here, even when it looked up the deriver's log.
     if (log === undefined) throw new BuildLogNotAvailableError(`build log of derivation '${path}' is not available`);
-    await writeChunks(process.stdout, log.stream);
-    await log.done;
+    // Both at once: a reader that goes away (`| head`) must not leave bzip2's failure unheard.
+    await Promise.all([writeChunks(process.stdout, log.stream), log.done]);
   }
   return 0;
 }

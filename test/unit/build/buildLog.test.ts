@@ -75,6 +75,36 @@ describe('build logs', () => {
     assert.equal((await readBuildLog(layout, DRV))?.length, 200_000);
   });
 
+  it('a log written across many turns of the event loop, while bzip2 catches up, is complete', async () => {
+    const writer = BuildLogWriter.open(layout, DRV, true);
+    let expected = '';
+    for (let turn = 0; turn < 200; turn++) {
+      // Like a builder's output arriving in pipe-sized pieces, some larger than a flush.
+      for (let i = 0; i < (turn % 7) * 300; i++) {
+        const line = `turn ${turn} line ${i} ${'y'.repeat(turn % 50)}`;
+        writer.writeLine(line);
+        expected += line + '\n';
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await writer.close();
+    assert.equal((await readBuildLog(layout, DRV))?.toString(), expected);
+  });
+
+  it('without a bzip2 program, close() says so and the plain log stays readable', async () => {
+    const path = process.env['PATH'];
+    process.env['PATH'] = '/nonexistent';
+    try {
+      const writer = BuildLogWriter.open(layout, DRV, true);
+      for (let i = 0; i < 5000; i++) writer.writeLine(`line ${i} ${'w'.repeat(60)}`);
+      await assert.rejects(writer.close(), /cannot compress build log '.*vf5hji1yp7v8rrpyd8pij9cppsvrl7-logtest\.drv\.bz2': bzip2: spawn bzip2 ENOENT/);
+    } finally {
+      process.env['PATH'] = path;
+    }
+    assert.deepEqual(readdirSync(join(drvsDir, 'h2')), ['vf5hji1yp7v8rrpyd8pij9cppsvrl7-logtest.drv']);
+    assert.equal((await readBuildLog(layout, DRV))?.toString().split('\n').length, 5001);
+  });
+
   it('there is no log of a derivation that never built', async () => {
     assert.equal(await readBuildLog(layout, DRV), undefined);
     assert.equal(await openBuildLog(layout, DRV), undefined);

@@ -1,5 +1,5 @@
 /** `-l`/`--read-log`: print the build log of derivations, or of the derivations that made paths. */
-import { openBuildLog } from '../../build/buildLog.js';
+import { openBuildLog } from '../../build/readBuildLog.js';
 import { isDerivationPath } from '../../format/storePath.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { queryPathInfo } from '../../store/queryPathInfo.js';

@@ -13,7 +13,10 @@ import { queryValidPaths } from '../store/queryPathInfo.js';
 import { registerValidPaths } from '../store/registerPaths.js';
 import { BuildError } from './errors.js';
 import { prepareOutputs } from './registerOutputs.js';
-import { runSandboxedBuild, type BuilderStatus, type SandboxBuildResult } from './sandbox.js';
+import type { ValidPathInfo } from '../store/pathInfo.js';
+import { compareOutputs, swapInOutputs } from './rebuildResults.js';
+import { runSandboxedBuild, shouldSandbox, type BuilderStatus, type SandboxBuildResult, type SandboxDerivation } from './sandbox.js';
+import { Scratch } from './scratch.js';
 import type { BuildContext } from './context.js';
 
 export interface BuildJob {
@@ -23,7 +26,11 @@ export interface BuildJob {
   outputs: ReadonlyMap<string, string>;
   /** Logical paths the builder sees: input sources and the used outputs of input derivations. */
   inputs: readonly string[];
+  mode: BuildMode;
 }
+
+/** `normal`: build what is not valid; `check`: build again and compare; `repair`: build again and replace. */
+export type BuildMode = 'normal' | 'check' | 'repair';
 
 function statusError(drvPath: string, status: BuilderStatus): BuildError {
   switch (status.kind) {
@@ -47,7 +54,11 @@ async function lockOutputs(ctx: BuildContext, paths: string[]): Promise<PathLock
   return PathLocks.lock(ctx.store.layout, paths, { onWait: (m) => ctx.events.message(m), signal: ctx.signal });
 }
 
-/** Builds `job` unless its outputs became valid meanwhile. Throws BuildError on failure. */
+/**
+ * Builds `job`. Normally only when its outputs are not valid (another process may have built
+ * them while we waited for the lock); `check` builds valid outputs again and compares,
+ * `repair` builds them again and puts the new ones in place. Throws BuildError on failure.
+ */
 export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> {
   const { store } = ctx;
   const release = await ctx.jobs.acquire(ctx.signal);
@@ -56,13 +67,21 @@ export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> 
     const locks = await lockOutputs(ctx, outputPaths);
     try {
       const valid = queryValidPaths(store.db, outputPaths);
-      if (valid.size === outputPaths.length) return;
-      if (valid.size > 0) {
-        throw new BuildError(`some outputs of '${job.drvPath}' are valid and others are not (${[...valid].join(', ')} valid); rebuild them with '--repair'`, 'other');
+      if (job.mode === 'check') {
+        if (valid.size !== outputPaths.length) throw new BuildError(`some outputs of '${job.drvPath}' are not valid, so checking is not possible`, 'other');
+        await rebuild(ctx, job, (built) => compareOutputs(ctx, job, built));
+        return;
       }
       // Whatever is at an invalid output path is left over from an interrupted build.
-      for (const path of outputPaths) deletePathSync(store.layout.toReal(path));
-      await buildLocked(ctx, job);
+      for (const path of outputPaths) if (!valid.has(path)) deletePathSync(store.layout.toReal(path));
+      if (job.mode === 'repair' || valid.size > 0) {
+        // Valid outputs are replaced, never built over: a build may fail halfway.
+        await rebuild(ctx, job, (built) => swapInOutputs(ctx, job, built));
+        return;
+      }
+      await buildOnce(ctx, job, undefined, async (built) => {
+        registerValidPaths(store.db, built.infos);
+      });
     } finally {
       locks.release();
     }
@@ -71,7 +90,38 @@ export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> 
   }
 }
 
-async function buildLocked(ctx: BuildContext, job: BuildJob): Promise<void> {
+/** What a finished build produced: checked path infos, and where each output is on disk. */
+export interface BuiltResult {
+  infos: ValidPathInfo[];
+  /** Output name -> physical location. */
+  locations: Map<string, string>;
+}
+
+async function rebuild(ctx: BuildContext, job: BuildJob, finish: (built: BuiltResult) => Promise<void>): Promise<void> {
+  const sandboxed = shouldSandbox(sandboxDerivationOf(job), ctx.settings.sandbox);
+  const scratch = await Scratch.create(ctx.store, job.drvPath, job.outputs, sandboxed);
+  try {
+    await buildOnce(ctx, job, scratch, finish);
+  } finally {
+    scratch.remove();
+  }
+}
+
+function sandboxDerivationOf(job: BuildJob, scratch?: Scratch): SandboxDerivation {
+  const { drv, drvPath } = job;
+  const rewrite = (text: string): string => scratch?.rewrite(text) ?? text;
+  return {
+    name: drvNameFromPath(drvPath),
+    drvPath,
+    builder: rewrite(drv.builder),
+    args: drv.args.map(rewrite),
+    env: Object.fromEntries([...drv.env].map(([k, v]) => [k, rewrite(v)])),
+    outputs: Object.fromEntries(scratch ? scratch.outputsForBuilder(job.outputs) : job.outputs),
+    isFixedOutput: [...drv.outputs.values()].some((o) => o.hash !== ''),
+  };
+}
+
+async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | undefined, finish: (built: BuiltResult) => Promise<void>): Promise<void> {
   const { store } = ctx;
   const { drvPath, drv } = job;
   const inputClosure = computeClosure(store.db, job.inputs);
@@ -80,20 +130,14 @@ async function buildLocked(ctx: BuildContext, job: BuildJob): Promise<void> {
   let succeeded = false;
   let result: SandboxBuildResult;
   try {
+    // A second build must never fall back to building in place, over the valid outputs.
+    const settings = scratch ? { ...ctx.settings.sandbox, sandboxFallback: false } : ctx.settings.sandbox;
     result = await runSandboxedBuild({
       storeDir: store.layout.storeDir,
       realStoreDir: store.layout.realStoreDir,
       inputPaths: [...inputClosure],
-      drv: {
-        name: drvNameFromPath(drvPath),
-        drvPath,
-        builder: drv.builder,
-        args: drv.args,
-        env: Object.fromEntries(drv.env),
-        outputs: Object.fromEntries(job.outputs),
-        isFixedOutput: [...drv.outputs.values()].some((o) => o.hash !== ''),
-      },
-      settings: ctx.settings.sandbox,
+      drv: sandboxDerivationOf(job, scratch),
+      settings,
       closureOf: (paths) => [...computeClosure(store.db, paths)],
       referenceGraph: (paths) => ctx.referenceGraph(paths),
       onLogLine: (line) => log.line(line),
@@ -101,6 +145,7 @@ async function buildLocked(ctx: BuildContext, job: BuildJob): Promise<void> {
       signal: ctx.signal,
       keepBuildDir: ctx.settings.keepFailed,
       ...ctx.sandboxOverrides,
+      ...(scratch?.sandboxed ? { outputDest: (name: string) => scratch.location(name) } : {}),
       ...(ctx.preBuildHook ? { preBuildHook: (dir: string | undefined) => ctx.preBuildHook!(drvPath, dir) } : {}),
     });
     if (result.status.kind !== 'exited' || result.status.code !== 0) {
@@ -108,20 +153,24 @@ async function buildLocked(ctx: BuildContext, job: BuildJob): Promise<void> {
       throw statusError(drvPath, result.status);
     }
     if (result.buildDir) deletePathSync(result.buildDir);
-    const locations = new Map(Object.entries(result.outputs));
+    const locations = new Map<string, string>();
+    for (const [name, at] of Object.entries(result.outputs)) {
+      locations.set(name, scratch ? await scratch.collect(name, at, result.sandboxed ? undefined : result.buildUid) : at);
+    }
     const infos = await prepareOutputs(store, {
       drvPath,
       drv,
       outputs: job.outputs,
       locations,
       inputClosure,
-      ...(result.sandboxed ? {} : { requireOwner: result.buildUid }),
+      // Stand-in outputs were checked before they were rewritten (the rewritten copies are ours).
+      ...(result.sandboxed || scratch ? {} : { requireOwner: result.buildUid }),
     });
-    registerValidPaths(store.db, infos);
+    await finish({ infos, locations });
     succeeded = true;
   } catch (error) {
     // A refused output must not stay at its path, where it would look like the real thing.
-    for (const path of job.outputs.values()) deletePathSync(store.layout.toReal(path));
+    if (!scratch) for (const path of job.outputs.values()) deletePathSync(store.layout.toReal(path));
     throw error;
   } finally {
     await log.close();

@@ -24,7 +24,7 @@ export { DEFAULT_SANDBOX_SETTINGS, sandboxSettingsFrom } from './sandbox/setting
 export { SandboxError, SandboxPolicyError, SandboxSetupError } from './sandbox/errors.js';
 export type { SandboxBuildRequest, SandboxBuildResult, SandboxDerivation } from './sandbox/types.js';
 export type { ReferenceGraphQuery } from './sandbox/referencesGraph.js';
-export { findPasta } from './sandbox/policy.js';
+export { findPasta, shouldSandbox } from './sandbox/policy.js';
 
 export function defaultHelperPath(): string {
   return process.env['TSNIX_HELPER'] ?? fileURLToPath(new URL('../../../helper-c/tsnix-helper', import.meta.url));

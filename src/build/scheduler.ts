@@ -11,6 +11,7 @@ import type { LocalStore } from '../store/localStore.js';
 import { queryReferences } from '../store/references.js';
 import { queryDerivationOutputs } from '../store/derivers.js';
 import type { BuildSettings } from './buildSettings.js';
+import type { BuildMode } from './buildStep.js';
 import type { BuildContext, BuildLogSink, SandboxOverrides } from './context.js';
 import { BuildError, exitStatusOf } from './errors.js';
 import { QUIET_EVENTS, type BuildEvents } from './events.js';
@@ -30,6 +31,8 @@ export interface SchedulerOptions {
   /** Where build logs are stored; default: nowhere. */
   openLog?(drvPath: string): BuildLogSink;
   preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
+  /** `check` rebuilds the named derivations and compares; `repair` rebuilds whatever is damaged. */
+  mode?: BuildMode;
 }
 
 export interface RealiseResult {
@@ -90,7 +93,7 @@ export class Scheduler {
           onStderrLine: (line) => events.logLine(drvPath, line),
         });
     }
-    this.graph = new GoalGraph(this.ctx, (reason) => this.abort.abort(reason));
+    this.graph = new GoalGraph(this.ctx, (reason) => this.abort.abort(reason), options.mode);
   }
 
   plan(targets: readonly Target[]): Plan {

@@ -61,7 +61,7 @@ async function forEachHashed<T>(
 }
 
 /** Checks the given valid paths' contents; reports each modified one. Returns true when all match. */
-export async function verifyPathContents(store: LocalStore, paths: string[], report: (message: string) => void): Promise<boolean> {
+export async function verifyPathContents(store: LocalStore, paths: string[], report: (message: string) => void, damaged: string[] = []): Promise<boolean> {
   let ok = true;
   const infos = paths.map((p) => requirePathInfo(store.db, p));
   await forEachHashed(
@@ -72,6 +72,7 @@ export async function verifyPathContents(store: LocalStore, paths: string[], rep
     (info, narHash) => {
       if (!narHash.equals(info.narHash)) {
         ok = false;
+        damaged.push(info.path);
         report(`path '${info.path}' was modified! expected hash '${info.narHash.format('nix32')}', got '${narHash.format('nix32')}'`);
       }
     },
@@ -79,6 +80,7 @@ export async function verifyPathContents(store: LocalStore, paths: string[], rep
       // A path that cannot even be read (a FIFO put in its place, no permission) is reported,
       // and the check goes on with the others, as nix's does.
       ok = false;
+      damaged.push(info.path);
       report(`error: checking path '${info.path}': ${error.message}`);
     },
   );
@@ -115,7 +117,18 @@ async function verifyLinks(store: LocalStore, report: (message: string) => void)
   return ok;
 }
 
-export async function verifyStore(store: LocalStore, checkContents: boolean, report: (message: string) => void): Promise<VerifyReport> {
+/**
+ * `--verify`. With `repair` (given by whoever can build or fetch: the store cannot), missing
+ * paths that others still refer to and paths whose contents changed are handed to it; it
+ * answers whether they are sound again.
+ */
+export async function verifyStore(
+  store: LocalStore,
+  checkContents: boolean,
+  report: (message: string) => void,
+  repair?: (paths: string[]) => Promise<boolean>,
+): Promise<VerifyReport> {
+  const toRepair: string[] = [];
   let allFixed = true;
   report('reading the Nix store...');
   const valid = queryAllValidPaths(store.db);
@@ -139,7 +152,8 @@ export async function verifyStore(store: LocalStore, checkContents: boolean, rep
       report(`path '${path}' disappeared, removing from database...`);
     } else {
       report(`path '${path}' disappeared, but it still has valid referrers!`);
-      allFixed = false;
+      if (repair) toRepair.push(path);
+      else allFixed = false;
     }
   }
   if (droppable.size > 0) invalidatePaths(store.db, droppable);
@@ -149,7 +163,8 @@ export async function verifyStore(store: LocalStore, checkContents: boolean, rep
     if (!(await verifyLinks(store, report))) allFixed = false;
     report('checking store hashes...');
     const present = valid.filter((p) => !missingSet.has(p));
-    if (!(await verifyPathContents(store, present, report))) allFixed = false;
+    if (!(await verifyPathContents(store, present, report, toRepair)) && !repair) allFixed = false;
   }
+  if (repair && toRepair.length > 0 && !(await repair(toRepair))) allFixed = false;
   return { allFixed };
 }

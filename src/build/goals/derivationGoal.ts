@@ -9,6 +9,7 @@ import { queryDerivationOutputs } from '../../store/derivers.js';
 import { queryValidPaths } from '../../store/queryPathInfo.js';
 import { readDerivation } from '../../store/readDerivation.js';
 import { runBuild } from '../buildStep.js';
+import { isIntact } from '../intact.js';
 import { BuildCancelledError, BuildError } from '../errors.js';
 import type { GoalGraph } from './goalGraph.js';
 
@@ -40,7 +41,17 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
   const drv = readDerivation(store, drvPath);
   const outputs = outputPathsOf(drvPath, drv);
   for (const path of outputs.values()) await store.addTempRoot(path);
-  if (queryValidPaths(store.db, outputs.values()).size === outputs.size) return;
+  const mode = graph.modeOf(drvPath);
+  if (mode === 'normal' && queryValidPaths(store.db, outputs.values()).size === outputs.size) return;
+  if (mode === 'repair') {
+    const intact = await Promise.all([...outputs.values()].map((path) => isIntact(store, path)));
+    if (intact.every(Boolean)) {
+      await Promise.all(drv.inputSrcs.map((path) => graph.path(path)));
+      await Promise.all([...drv.inputDrvs.keys()].map((d) => graph.derivation(d)));
+      return;
+    }
+    for (const [i, path] of [...outputs.values()].entries()) if (!intact[i]) graph.ctx.events.message(`repairing path '${path}'...`);
+  }
 
   const inputs: string[] = [...drv.inputSrcs];
   const waits: Promise<void>[] = drv.inputSrcs.map((path) => graph.path(path));
@@ -53,5 +64,5 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
   const failed = settled.filter((s) => s.status === 'rejected' && !((s as PromiseRejectedResult).reason instanceof BuildCancelledError));
   if (failed.length > 0) throw new BuildError(`${failed.length} dependencies of derivation '${drvPath}' failed to build`, 'dependency');
   if (graph.ctx.signal.aborted || settled.some((s) => s.status === 'rejected')) throw new BuildCancelledError(drvPath);
-  await runBuild(graph.ctx, { drvPath, drv, outputs, inputs });
+  await runBuild(graph.ctx, { drvPath, drv, outputs, inputs, mode });
 }

@@ -3,6 +3,7 @@
  * by every later one. A failure is reported once where it happens; without --keep-going it
  * cancels everything else (running builders are killed through the AbortSignal).
  */
+import type { BuildMode } from '../buildStep.js';
 import type { BuildContext } from '../context.js';
 import { BuildCancelledError, BuildError } from '../errors.js';
 import { runDerivationGoal } from './derivationGoal.js';
@@ -18,7 +19,14 @@ export class GoalGraph {
   constructor(
     readonly ctx: BuildContext,
     private readonly cancel: (reason: Error) => void,
+    private readonly mode: BuildMode = 'normal',
   ) {}
+
+  /** `--check` applies to the derivations named, `--repair` to everything they need. */
+  modeOf(goal: string): BuildMode {
+    if (this.mode === 'check') return this.targets.has(goal) ? 'check' : 'normal';
+    return this.mode;
+  }
 
   derivation(drvPath: string): Promise<void> {
     let goal = this.derivations.get(drvPath);

@@ -2,14 +2,25 @@
  * The goal of a store path that no derivation of this request produces (an input source, a
  * plain path given to `-r`): valid already, or fetched from a substituter.
  */
-import { queryValidPaths } from '../../store/queryPathInfo.js';
+import { queryPathInfo, queryValidPaths } from '../../store/queryPathInfo.js';
+import { isIntact } from '../intact.js';
 import { BuildError } from '../errors.js';
 import type { GoalGraph } from './goalGraph.js';
 
 export async function runPathGoal(graph: GoalGraph, path: string): Promise<void> {
   const { store, substituters, events, signal } = graph.ctx;
-  if (queryValidPaths(store.db, [path]).size > 0) return;
+  const repairing = graph.modeOf(path) === 'repair';
+  if (!repairing && queryValidPaths(store.db, [path]).size > 0) return;
   await store.addTempRoot(path);
+  if (repairing) {
+    if (await isIntact(store, path)) return;
+    const deriver = queryPathInfo(store.db, path)?.deriver;
+    // Nix's repairPath: a substitute if there is one, else a rebuild by the path's deriver.
+    if (substituters.length === 0 && deriver && queryValidPaths(store.db, [deriver]).size > 0 && graph.targets.has(path)) {
+      events.message(`repairing path '${path}' by building '${deriver}'...`);
+      return graph.derivation(deriver);
+    }
+  }
   for (const substituter of substituters) {
     const info = (await substituter.query([path], signal)).get(path);
     if (!info) continue;
@@ -25,5 +36,6 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
       events.substitutionFinished(path, ok);
     }
   }
+  if (repairing) throw new BuildError(`cannot repair path '${path}': it is corrupt or missing and no substituter has it`, 'other');
   throw new BuildError(`path '${path}' is required, but there is no substituter that can build it`, 'other');
 }

@@ -51,7 +51,7 @@ function buildGroupId(store: LocalStore): number | undefined {
 }
 
 export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<number> {
-  if (parsed.check || parsed.repair) throw new UsageError(`'${parsed.check ? '--check' : '--repair'}' is not supported yet`);
+  if (parsed.check && parsed.repair) throw new UsageError("'--check' and '--repair' cannot be used together");
   // As Nix's multi-user store: root:nixbld 1775, so that a build without a sandbox, running as a
   // build user, can create its output in the store but not remove anyone else's.
   const gid = buildGroupId(store);
@@ -62,7 +62,8 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
     isTTY: terminalWanted(process.env, process.stderr),
     color: colorWanted(process.env, process.stderr),
   });
-  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events });
+  const mode = parsed.check ? 'check' : parsed.repair ? 'repair' : 'normal';
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode });
   const listing = describePlan(scheduler.plan(targets));
   if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
   if (parsed.dryRun) return 0;
@@ -102,6 +103,25 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
   return result.exitStatus;
 }
 
-export async function opRepairPath(_store: LocalStore, parsed: ParsedArgs): Promise<number> {
-  throw new UsageError(`operation --${parsed.operation} is not supported yet`);
+/**
+ * Repairs `paths` (for `--repair-path` and `--verify --check-contents --repair`): each damaged
+ * one is fetched again or rebuilt by its deriver. Returns nix-store's exit status.
+ */
+export async function repairPaths(store: LocalStore, paths: string[]): Promise<number> {
+  const events = createProgress({ stream: process.stderr, isTTY: terminalWanted(process.env, process.stderr), color: colorWanted(process.env, process.stderr) });
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode: 'repair' });
+  let result;
+  try {
+    result = await scheduler.realise(paths.map((path) => ({ kind: 'path' as const, path })));
+  } finally {
+    events.finish();
+  }
+  for (const failure of result.targetFailures) if (failure && !(failure instanceof BuildCancelledError)) process.stderr.write(`error: ${failure.message}\n`);
+  return result.exitStatus;
+}
+
+export async function opRepairPath(store: LocalStore, parsed: ParsedArgs): Promise<number> {
+  const gid = buildGroupId(store);
+  if (gid !== undefined) await ensureStoreDirs(store.layout, gid);
+  return repairPaths(store, parsed.args.map((arg) => followLinksToStorePath(arg, store.storeDir)));
 }

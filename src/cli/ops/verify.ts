@@ -3,7 +3,7 @@ import type { LocalStore } from '../../store/localStore.js';
 import { PathNotValidError } from '../../store/dbErrors.js';
 import { isValidPath } from '../../store/queryPathInfo.js';
 import { verifyPathContents, verifyStore } from '../../store/verifyStore.js';
-import { type ParsedArgs, UsageError } from '../args.js';
+import type { ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines, warn } from '../output.js';
 
@@ -12,8 +12,10 @@ const toStderr = (message: string): void => {
 };
 
 export async function opVerify(store: LocalStore, parsed: ParsedArgs): Promise<number> {
-  if (parsed.repair) throw new UsageError('--repair is not supported yet: tsnix cannot rebuild or substitute paths');
-  const { allFixed } = await verifyStore(store, parsed.checkContents, toStderr);
+  const repair = parsed.repair
+    ? async (paths: string[]): Promise<boolean> => (await (await import('./realise.js')).repairPaths(store, paths)) === 0
+    : undefined;
+  const { allFixed } = await verifyStore(store, parsed.checkContents, toStderr, repair);
   if (allFixed) return 0;
   warn('not all store errors were fixed');
   return 1;

@@ -4,9 +4,9 @@ CFLAGS ?= -O2 -g
 HELPER_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE
 HELPER_SRC = $(wildcard helper-c/*.c)
 HELPER_HDR = $(wildcard helper-c/*.h)
-TS_SRC = $(shell find src test bench -name '*.ts' 2>/dev/null)
+TS_SRC = $(shell find src test bench examples -name '*.ts' 2>/dev/null)
 
-.PHONY: all test build clean bench bench-build
+.PHONY: all test build clean bench bench-build demo
 
 all: build
 
@@ -25,6 +25,10 @@ build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper)
 
 test: build
 	npx mocha
+
+# The main job: build the example graph (examples/) in a store under your home and show the results.
+demo: build
+	node dist/examples/demo.js $(DEMO_ARGS)
 
 bench: build
 	node dist/bench/store.js

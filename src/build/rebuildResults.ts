@@ -2,9 +2,10 @@
  * What happens to a second build's outputs: `--check` compares them with the valid ones (and
  * with -K keeps them as `OUT.check`), `--repair` puts them in place of the valid ones.
  */
-import { chmodSync, lstatSync, renameSync } from 'node:fs';
+import { lstatSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { deletePathSync } from '../store/deletePath.js';
+import { moveIntoPlace } from '../store/moveIntoPlace.js';
 import { queryPathInfo } from '../store/queryPathInfo.js';
 import { registerValidPaths } from '../store/registerPaths.js';
 import type { BuildJob, BuiltResult } from './buildStep.js';
@@ -48,18 +49,6 @@ export async function compareOutputs(ctx: BuildContext, job: BuildJob, built: Bu
   }
 }
 
-/** Renames, making a read-only directory writable for the moment (needed to move it when not root). */
-function move(from: string, to: string): void {
-  try {
-    renameSync(from, to);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EACCES') throw error;
-    chmodSync(from, 0o755);
-    renameSync(from, to);
-    chmodSync(to, 0o555);
-  }
-}
-
 /**
  * Replaces each output by the new build and registers them all in one transaction. The window
  * in which an output path is absent is the time between two renames in one directory.
@@ -72,8 +61,8 @@ export async function swapInOutputs(ctx: BuildContext, job: BuildJob, built: Bui
     const fresh = built.locations.get(name)!;
     if (fresh === real) continue;
     const old = join(fresh, '..', `old-${name}`);
-    if (exists(real)) move(real, old);
-    move(fresh, real);
+    if (exists(real)) moveIntoPlace(real, old);
+    moveIntoPlace(fresh, real);
     deletePathSync(old);
   }
   registerValidPaths(store.db, built.infos);

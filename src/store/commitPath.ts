@@ -4,7 +4,7 @@
  * and registered in one transaction. Before that transaction commits none of the
  * paths is valid; a crash at any point leaves only garbage, never a partial path.
  */
-import { renameSync } from 'node:fs';
+import { moveIntoPlace } from './moveIntoPlace.js';
 import { PathLocks } from './locks/pathLock.js';
 import { deletePathSync } from './deletePath.js';
 import type { LocalStore } from './localStore.js';
@@ -50,7 +50,7 @@ async function commitBatch(store: LocalStore, entries: NewPath[]): Promise<strin
         const real = store.layout.toReal(info.path);
         // Anything at the real path now is garbage from an interrupted addition.
         deletePathSync(real);
-        renameSync(temp.contentPath, real);
+        moveIntoPlace(temp.contentPath, real);
         moved.push(real);
       }
       const infos = fresh.map((e) => e.info);

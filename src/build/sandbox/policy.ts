@@ -1,5 +1,5 @@
 /** Decisions a build's settings make: sandbox or not, which build user, which store paths, which network. */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { acquireBuildUser, type BuildUser } from './buildUsers.js';
 import { SandboxPolicyError } from './errors.js';
@@ -11,6 +11,17 @@ import type { SandboxBuildRequest, SandboxDerivation } from './types.js';
 export function findPasta(): string | undefined {
   const dirs = [...(process.env['PATH'] ?? '').split(':').filter((d) => d !== ''), '/usr/bin', '/usr/sbin', '/bin'];
   return dirs.map((dir) => join(dir, 'pasta')).find((path) => existsSync(path));
+}
+
+/** pasta needs the tun device; some machines keep it 0600, out of reach of a user without root. */
+function tunUsable(): boolean {
+  try {
+    accessSync('/dev/net/tun', constants.R_OK | constants.W_OK);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EACCES' || (error as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw error;
+  }
 }
 
 export function shouldSandbox(drv: SandboxDerivation, settings: SandboxSettings): boolean {
@@ -52,7 +63,13 @@ export async function storePathsToBind(request: SandboxBuildRequest): Promise<Se
 export function networkFor(request: SandboxBuildRequest): { network: NetworkMode; pasta?: string } {
   if (!request.drv.isFixedOutput) return { network: 'private' };
   const pasta = request.pasta === null ? undefined : (request.pasta ?? findPasta());
-  if (pasta) return { network: 'pasta', pasta };
+  if (pasta && tunUsable()) return { network: 'pasta', pasta };
+  if (pasta) {
+    request.onWarning?.(
+      `'/dev/net/tun' cannot be opened by this user, so 'pasta' cannot give the fixed-output derivation '${request.drv.drvPath ?? request.drv.name}' its own network; it uses the host's network, as Nix's fixed-output builds do`,
+    );
+    return { network: 'host' };
+  }
   request.onWarning?.(
     `'pasta' was not found; the fixed-output derivation '${request.drv.drvPath ?? request.drv.name}' uses the host's network`,
   );

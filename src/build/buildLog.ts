@@ -8,7 +8,7 @@
  * from that file, so the log can be read while it grows and memory stays bounded. When the
  * build ends the compressed log replaces the plain one.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StoreLayout } from '../store/layout.js';
 import { BuildLogError, buildLogCandidates } from './buildLogPaths.js';
@@ -20,16 +20,21 @@ export { openBuildLog, readBuildLog, type BuildLogStream } from './readBuildLog.
 /** Lines are gathered into writes of about this size. */
 const FLUSH_BYTES = 64 * 1024;
 
+/** What bzip2 makes of nothing: most builds print nothing, and need no bzip2 process. */
+const EMPTY_BZIP2 = Buffer.from('425a683917724538509000000000', 'hex');
+
 export class BuildLogWriter {
   private pending = '';
   private written = 0;
   private failure: Error | undefined;
   private closed = false;
+  /** Started with the first bytes of the log. */
+  private pump: Bzip2Pump | undefined;
 
   private constructor(
     private readonly fd: number,
     private readonly plainPath: string,
-    private readonly pump: Bzip2Pump | undefined,
+    private readonly compress: boolean,
     private readonly compressedPath: string,
     private readonly temporaryPath: string,
   ) {}
@@ -46,8 +51,7 @@ export class BuildLogWriter {
     const fd = openSync(plainPath, 'w', 0o644);
     // Beside the final name, so the rename is atomic and a reader never sees half a .bz2.
     const temporaryPath = `${compressedPath}.tmp-${process.pid}`;
-    const pump = compress ? new Bzip2Pump(plainPath, temporaryPath, compressedPath) : undefined;
-    return new BuildLogWriter(fd, plainPath, pump, compressedPath, temporaryPath);
+    return new BuildLogWriter(fd, plainPath, compress, compressedPath, temporaryPath);
   }
 
   /**
@@ -71,6 +75,7 @@ export class BuildLogWriter {
       return;
     }
     this.written += bytes.length;
+    if (this.compress) this.pump ??= new Bzip2Pump(this.plainPath, this.temporaryPath, this.compressedPath);
     this.pump?.advance(this.written);
   }
 
@@ -80,8 +85,9 @@ export class BuildLogWriter {
     this.closed = true;
     this.flush();
     closeSync(this.fd);
-    if (this.pump) {
-      await this.pump.finish(this.written);
+    if (this.compress) {
+      if (this.pump) await this.pump.finish(this.written);
+      else writeFileSync(this.temporaryPath, EMPTY_BZIP2, { mode: 0o644 });
       renameSync(this.temporaryPath, this.compressedPath);
       rmSync(this.plainPath, { force: true });
     }

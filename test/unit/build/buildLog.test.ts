@@ -49,6 +49,19 @@ describe('build logs', () => {
     assert.deepEqual(await readBuildLog(layout, DRV), Buffer.alloc(0));
   });
 
+  it('an empty log needs no bzip2 process, and is still a .bz2 that bzip2 accepts', async () => {
+    const path = process.env['PATH'];
+    process.env['PATH'] = '/nonexistent';
+    try {
+      await writeLog([], true);
+    } finally {
+      process.env['PATH'] = path;
+    }
+    const file = join(drvsDir, 'h2/vf5hji1yp7v8rrpyd8pij9cppsvrl7-logtest.drv.bz2');
+    assert.equal(spawnSync('bzip2', ['-t', file]).status, 0);
+    assert.equal(bunzip2(file).length, 0);
+  });
+
   it('reads back what it wrote, compressed or not', async () => {
     for (const compress of [false, true]) {
       await writeLog(['one', 'two'], compress);

@@ -24,6 +24,7 @@
 #include "ids.h"
 #include "mounts.h"
 #include "net.h"
+#include "serve.h"
 #include "spec.h"
 #include "util.h"
 
@@ -143,8 +144,10 @@ int main(int argc, char **argv)
 {
   if (argc >= 4 && strcmp(argv[1], "--writable-store") == 0 && strcmp(argv[3], "--") == 0 && argc > 4)
     exec_with_writable_store(argv[2], argv + 4);
+  if (argc == 2 && strcmp(argv[1], "--serve") == 0)
+    return serve();
   if (argc != 1)
-    die("usage: tsnix-helper < description, or tsnix-helper --writable-store DIR -- COMMAND...");
+    die("usage: tsnix-helper < description, tsnix-helper --serve, or tsnix-helper --writable-store DIR -- COMMAND...");
 
   own_argv0 = argv[0];
   own_argv0_len = strlen(argv[0]) + 1;

@@ -72,6 +72,8 @@ export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> 
         await rebuild(ctx, job, (built) => compareOutputs(ctx, job, built));
         return;
       }
+      // Built by another process while we waited for the lock.
+      if (job.mode === 'normal' && valid.size === outputPaths.length) return;
       // Whatever is at an invalid output path is left over from an interrupted build.
       for (const path of outputPaths) if (!valid.has(path)) deletePathSync(store.layout.toReal(path));
       if (job.mode === 'repair' || valid.size > 0) {
@@ -144,6 +146,7 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
       onWarning: (message) => ctx.events.message(`warning: ${message}`),
       signal: ctx.signal,
       keepBuildDir: ctx.settings.keepFailed,
+      removeBuildDir: (path: string) => ctx.removeBuildDir(path),
       ...ctx.sandboxOverrides,
       ...(scratch?.sandboxed ? { outputDest: (name: string) => scratch.location(name) } : {}),
       ...(ctx.preBuildHook ? { preBuildHook: (dir: string | undefined) => ctx.preBuildHook!(drvPath, dir) } : {}),
@@ -152,7 +155,7 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
       if (result.buildDir) ctx.events.message(`note: keeping build directory '${result.buildDir}'`);
       throw statusError(drvPath, result.status);
     }
-    if (result.buildDir) deletePathSync(result.buildDir);
+    if (result.buildDir) ctx.removeBuildDir(result.buildDir);
     const locations = new Map<string, string>();
     for (const [name, at] of Object.entries(result.outputs)) {
       locations.set(name, scratch ? await scratch.collect(name, at, result.sandboxed ? undefined : result.buildUid) : at);

@@ -25,6 +25,8 @@ export interface BuildContext {
   openLog(drvPath: string): BuildLogSink;
   referenceGraph(paths: string[]): ReadonlyMap<string, readonly string[]>;
   sandboxOverrides: SandboxOverrides;
+  /** Removes a finished build's directory in the background; the scheduler waits for these at the end. */
+  removeBuildDir(path: string): void;
   /** Runs the `pre-build-hook` for one build; undefined when none is set. */
   preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
 }

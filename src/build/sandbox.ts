@@ -139,7 +139,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
     }
     return { status, outputs, sandboxed, helperSeconds, buildUid: user.uid, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
   } finally {
-    if (!request.keepBuildDir) removeTree(dirs.top);
+    if (!request.keepBuildDir) (request.removeBuildDir ?? removeTree)(dirs.top);
     user.release();
   }
 }

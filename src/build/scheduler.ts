@@ -3,6 +3,7 @@
  * `max-jobs` build slots and a cancellation signal. It reports through BuildEvents and never
  * writes to a terminal itself.
  */
+import { deleteTreeInPool } from '../pool/pool.js';
 import { computeClosure } from '../store/closure.js';
 import { BuildLogWriter } from './buildLog.js';
 import { filterLogLine } from './logFilter.js';
@@ -55,6 +56,7 @@ function storedLog(store: LocalStore, drvPath: string, compress: boolean): Build
 export class Scheduler {
   private readonly abort = new AbortController();
   private readonly graph: GoalGraph;
+  private readonly removals = new Set<Promise<void>>();
   readonly ctx: BuildContext;
 
   constructor(store: LocalStore, options: SchedulerOptions) {
@@ -80,6 +82,12 @@ export class Scheduler {
       },
       referenceGraph: (paths) => new Map([...computeClosure(store.db, paths)].map((p) => [p, queryReferences(store.db, p)])),
       sandboxOverrides: options.sandbox ?? {},
+      removeBuildDir: (path) => {
+        const removal: Promise<void> = deleteTreeInPool(path)
+          .catch((error: Error) => events.message(`warning: cannot remove build directory '${path}': ${error.message}`))
+          .finally(() => this.removals.delete(removal));
+        this.removals.add(removal);
+      },
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
     };
     const hook = options.settings.preBuildHook;
@@ -121,6 +129,8 @@ export class Scheduler {
       if (target.kind === 'path') return [{ name: 'out', path: target.path }];
       return this.wantedOutputs(target.drvPath, target.outputs);
     });
+    // Nothing of a build may outlive the request, not even its directory.
+    while (this.removals.size > 0) await Promise.all(this.removals);
     const failures = [...this.graph.failures];
     const targetFailures = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined));
     return { outputs, failures, targetFailures, exitStatus: exitStatusOf(failures.map((f) => f.kind)) };

@@ -52,6 +52,14 @@ export async function registerOutputInPool(task: RegisterOutputTask): Promise<Pa
   return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
 
+/**
+ * Deletes a tree on a worker thread. A finished sandbox's directories can take milliseconds
+ * each to remove while the kernel tears down its mount namespace; the scheduler need not wait.
+ */
+export async function deleteTreeInPool(path: string): Promise<void> {
+  await getPool().run({ path }, { name: 'deleteTree' });
+}
+
 /** The store's hashing service, on the pool. */
 export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool };
 

@@ -41,3 +41,8 @@ export interface RegisterOutputTask {
   owner?: { uid: number; gid: number };
   hashParts: string[];
 }
+
+export interface DeleteTreeTask {
+  /** A tree to delete without following any symlink in it (a finished build's directory). */
+  path: string;
+}

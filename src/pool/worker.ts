@@ -4,7 +4,8 @@
  */
 import { copyPathHere, hashPathHere } from '../store/pathHashing.js';
 import { canonicalisePath } from '../store/canonicalise.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import { deletePathSync } from '../store/deletePath.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask } from './tasks.js';
 
 export async function hashPath(task: HashPathTask): Promise<HashPathResult> {
   const r = await hashPathHere(task.realPath, task.hashParts, task.useCaseHack);
@@ -20,4 +21,8 @@ export async function copyPath(task: CopyPathTask): Promise<CopyPathResult> {
 export async function registerOutput(task: RegisterOutputTask): Promise<HashPathResult> {
   canonicalisePath(task.realPath, { ...(task.requireOwner !== undefined ? { requireOwner: task.requireOwner } : {}), ...(task.owner ? { owner: task.owner } : {}) });
   return hashPath({ realPath: task.realPath, hashParts: task.hashParts, useCaseHack: false });
+}
+
+export function deleteTree(task: DeleteTreeTask): void {
+  deletePathSync(task.path);
 }

@@ -1,6 +1,7 @@
 import spawn from 'cross-spawn';
 import type { Readable, Writable } from 'node:stream';
 import { SandboxSetupError } from './errors.js';
+import { HelperServer } from './helperServer.js';
 
 /** How a build ended, as far as the sandbox knows. */
 export type BuilderStatus =
@@ -63,14 +64,38 @@ function parseStatus(text: string): BuilderStatus | undefined {
   return match[1] === 'exit' ? { kind: 'exited', code: value } : { kind: 'signaled', signal: value };
 }
 
+interface Launched {
+  child: { kill(signal: NodeJS.Signals): unknown; on(event: 'close', listener: (code: number | null) => void): unknown; on(event: 'error', listener: (error: Error) => void): unknown };
+  stdout: Readable;
+  stderr: Readable;
+  statusPipe: Readable;
+}
+
+/**
+ * Starts the helper with its description: through the helper server (a fork of a small C
+ * process instead of this large one), or, with `args` or TSNIX_HELPER_DIRECT=1, directly.
+ */
+function launch(options: RunHelperOptions): Launched {
+  if (!options.args && process.env['TSNIX_HELPER_DIRECT'] !== '1') {
+    const served = HelperServer.for(options.helper).start(options.description);
+    return { child: served, stdout: served.stdout, stderr: served.stderr, statusPipe: served.status };
+  }
+  const child = spawn(options.helper, options.args ?? [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
+  const [stdin, stdout, stderr, statusPipe] = child.stdio as unknown as [Writable, Readable, Readable, Readable];
+  stdin.on('error', () => {
+    // EPIPE: the helper died before reading everything; its exit status tells why.
+  });
+  stdin.end(options.description);
+  return { child, stdout, stderr, statusPipe };
+}
+
 /**
  * Spawns the helper, hands it the description, streams the builder's output as lines and
  * enforces `timeout`, `max-silent-time` and cancellation by killing the helper (whose death
  * takes the whole sandbox with it). Resolves once the helper and every pipe are closed.
  */
 export async function runHelper(options: RunHelperOptions): Promise<BuilderStatus> {
-  const child = spawn(options.helper, options.args ?? [], { stdio: ['pipe', 'pipe', 'pipe', 'pipe'] });
-  const [stdin, stdout, stderr, statusPipe] = child.stdio as unknown as [Writable, Readable, Readable, Readable];
+  const { child, stdout, stderr, statusPipe } = launch(options);
   let stopped: BuilderStatus | undefined;
   let silenceTimer: NodeJS.Timeout | undefined;
   let killTimer: NodeJS.Timeout | undefined;
@@ -101,11 +126,6 @@ export async function runHelper(options: RunHelperOptions): Promise<BuilderStatu
   statusPipe.on('data', (chunk: Buffer) => {
     statusText += chunk.toString('utf8');
   });
-  stdin.on('error', () => {
-    // EPIPE: the helper died before reading everything; its exit status tells why.
-  });
-  stdin.end(options.description);
-
   const logDone = forEachLine(stdout, options.onLogLine, armSilence);
   const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);

@@ -44,6 +44,8 @@ export interface SandboxBuildRequest {
   /** Where each output is copied to (default: realStoreDir/<base name>); whatever is there is replaced, so a `--check` build must name another place. */
   outputDest?(outputName: string, logicalPath: string): string;
   keepBuildDir?: boolean;
+  /** Removes the build directory once the build is over (default: at once, on this thread). */
+  removeBuildDir?(path: string): void;
   /**
    * Run before the build with the sandbox's root directory (undefined without a sandbox);
    * returns `sandbox-paths` entries to add to this build (the `pre-build-hook`).

@@ -1,0 +1,284 @@
+/* tsnix-helper --serve: starts sandbox helpers on behalf of a driver whose own fork is slow.
+
+   Forking a Node.js process costs milliseconds (its page tables are large); forking this small
+   program costs microseconds. So the driver starts one server and asks it to start each build's
+   helper (this same program, exec'd afresh, reading its description on stdin as always), and
+   the server passes on everything the helper writes.
+
+   Frames, both ways: one kind byte, a little-endian u32 build id, a little-endian u32 length,
+   then that many bytes.
+     driver -> server   'B' description     start a build
+                        'K' u32 signal      send a signal to that build's helper
+     server -> driver   'O' bytes           the helper's stdout (the builder's log)
+                        'E' bytes           the helper's stderr (its own messages)
+                        'S' bytes           the helper's status pipe (fd 3)
+                        'X' u32 status      the helper exited (a wait status), after the above ended
+   When the driver closes stdin (or dies: PR_SET_PDEATHSIG), every helper is killed, and each
+   helper's death takes its sandbox with it. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "serve.h"
+#include "spec.h"
+#include "util.h"
+
+#define STREAMS 3
+#define HEADER 9
+#define READ_CHUNK 65536
+
+struct build {
+  uint32_t id;
+  pid_t pid;
+  int fds[STREAMS]; /* stdout, stderr, status; -1 once at EOF */
+  int exited;
+  int wstatus;
+};
+
+static struct build *builds;
+static size_t build_count, build_capacity;
+static const char stream_kinds[STREAMS] = {'O', 'E', 'S'};
+
+static void put_u32(unsigned char *p, uint32_t v)
+{
+  p[0] = v & 0xff;
+  p[1] = (v >> 8) & 0xff;
+  p[2] = (v >> 16) & 0xff;
+  p[3] = (v >> 24) & 0xff;
+}
+
+static uint32_t get_u32(const unsigned char *p)
+{
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void send_frame(char kind, uint32_t id, const void *data, uint32_t len)
+{
+  unsigned char header[HEADER];
+  header[0] = (unsigned char)kind;
+  put_u32(header + 1, id);
+  put_u32(header + 5, len);
+  /* The driver reads everything we write; a failed write means it is gone. */
+  if (write_all(STDOUT_FILENO, header, HEADER) < 0 || (len && write_all(STDOUT_FILENO, data, len) < 0))
+    _exit(0);
+}
+
+static void send_exit(uint32_t id, int wstatus)
+{
+  unsigned char status[4];
+  put_u32(status, (uint32_t)wstatus);
+  send_frame('X', id, status, sizeof status);
+}
+
+static struct build *find_build(uint32_t id)
+{
+  for (size_t i = 0; i < build_count; i++)
+    if (builds[i].id == id)
+      return &builds[i];
+  return NULL;
+}
+
+static void start_build(uint32_t id, const unsigned char *description, uint32_t len)
+{
+  static const char failed[] = "tsnix-helper --serve: cannot start the sandbox helper\n";
+  int pipes[STREAMS][2];
+  int made = 0;
+  int memfd = memfd_create("tsnix-description", MFD_CLOEXEC);
+  if (memfd < 0 || write_all(memfd, description, len) < 0 || lseek(memfd, 0, SEEK_SET) < 0)
+    goto fail;
+  for (; made < STREAMS; made++)
+    if (pipe2(pipes[made], O_CLOEXEC) < 0)
+      goto fail;
+  pid_t pid = fork();
+  if (pid < 0)
+    goto fail;
+  if (pid == 0) {
+    /* As a fresh process: default dispositions (SIGPIPE is ignored here), nothing blocked. */
+    for (int sig = 1; sig < NSIG; sig++)
+      signal(sig, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    /* dup2 clears close-on-exec on the copies: exactly fds 0-3 reach the helper. */
+    if (dup2(memfd, STDIN_FILENO) < 0 || dup2(pipes[0][1], STDOUT_FILENO) < 0 || dup2(pipes[1][1], STDERR_FILENO) < 0 ||
+        dup2(pipes[2][1], 3) < 0)
+      _exit(EXIT_SETUP_FAILED);
+    execl("/proc/self/exe", "tsnix-helper", (char *)NULL);
+    _exit(EXIT_SETUP_FAILED);
+  }
+  close(memfd);
+  if (build_count == build_capacity) {
+    build_capacity = build_capacity ? build_capacity * 2 : 16;
+    builds = realloc(builds, build_capacity * sizeof *builds);
+    if (!builds)
+      die("out of memory");
+  }
+  struct build *b = &builds[build_count++];
+  b->id = id;
+  b->pid = pid;
+  b->exited = 0;
+  b->wstatus = 0;
+  for (int i = 0; i < STREAMS; i++) {
+    close(pipes[i][1]);
+    b->fds[i] = pipes[i][0];
+  }
+  return;
+fail:
+  if (memfd >= 0)
+    close(memfd);
+  for (int i = 0; i < made; i++) {
+    close(pipes[i][0]);
+    close(pipes[i][1]);
+  }
+  send_frame('E', id, failed, sizeof failed - 1);
+  send_exit(id, EXIT_SETUP_FAILED << 8);
+}
+
+/* Handles every complete frame at the start of buf; returns how many bytes were used. */
+static size_t handle_requests(const unsigned char *buf, size_t len)
+{
+  size_t used = 0;
+  while (len - used >= HEADER) {
+    const unsigned char *frame = buf + used;
+    uint32_t id = get_u32(frame + 1), size = get_u32(frame + 5);
+    if (size > SPEC_MAX_BYTES)
+      die("tsnix-helper --serve: request of %u bytes is too large", size);
+    if (len - used - HEADER < size)
+      break;
+    if (frame[0] == 'B') {
+      start_build(id, frame + HEADER, size);
+    } else if (frame[0] == 'K' && size == 4) {
+      struct build *b = find_build(id);
+      if (b && !b->exited)
+        kill(b->pid, (int)get_u32(frame + HEADER));
+    } else {
+      die("tsnix-helper --serve: unknown request '%c'", frame[0]);
+    }
+    used += HEADER + size;
+  }
+  return used;
+}
+
+static void reap(void)
+{
+  int wstatus;
+  pid_t pid;
+  while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+    for (size_t i = 0; i < build_count; i++)
+      if (builds[i].pid == pid) {
+        builds[i].exited = 1;
+        builds[i].wstatus = wstatus;
+      }
+}
+
+/* Reports and forgets builds whose helper exited and whose pipes all reached EOF. */
+static void finish_builds(void)
+{
+  size_t kept = 0;
+  for (size_t i = 0; i < build_count; i++) {
+    struct build *b = &builds[i];
+    if (b->exited && b->fds[0] < 0 && b->fds[1] < 0 && b->fds[2] < 0)
+      send_exit(b->id, b->wstatus);
+    else
+      builds[kept++] = *b;
+  }
+  build_count = kept;
+}
+
+static NORETURN void shut_down(void)
+{
+  for (size_t i = 0; i < build_count; i++)
+    if (!builds[i].exited)
+      kill(builds[i].pid, SIGKILL);
+  while (wait(NULL) > 0 || errno == EINTR)
+    ;
+  _exit(0);
+}
+
+int serve(void)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  if (sigprocmask(SIG_BLOCK, &chld, NULL) < 0)
+    die_with_errno("cannot block SIGCHLD");
+  int sigfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sigfd < 0)
+    die_with_errno("cannot create a signalfd");
+  /* A pipe to a driver that exited must end us quietly, not with SIGPIPE. */
+  signal(SIGPIPE, SIG_IGN);
+
+  size_t in_cap = 1 << 16, in_len = 0;
+  unsigned char *in = malloc(in_cap);
+  unsigned char *chunk = malloc(READ_CHUNK);
+  struct pollfd *fds = NULL;
+  size_t fds_cap = 0;
+  if (!in || !chunk)
+    die("out of memory");
+  for (;;) {
+    size_t want = 2 + build_count * STREAMS;
+    if (want > fds_cap) {
+      fds_cap = want * 2;
+      fds = realloc(fds, fds_cap * sizeof *fds);
+      if (!fds)
+        die("out of memory");
+    }
+    size_t n = 0;
+    fds[n++] = (struct pollfd){.fd = STDIN_FILENO, .events = POLLIN};
+    fds[n++] = (struct pollfd){.fd = sigfd, .events = POLLIN};
+    for (size_t i = 0; i < build_count; i++)
+      for (int s = 0; s < STREAMS; s++)
+        fds[n++] = (struct pollfd){.fd = builds[i].fds[s], .events = POLLIN}; /* -1 is ignored by poll */
+    if (poll(fds, n, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      die_with_errno("poll");
+    }
+    if (fds[1].revents) {
+      struct signalfd_siginfo info;
+      while (read(sigfd, &info, sizeof info) > 0)
+        ;
+      reap();
+    }
+    for (size_t i = 0, k = 2; i < build_count; i++)
+      for (int s = 0; s < STREAMS; s++, k++) {
+        if (!fds[k].revents || builds[i].fds[s] < 0)
+          continue;
+        ssize_t got = read(builds[i].fds[s], chunk, READ_CHUNK);
+        if (got > 0) {
+          send_frame(stream_kinds[s], builds[i].id, chunk, (uint32_t)got);
+        } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
+          close(builds[i].fds[s]);
+          builds[i].fds[s] = -1;
+        }
+      }
+    if (fds[0].revents) {
+      if (in_cap - in_len < READ_CHUNK) {
+        in_cap *= 2;
+        in = realloc(in, in_cap);
+        if (!in)
+          die("out of memory");
+      }
+      ssize_t got = read(STDIN_FILENO, in + in_len, in_cap - in_len);
+      if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
+        shut_down();
+      if (got > 0) {
+        in_len += (size_t)got;
+        size_t used = handle_requests(in, in_len);
+        memmove(in, in + used, in_len - used);
+        in_len -= used;
+      }
+    }
+    finish_builds();
+  }
+}

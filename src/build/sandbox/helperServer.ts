@@ -1,0 +1,141 @@
+/**
+ * One `tsnix-helper --serve` per helper binary, started on first use: it forks each build's
+ * helper, which is much cheaper than forking this Node process (whose page tables alone cost
+ * milliseconds to copy at every spawn). Frames: see helper-c/serve.c.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { PassThrough } from 'node:stream';
+import { constants } from 'node:os';
+
+const HEADER = 9;
+
+/** A helper started by the server: its three output streams and how it ended. */
+export class ServedHelper extends EventEmitter {
+  readonly stdout = new PassThrough();
+  readonly stderr = new PassThrough();
+  readonly status = new PassThrough();
+
+  constructor(
+    private readonly server: HelperServer,
+    readonly id: number,
+  ) {
+    super();
+  }
+
+  kill(signal: NodeJS.Signals): void {
+    this.server.signal(this.id, constants.signals[signal]);
+  }
+
+  /** Ends the streams, then emits 'close' with (exit code | null, signal number | null), like a ChildProcess. */
+  finish(wstatus: number | undefined): void {
+    this.stdout.end();
+    this.stderr.end();
+    this.status.end();
+    const code = wstatus === undefined ? null : (wstatus & 0x7f) === 0 ? (wstatus >> 8) & 0xff : null;
+    const signal = wstatus === undefined || (wstatus & 0x7f) === 0 ? null : wstatus & 0x7f;
+    this.emit('close', code, signal);
+  }
+}
+
+export class HelperServer {
+  private static readonly servers = new Map<string, HelperServer>();
+  private readonly child: ChildProcess;
+  private readonly running = new Map<number, ServedHelper>();
+  private nextId = 1;
+  private pending: Buffer = Buffer.alloc(0);
+  private dead = false;
+  private messages = '';
+
+  private constructor(readonly helper: string) {
+    this.child = spawn(helper, ['--serve'], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => (this.messages += text));
+    this.child.stdin!.on('error', () => {});
+    this.child.on('error', (error) => this.fail(`cannot start the sandbox helper '${helper}': ${error.message}`));
+    this.child.on('close', (code) => this.fail(`the sandbox helper server '${helper}' exited (${String(code)})${this.messages ? `: ${this.messages.trim()}` : ''}`));
+    this.idle();
+  }
+
+  /** The server for `helper`, started if it is not running. */
+  static for(helper: string): HelperServer {
+    let server = HelperServer.servers.get(helper);
+    if (!server || server.dead) {
+      server = new HelperServer(helper);
+      HelperServer.servers.set(helper, server);
+    }
+    return server;
+  }
+
+  start(description: Buffer): ServedHelper {
+    const served = new ServedHelper(this, this.nextId++);
+    this.running.set(served.id, served);
+    this.busy();
+    this.child.stdin!.write(Buffer.concat([frameHeader('B', served.id, description.length), description]));
+    return served;
+  }
+
+  signal(id: number, signal: number): void {
+    if (!this.running.has(id) || this.dead) return;
+    const body = Buffer.alloc(4);
+    body.writeUInt32LE(signal);
+    this.child.stdin!.write(Buffer.concat([frameHeader('K', id, 4), body]));
+  }
+
+  /** A server with nothing to do must not keep the process alive. */
+  private idle(): void {
+    this.child.unref();
+    (this.child.stdout as unknown as { unref?: () => void }).unref?.();
+    (this.child.stderr as unknown as { unref?: () => void }).unref?.();
+    (this.child.stdin as unknown as { unref?: () => void }).unref?.();
+  }
+
+  private busy(): void {
+    this.child.ref();
+    (this.child.stdout as unknown as { ref?: () => void }).ref?.();
+  }
+
+  private receive(chunk: Buffer): void {
+    this.pending = this.pending.length ? Buffer.concat([this.pending, chunk]) : chunk;
+    let offset = 0;
+    while (this.pending.length - offset >= HEADER) {
+      const kind = String.fromCharCode(this.pending[offset]!);
+      const id = this.pending.readUInt32LE(offset + 1);
+      const size = this.pending.readUInt32LE(offset + 5);
+      if (this.pending.length - offset - HEADER < size) break;
+      const body = this.pending.subarray(offset + HEADER, offset + HEADER + size);
+      offset += HEADER + size;
+      const served = this.running.get(id);
+      if (!served) continue;
+      if (kind === 'O') served.stdout.write(Buffer.from(body));
+      else if (kind === 'E') served.stderr.write(Buffer.from(body));
+      else if (kind === 'S') served.status.write(Buffer.from(body));
+      else if (kind === 'X') {
+        this.running.delete(id);
+        served.finish(body.readUInt32LE(0));
+        if (this.running.size === 0) this.idle();
+      }
+    }
+    this.pending = this.pending.subarray(offset);
+  }
+
+  private fail(message: string): void {
+    if (this.dead) return;
+    this.dead = true;
+    HelperServer.servers.delete(this.helper);
+    for (const served of this.running.values()) {
+      served.stderr.write(`${message}\n`);
+      served.finish(undefined);
+    }
+    this.running.clear();
+  }
+}
+
+function frameHeader(kind: string, id: number, size: number): Buffer {
+  const header = Buffer.alloc(HEADER);
+  header.write(kind, 0, 'latin1');
+  header.writeUInt32LE(id, 1);
+  header.writeUInt32LE(size, 5);
+  return header;
+}
+

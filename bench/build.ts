@@ -99,12 +99,12 @@ printTable(rows);
 function printTable(all: Row[]): void {
   const cell = (r: Row, tool: Tool): string => {
     const s = r.seconds[tool];
-    if (s.length === 0) return `${r.error[tool] !== undefined ? 'FAILED' : '-'}`.padEnd(22) + '-'.padStart(7);
+    if (s.length === 0) return `${r.error[tool] !== undefined ? 'FAILED' : '-'}`.padEnd(24) + '-'.padStart(7);
     const timeText = `${median(s).toFixed(3).padStart(7)} (${Math.min(...s).toFixed(2)}-${Math.max(...s).toFixed(2)})`;
-    return timeText.padEnd(22) + ((median(s) / r.workload.drvCount) * 1000).toFixed(1).padStart(7);
+    return timeText.padEnd(24) + ((median(s) / r.workload.drvCount) * 1000).toFixed(1).padStart(7);
   };
   console.log('');
-  const head = (tool: Tool): string => `${tool} s (min-max)`.padEnd(22) + 'ms/drv'.padStart(7);
+  const head = (tool: Tool): string => `${tool} s (min-max)`.padEnd(24) + 'ms/drv'.padStart(7);
   console.log(`${'shape'.padEnd(6)} ${'drvs'.padStart(4)} ${'jobs'.padStart(4)}  ${head('nix')}   ${head('tsnix')}   tsnix/nix`);
   let worst: { ratio: number; row: Row } | undefined;
   for (const r of all) {

@@ -67,6 +67,11 @@ export class HelperServer {
     return server;
   }
 
+  /** The server's pid (for tests that kill it). */
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
   start(description: Buffer): ServedHelper {
     const served = new ServedHelper(this, this.nextId++);
     this.running.set(served.id, served);

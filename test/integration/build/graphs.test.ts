@@ -79,6 +79,22 @@ describe('tsnix-store -r: graphs', function () {
     assert.equal((await bs.run(['--check-validity', lib.outputs['out']!])).code, 0);
   });
 
+  it('exportReferencesGraph and passAsFile reach the builder as files', async () => {
+    const dep = bs.drv('dep', 'echo dep > $out');
+    const user = bs.drv('user', `echo ${dep.out} > $out`, [dep]);
+    const reader = bs.drv('reader', 'cat $NIX_BUILD_TOP/graph > $out; cat $bigPath >> $out', [user], {
+      exportReferencesGraph: `graph ${user.out}`,
+      big: 'passed as a file',
+      passAsFile: 'big',
+    });
+    await bs.write([reader]);
+    const r = await bs.run(['-r', reader.drvPath]);
+    assert.equal(r.code, 0, r.stderr);
+    const text = readFileSync(bs.real(reader.out), 'utf8');
+    assert.match(text, new RegExp(`^${dep.out}\n\n0\n${user.out}\n\n1\n${dep.out}\n`));
+    assert.match(text, /passed as a file$/);
+  });
+
   it('--dry-run lists what would be built and builds nothing', async () => {
     const a = bs.drv('a', 'echo a > $out');
     const b = bs.drv('b', `cat ${a.out} > $out`, [a]);

@@ -145,12 +145,16 @@ int main(int argc, char **argv)
   if (argc >= 4 && strcmp(argv[1], "--writable-store") == 0 && strcmp(argv[3], "--") == 0 && argc > 4)
     exec_with_writable_store(argv[2], argv + 4);
   if (argc == 2 && strcmp(argv[1], "--serve") == 0)
-    return serve();
+    return serve(argv[0], (size_t)(argv[1] + strlen(argv[1]) + 1 - argv[0]));
   if (argc != 1)
     die("usage: tsnix-helper < description, tsnix-helper --serve, or tsnix-helper --writable-store DIR -- COMMAND...");
+  return run_build_from_stdin(argv[0], strlen(argv[0]) + 1);
+}
 
-  own_argv0 = argv[0];
-  own_argv0_len = strlen(argv[0]) + 1;
+int run_build_from_stdin(char *title, size_t title_len)
+{
+  own_argv0 = title;
+  own_argv0_len = title_len;
   pid_t parent = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent)

@@ -2,8 +2,9 @@
 
    Forking a Node.js process costs milliseconds (its page tables are large); forking this small
    program costs microseconds. So the driver starts one server and asks it to start each build's
-   helper (this same program, exec'd afresh, reading its description on stdin as always), and
-   the server passes on everything the helper writes.
+   helper: a fork of this server that runs exactly what `tsnix-helper < description` runs, with
+   its description on stdin as always (no exec: loading the program again would cost more than
+   the fork). The server passes on everything the helper writes.
 
    Frames, both ways: one kind byte, a little-endian u32 build id, a little-endian u32 length,
    then that many bytes.
@@ -87,6 +88,9 @@ static struct build *find_build(uint32_t id)
   return NULL;
 }
 
+static char *own_title;
+static size_t own_title_len;
+
 static void start_build(uint32_t id, const unsigned char *description, uint32_t len)
 {
   static const char failed[] = "tsnix-helper --serve: cannot start the sandbox helper\n";
@@ -108,12 +112,14 @@ static void start_build(uint32_t id, const unsigned char *description, uint32_t 
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* dup2 clears close-on-exec on the copies: exactly fds 0-3 reach the helper. */
+    /* Exactly fds 0-3 reach the build: no other build's pipes, not the server's own. */
     if (dup2(memfd, STDIN_FILENO) < 0 || dup2(pipes[0][1], STDOUT_FILENO) < 0 || dup2(pipes[1][1], STDERR_FILENO) < 0 ||
         dup2(pipes[2][1], 3) < 0)
       _exit(EXIT_SETUP_FAILED);
-    execl("/proc/self/exe", "tsnix-helper", (char *)NULL);
-    _exit(EXIT_SETUP_FAILED);
+    int keep[] = {-1};
+    close_fds_except(4, keep);
+    free(builds);
+    exit(run_build_from_stdin(own_title, own_title_len));
   }
   close(memfd);
   if (build_count == build_capacity) {
@@ -204,8 +210,10 @@ static NORETURN void shut_down(void)
   _exit(0);
 }
 
-int serve(void)
+int serve(char *title, size_t title_len)
 {
+  own_title = title;
+  own_title_len = title_len;
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sigset_t chld;
   sigemptyset(&chld);

@@ -2,6 +2,13 @@
 #ifndef TSNIX_SERVE_H
 #define TSNIX_SERVE_H
 
-int serve(void);
+#include <stddef.h>
+
+/* Runs the server. `title` and `title_len`: the memory of our argv strings, which each build's
+   PID 1 overwrites so that no host path shows in the sandbox's /proc/1/cmdline. */
+int serve(char *title, size_t title_len);
+
+/* One build, described on stdin, as `tsnix-helper < description` does (sandbox.c). */
+int run_build_from_stdin(char *title, size_t title_len);
 
 #endif

@@ -1,12 +1,17 @@
 /**
  * Turning what a builder left at the output paths into valid store paths (DESIGN.md, "How a
  * build flows", step 4): canonical metadata and, for builds without a sandbox, the ownership
- * check; NAR hash and reference scan in one read on the pool; the derivation's reference
+ * check; NAR hash and reference scan in one read on the pool (small outputs here); the derivation's reference
  * rules and fixed-output hashes. Registering is the caller's: one transaction for all outputs.
  */
 import { renderContentAddress } from '../format/contentAddress.js';
 import type { Derivation } from '../format/derivation/index.js';
+import { lstatSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { registerOutputInPool } from '../pool/pool.js';
+import type { RegisterOutputTask } from '../pool/tasks.js';
+import { canonicalisePath } from '../store/canonicalise.js';
+import { hashPathHere, type PathHashes } from '../store/pathHashing.js';
 import { computeClosure } from '../store/closure.js';
 import type { LocalStore } from '../store/localStore.js';
 import { makePathInfo, type ValidPathInfo } from '../store/pathInfo.js';
@@ -26,6 +31,33 @@ export interface BuiltOutputs {
   requireOwner?: number;
 }
 
+/**
+ * Outputs at most this big are canonicalised and hashed on this thread: for a few small files
+ * a trip to a worker thread costs more than the work itself (most builds in a large graph make
+ * outputs like that).
+ */
+const INLINE_ENTRIES = 32;
+const INLINE_BYTES = 256 * 1024;
+
+function isSmallTree(root: string): boolean {
+  let entries = 0;
+  let bytes = 0;
+  const pending = [root];
+  while (pending.length > 0) {
+    const path = pending.pop()!;
+    const stat = lstatSync(path);
+    if (++entries > INLINE_ENTRIES || (bytes += stat.size) > INLINE_BYTES) return false;
+    if (stat.isDirectory()) for (const name of readdirSync(path)) pending.push(join(path, name));
+  }
+  return true;
+}
+
+async function canonicaliseAndHash(task: RegisterOutputTask): Promise<PathHashes> {
+  if (!isSmallTree(task.realPath)) return registerOutputInPool(task);
+  canonicalisePath(task.realPath, { ...(task.requireOwner !== undefined ? { requireOwner: task.requireOwner } : {}), ...(task.owner ? { owner: task.owner } : {}) });
+  return hashPathHere(task.realPath, task.hashParts, false);
+}
+
 function hashPart(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1, path.lastIndexOf('/') + 33);
 }
@@ -43,7 +75,7 @@ export async function prepareOutputs(store: LocalStore, built: BuiltOutputs): Pr
   const hashed = await Promise.all(
     names.map(async (name) => {
       try {
-        return await registerOutputInPool({
+        return await canonicaliseAndHash({
           realPath: locations.get(name)!,
           ...(built.requireOwner !== undefined ? { requireOwner: built.requireOwner } : {}),
           owner,

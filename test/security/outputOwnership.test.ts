@@ -56,6 +56,18 @@ describe('security: foreign files hard-linked into $out (sandbox = false)', func
     assert.equal(statSync(victim).mode & 0o7777, 0o666);
   });
 
+  it('in a large output (checked on a worker thread, not inline) a foreign file is refused too', async () => {
+    const victim = join(victimDir, 'deep');
+    writeFileSync(victim, 'secret\n');
+    chmodSync(victim, 0o666);
+    const thief = bs.drv('thief-big', `mkdir -p $out/many; for i in $(seq 100); do echo $i > $out/many/f$i; done; ln ${victim} $out/many/zz`);
+    await bs.write([thief]);
+    const r = await bs.run(['-r', '--option', 'sandbox', 'false', thief.drvPath]);
+    assert.equal(r.code, 100, r.stderr);
+    assert.match(r.stderr, /invalid ownership on file '.*\/many\/zz'/);
+    assert.equal(statSync(victim).mode & 0o7777, 0o666);
+  });
+
   it('ln /etc/shadow $out fails and /etc/shadow is untouched', async () => {
     const before = statSync('/etc/shadow');
     const thief = bs.drv('shadow', 'ln /etc/shadow $out');

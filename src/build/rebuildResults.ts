@@ -2,7 +2,7 @@
  * What happens to a second build's outputs: `--check` compares them with the valid ones (and
  * with -K keeps them as `OUT.check`), `--repair` puts them in place of the valid ones.
  */
-import { lstatSync, renameSync } from 'node:fs';
+import { renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { deletePathSync } from '../store/deletePath.js';
 import { moveIntoPlace } from '../store/moveIntoPlace.js';
@@ -12,19 +12,10 @@ import type { BuildJob, BuiltResult } from './buildStep.js';
 import type { BuildContext } from './context.js';
 import { BuildError } from './errors.js';
 import { describeDifferences } from './treeDiff.js';
+import { pathExists } from '../store/pathExists.js';
 
 /** How many differing files a failed --check lists. */
 const DIFFERENCES_SHOWN = 10;
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-}
 
 export async function compareOutputs(ctx: BuildContext, job: BuildJob, built: BuiltResult): Promise<void> {
   const { store } = ctx;
@@ -37,7 +28,7 @@ export async function compareOutputs(ctx: BuildContext, job: BuildJob, built: Bu
     const real = store.layout.toReal(path);
     const second = built.locations.get(name)!;
     // Beyond nix: say where the two builds differ, so the cause can be found without diffoscope.
-    const differences = exists(real) ? await describeDifferences(real, second, DIFFERENCES_SHOWN) : ['the valid output is missing from the store'];
+    const differences = pathExists(real) ? await describeDifferences(real, second, DIFFERENCES_SHOWN) : ['the valid output is missing from the store'];
     let message = `derivation '${job.drvPath}' may not be deterministic: output '${path}' differs`;
     if (ctx.settings.keepFailed) {
       const kept = `${real}.check`;
@@ -61,7 +52,7 @@ export async function swapInOutputs(ctx: BuildContext, job: BuildJob, built: Bui
     const fresh = built.locations.get(name)!;
     if (fresh === real) continue;
     const old = join(fresh, '..', `old-${name}`);
-    if (exists(real)) moveIntoPlace(real, old);
+    if (pathExists(real)) moveIntoPlace(real, old);
     moveIntoPlace(fresh, real);
     deletePathSync(old);
   }

@@ -15,6 +15,7 @@ import { encodeNarLength, encodeNarString, NAR_FRAMES, narPadding, ZERO_PADDING 
 import { parseNar, type NarEvent } from '../format/nar/parse.js';
 import { deletePathSync } from '../store/deletePath.js';
 import { dumpPath, NarRestoreError, restorePath, type RestoreResult } from '../store/nar/index.js';
+import { pathExists } from '../store/pathExists.js';
 
 /** The copy cannot be made as asked (whatever was written at the target is of no use). */
 export class OutputRewriteError extends Error {
@@ -35,7 +36,7 @@ const CANONICAL_MTIME = 1;
  * On failure a partial tree may be left at `to` for the caller to delete.
  */
 export async function rewriteOutputTree(from: string, to: string, rewrites: HashRewrites): Promise<RestoreResult> {
-  if (exists(to)) throw new OutputRewriteError(`cannot write the rewritten copy of '${from}' to '${to}': it already exists`);
+  if (pathExists(to)) throw new OutputRewriteError(`cannot write the rewritten copy of '${from}' to '${to}': it already exists`);
   try {
     return await restorePath(to, rewriteHashes(dumpPath(from), rewrites), RESTORE_AS_STORE);
   } catch (err) {
@@ -50,16 +51,6 @@ export async function rewriteOutputTree(from: string, to: string, rewrites: Hash
   const hash = new HashSink('sha256');
   for await (const chunk of dumpPath(to, { reuseChunks: true })) hash.update(chunk);
   return { narHash: hash.finish(), narSize: hash.size };
-}
-
-function exists(path: string | Buffer): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw err;
-  }
 }
 
 /** Whether restoring failed on the order or uniqueness of the rewritten entry names. */
@@ -120,7 +111,7 @@ function renameEntries(from: string, root: string, rewrites: HashRewrites): void
       chmodSync(directory, 0o755);
       for (const { name, renamed } of changed) {
         const target = Buffer.concat([directory, Buffer.from('/'), renamed]);
-        if (exists(target) || names.some((other) => other.equals(renamed))) {
+        if (pathExists(target) || names.some((other) => other.equals(renamed))) {
           throw new OutputRewriteError(
             `cannot rewrite the hash parts in '${from}': entry '${name.toString('utf8')}' would be renamed to '${renamed.toString('utf8')}', which is taken`,
           );

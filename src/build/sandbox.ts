@@ -3,7 +3,7 @@
  * into a description for the C helper (helper-c/), runs it, streams the builder's log, and
  * copies the outputs out of the sandbox. Registration (canonicalising, hashing) is the caller's.
  */
-import { chmodSync, lstatSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import { referenceGraphFiles } from './sandbox/referencesGraph.js';
 import { runHelper, type BuilderStatus } from './sandbox/runHelper.js';
 import { encodeHelperSpec, type HelperSpec } from './sandbox/spec.js';
 import type { SandboxBuildRequest, SandboxBuildResult } from './sandbox/types.js';
+import { pathExists } from '../store/pathExists.js';
 
 export type { BuilderStatus } from './sandbox/runHelper.js';
 export type { SandboxSettings } from './sandbox/settings.js';
@@ -131,7 +132,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
       const producedIn = sandboxed ? dirs.root + request.storeDir : request.realStoreDir;
       for (const [name, path] of Object.entries(drv.outputs)) {
         const base = basename(path);
-        if (!lstatIfExists(join(producedIn, base))) continue;
+        if (!pathExists(join(producedIn, base))) continue;
         const dest = request.outputDest?.(name, path) ?? join(request.realStoreDir, base);
         if (sandboxed) copyOutput(producedIn, base, dest);
         outputs[name] = sandboxed ? dest : join(producedIn, base);
@@ -144,12 +145,3 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
   }
 }
 
-function lstatIfExists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw error;
-  }
-}

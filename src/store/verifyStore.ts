@@ -4,7 +4,7 @@
  * nothing refers to it (as Nix does); a path whose contents no longer hash to the
  * recorded NAR hash is reported.
  */
-import { lstatSync, readdirSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeNix32 } from '../format/base32.js';
 import type { Hash } from '../format/hash.js';
@@ -16,20 +16,11 @@ import { requirePathInfo } from './queryPathInfo.js';
 import { NarDumpError } from './nar/errors.js';
 import { removeStaleTempDirs } from './tempPath.js';
 import { queryReferrers } from './references.js';
+import { pathExists } from './pathExists.js';
 
 export interface VerifyReport {
   /** True when every problem found was fixed (or there was none). */
   allFixed: boolean;
-}
-
-function exists(path: string): boolean {
-  try {
-    lstatSync(path);
-    return true;
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
 }
 
 /** Hashes paths with the store's hashing service, a few at a time so that memory and open files stay bounded. */
@@ -133,7 +124,7 @@ export async function verifyStore(
   report('reading the Nix store...');
   const valid = queryAllValidPaths(store.db);
   report('checking path existence...');
-  const missing = valid.filter((p) => !exists(store.layout.toReal(p)));
+  const missing = valid.filter((p) => !pathExists(store.layout.toReal(p)));
   const missingSet = new Set(missing);
   // A missing path can be dropped when every path referring to it is dropped too: start from
   // all missing paths and take out, until nothing changes, those with a referrer left behind.

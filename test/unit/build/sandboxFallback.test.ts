@@ -29,11 +29,19 @@ describe('sandbox driver: sandbox-fallback', function () {
   this.timeout(30000);
   let store: TestStore;
   let helper: string;
+  let direct: string | undefined;
   before(() => {
     store = makeTestStore({ undiverted: true });
     helper = noNamespacesHelper(store.root);
+    // The stand-in helper is a shell script that knows no --serve: start it once per build.
+    direct = process.env['TSNIX_HELPER_DIRECT'];
+    process.env['TSNIX_HELPER_DIRECT'] = '1';
   });
-  after(() => store.destroy());
+  after(() => {
+    if (direct === undefined) delete process.env['TSNIX_HELPER_DIRECT'];
+    else process.env['TSNIX_HELPER_DIRECT'] = direct;
+    store.destroy();
+  });
 
   it('builds without the sandbox, with a warning, when namespaces are unavailable and sandbox-fallback is true', async () => {
     const { result, log, warnings } = await buildScript(store, 'echo "pwd=$(pwd)"; touch $out', { extra: { helper } });

@@ -13,7 +13,7 @@
  * the next one's time. Reps alternate nix and tsnix so machine noise hits both alike.
  */
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, rmSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { median, repoRoot, time, tsnixStore } from './lib.js';
@@ -28,7 +28,9 @@ const reps = Number(flag('--reps') ?? 3);
 const shapes = (flag('--shapes') ?? SHAPES.join(',')).split(',') as Shape[];
 const jobCounts = (flag('--jobs') ?? '1,2').split(',').map(Number);
 const only = flag('--only');
-const workDir = join(flag('--stores') ?? '/tmp', 'tsnix-bench-build');
+// A directory of its own per run: two runs at once (two people, one machine) must not delete
+// each other's stores mid-build.
+const workDir = mkdtempSync(join(flag('--stores') ?? '/tmp', 'tsnix-bench-build-'));
 const timeoutSeconds = Number(flag('--timeout') ?? 900);
 const jsonFile = flag('--json');
 const workloadsDir = flag('--workloads') ?? '/work/shared/bench/workloads';
@@ -92,8 +94,10 @@ for (const shape of shapes) {
     rows.push(row);
     if (jsonFile) appendFileSync(jsonFile, `${JSON.stringify({ shape, jobs, drvs: workload.drvCount, seconds: row.seconds, error: row.error })}\n`);
   }
-  rmSync(workDir, { recursive: true, force: true });
+  for (const tool of tools) rmSync(join(workDir, `run-${tool}`), { recursive: true, force: true });
+  rmSync(workload.template, { recursive: true, force: true });
 }
+rmSync(workDir, { recursive: true, force: true });
 printTable(rows);
 
 function printTable(all: Row[]): void {

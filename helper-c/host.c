@@ -48,6 +48,7 @@ int run_on_host(const struct sandbox_spec *spec)
   action.sa_handler = on_stop;
   sigaction(SIGTERM, &action, NULL);
   sigaction(SIGINT, &action, NULL);
+  sigaction(SIGHUP, &action, NULL);
 
   pid_t builder = fork();
   if (builder < 0)
@@ -55,6 +56,7 @@ int run_on_host(const struct sandbox_spec *spec)
   if (builder == 0) {
     signal(SIGTERM, SIG_DFL);
     signal(SIGINT, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
     exec_builder(spec, 0);
   }
   int status = 0, have_status = 0;

@@ -30,6 +30,8 @@
 
 /* The helper's own argv; PID 1 overwrites it so that the builder cannot read host paths in
    /proc/1/cmdline (which, unlike environ, stays world-readable). */
+pid_t helper_parent;
+
 static char *own_argv0;
 static size_t own_argv0_len;
 
@@ -155,8 +157,10 @@ int run_build_from_stdin(char *title, size_t title_len)
 {
   own_argv0 = title;
   own_argv0_len = title_len;
-  pid_t parent = getppid();
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  /* SIGTERM, not SIGKILL: a helper running a build on the host (no sandbox) catches it and
+     kills what the build started, which a PID namespace would otherwise do. */
+  pid_t parent = helper_parent ? helper_parent : getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
   if (getppid() != parent)
     die("the driver exited before the sandbox started");
 

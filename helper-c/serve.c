@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "serve.h"
@@ -43,7 +44,21 @@ struct build {
   int fds[STREAMS]; /* stdout, stderr, status; -1 once at EOF */
   int exited;
   int wstatus;
+  long long exited_at; /* ms, CLOCK_MONOTONIC */
 };
+
+/* After its helper exited, how long a build's pipes may stay open (held by a process the
+   build left behind on the host) before the server stops reading them and reports the exit. */
+#define PIPE_GRACE_MS 2000
+/* How long helpers get to clean up after SIGTERM when the driver goes away. */
+#define SHUTDOWN_GRACE_MS 2000
+
+static long long now_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static struct build *builds;
 static size_t build_count, build_capacity;
@@ -102,10 +117,12 @@ static void start_build(uint32_t id, const unsigned char *description, uint32_t 
   for (; made < STREAMS; made++)
     if (pipe2(pipes[made], O_CLOEXEC) < 0)
       goto fail;
+  pid_t server = getpid();
   pid_t pid = fork();
   if (pid < 0)
     goto fail;
   if (pid == 0) {
+    helper_parent = server;
     /* As a fresh process: default dispositions (SIGPIPE is ignored here), nothing blocked. */
     for (int sig = 1; sig < NSIG; sig++)
       signal(sig, SIG_DFL);
@@ -133,6 +150,7 @@ static void start_build(uint32_t id, const unsigned char *description, uint32_t 
   b->pid = pid;
   b->exited = 0;
   b->wstatus = 0;
+  b->exited_at = 0;
   for (int i = 0; i < STREAMS; i++) {
     close(pipes[i][1]);
     b->fds[i] = pipes[i][0];
@@ -183,15 +201,24 @@ static void reap(void)
       if (builds[i].pid == pid) {
         builds[i].exited = 1;
         builds[i].wstatus = wstatus;
+        builds[i].exited_at = now_ms();
       }
 }
 
-/* Reports and forgets builds whose helper exited and whose pipes all reached EOF. */
+/* Reports and forgets builds whose helper exited and whose pipes all reached EOF (or whose
+   grace ran out: a leftover holding a pipe must not keep the build, and its timeout, hanging). */
 static void finish_builds(void)
 {
   size_t kept = 0;
+  long long now = now_ms();
   for (size_t i = 0; i < build_count; i++) {
     struct build *b = &builds[i];
+    if (b->exited && now - b->exited_at >= PIPE_GRACE_MS)
+      for (int s = 0; s < STREAMS; s++)
+        if (b->fds[s] >= 0) {
+          close(b->fds[s]);
+          b->fds[s] = -1;
+        }
     if (b->exited && b->fds[0] < 0 && b->fds[1] < 0 && b->fds[2] < 0)
       send_exit(b->id, b->wstatus);
     else
@@ -200,14 +227,45 @@ static void finish_builds(void)
   build_count = kept;
 }
 
+/* The driver is gone: helpers get SIGTERM (a helper without a sandbox then kills what its
+   build started), and SIGKILL after a grace period. */
 static NORETURN void shut_down(void)
 {
+  size_t running = 0;
+  for (size_t i = 0; i < build_count; i++)
+    if (!builds[i].exited && kill(builds[i].pid, SIGTERM) == 0)
+      running++;
+  long long deadline = now_ms() + SHUTDOWN_GRACE_MS;
+  while (running > 0 && now_ms() < deadline) {
+    pid_t pid = waitpid(-1, NULL, WNOHANG);
+    if (pid > 0)
+      running--;
+    else if (pid < 0 && errno != EINTR)
+      break;
+    else
+      usleep(10000);
+  }
   for (size_t i = 0; i < build_count; i++)
     if (!builds[i].exited)
       kill(builds[i].pid, SIGKILL);
   while (wait(NULL) > 0 || errno == EINTR)
     ;
   _exit(0);
+}
+
+/* Milliseconds until the earliest pipe grace runs out, or -1 (wait for events only). */
+static int poll_timeout(void)
+{
+  long long soonest = -1, now = now_ms();
+  for (size_t i = 0; i < build_count; i++)
+    if (builds[i].exited) {
+      long long left = builds[i].exited_at + PIPE_GRACE_MS - now;
+      if (left < 0)
+        left = 0;
+      if (soonest < 0 || left < soonest)
+        soonest = left;
+    }
+  return (int)soonest;
 }
 
 int serve(char *title, size_t title_len)
@@ -247,7 +305,7 @@ int serve(char *title, size_t title_len)
     for (size_t i = 0; i < build_count; i++)
       for (int s = 0; s < STREAMS; s++)
         fds[n++] = (struct pollfd){.fd = builds[i].fds[s], .events = POLLIN}; /* -1 is ignored by poll */
-    if (poll(fds, n, -1) < 0) {
+    if (poll(fds, n, poll_timeout()) < 0) {
       if (errno == EINTR)
         continue;
       die_with_errno("poll");

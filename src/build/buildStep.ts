@@ -176,7 +176,8 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
     if (!scratch) for (const path of job.outputs.values()) deletePathSync(store.layout.toReal(path));
     throw error;
   } finally {
-    await log.close();
     ctx.events.buildFinished(drvPath, succeeded);
+    // A log that cannot be stored (bzip2 missing, a full disk) is worth a warning, not the build.
+    await log.close().catch((error: Error) => ctx.events.message(`warning: ${error.message}`));
   }
 }

@@ -5,7 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { FormatError } from '../format/errors.js';
 import { Hash, parseHashAlgo, type HashAlgo } from '../format/hash.js';
+import { parseStorePath } from '../format/storePath.js';
 import { dumpPath } from '../store/nar/dumpPath.js';
 import { BuildError } from './errors.js';
 
@@ -20,7 +22,21 @@ const CHECKS = [
  * Throws nix's "output … is not allowed to refer to the following paths" when one of the four
  * lists is broken. `requisitesOf` gives an output's closure, itself included.
  */
+/** An output name of this derivation stands for its path; anything else must be a store path (Nix refuses the rest). */
+function referenceSpecifier(word: string, outputs: ReadonlyMap<string, string>, storeDir: string): string {
+  const output = outputs.get(word);
+  if (output !== undefined) return output;
+  try {
+    parseStorePath(word, storeDir);
+  } catch (error) {
+    if (error instanceof FormatError) throw new BuildError(`derivation contains an illegal reference specifier '${word}'`, 'build');
+    throw error;
+  }
+  return word;
+}
+
 export function checkReferenceRules(
+  storeDir: string,
   env: ReadonlyMap<string, string>,
   outputs: ReadonlyMap<string, string>,
   outputPath: string,
@@ -30,7 +46,7 @@ export function checkReferenceRules(
   for (const [attr, over, allow] of CHECKS) {
     const value = env.get(attr);
     if (value === undefined) continue;
-    const listed = new Set(value.split(/\s+/).filter((w) => w !== '').map((w) => outputs.get(w) ?? w));
+    const listed = new Set(value.split(/\s+/).filter((w) => w !== '').map((w) => referenceSpecifier(w, outputs, storeDir)));
     // As Nix without structured attributes: the output itself counts when it refers to itself,
     // and a closure always contains it.
     const used = new Set(over === 'references' ? references : requisitesOf());

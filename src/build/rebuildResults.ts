@@ -47,14 +47,31 @@ export async function compareOutputs(ctx: BuildContext, job: BuildJob, built: Bu
 export async function swapInOutputs(ctx: BuildContext, job: BuildJob, built: BuiltResult): Promise<void> {
   const { store } = ctx;
   const names = [...job.outputs.keys()].sort();
-  for (const name of names) {
-    const real = store.layout.toReal(job.outputs.get(name)!);
-    const fresh = built.locations.get(name)!;
-    if (fresh === real) continue;
-    const old = join(fresh, '..', `old-${name}`);
-    if (pathExists(real)) moveIntoPlace(real, old);
-    moveIntoPlace(fresh, real);
-    deletePathSync(old);
+  // What was moved aside, to put back if a later step fails: the old outputs stay valid then.
+  const swapped: { real: string; old: string; fresh: string }[] = [];
+  try {
+    for (const name of names) {
+      const real = store.layout.toReal(job.outputs.get(name)!);
+      const fresh = built.locations.get(name)!;
+      if (fresh === real) continue;
+      const old = join(fresh, '..', `old-${name}`);
+      const hadOld = pathExists(real);
+      if (hadOld) moveIntoPlace(real, old);
+      try {
+        moveIntoPlace(fresh, real);
+      } catch (error) {
+        if (hadOld) moveIntoPlace(old, real);
+        throw error;
+      }
+      swapped.push({ real, old: hadOld ? old : '', fresh });
+    }
+    registerValidPaths(store.db, built.infos);
+  } catch (error) {
+    for (const { real, old, fresh } of swapped.reverse()) {
+      moveIntoPlace(real, fresh);
+      if (old) moveIntoPlace(old, real);
+    }
+    throw error;
   }
-  registerValidPaths(store.db, built.infos);
+  for (const { old } of swapped) if (old) deletePathSync(old);
 }

@@ -43,11 +43,17 @@ function isSmallTree(root: string): boolean {
   let entries = 0;
   let bytes = 0;
   const pending = [root];
-  while (pending.length > 0) {
-    const path = pending.pop()!;
-    const stat = lstatSync(path);
-    if (++entries > INLINE_ENTRIES || (bytes += stat.size) > INLINE_BYTES) return false;
-    if (stat.isDirectory()) for (const name of readdirSync(path)) pending.push(join(path, name));
+  try {
+    while (pending.length > 0) {
+      const path = pending.pop()!;
+      const stat = lstatSync(path);
+      if (++entries > INLINE_ENTRIES || (bytes += stat.size) > INLINE_BYTES) return false;
+      if (stat.isDirectory()) for (const name of readdirSync(path)) pending.push(join(path, name));
+    }
+  } catch (error) {
+    // A directory it cannot list yet (mode 000): leave it to the pool, which canonicalises first.
+    if ((error as NodeJS.ErrnoException).code === 'EACCES') return false;
+    throw error;
   }
   return true;
 }
@@ -104,7 +110,7 @@ export async function prepareOutputs(store: LocalStore, built: BuiltOutputs): Pr
     infos.set(name, makePathInfo({ path, narHash, narSize, references, deriver: drvPath, ultimate: true, ...(ca ? { ca } : {}) }));
   }
   for (const info of infos.values()) {
-    checkReferenceRules(drv.env, outputs, info.path, info.references, () => requisites(store, info, infos));
+    checkReferenceRules(store.storeDir, drv.env, outputs, info.path, info.references, () => requisites(store, info, infos));
   }
   return names.map((name) => infos.get(name)!);
 }

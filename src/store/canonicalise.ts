@@ -10,7 +10,7 @@
  *
  * Every entry is reached relative to its parent directory's descriptor and never followed.
  */
-import { closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, readdirSync, type Stats } from 'node:fs';
+import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, readdirSync, type Stats } from 'node:fs';
 
 export class OutputOwnershipError extends Error {
   override name = 'OutputOwnershipError';
@@ -43,6 +43,21 @@ function checkOwner(shownPath: string, stat: Stats, options: CanonicaliseOptions
   }
 }
 
+/**
+ * Opens an entry to canonicalise it. A builder may leave a file or directory without read
+ * permission (mode 000); root reads it anyway, its owner may first give itself read access,
+ * as Nix's path-based chmod would. Anyone else's entry stays refused.
+ */
+function openReadable(path: string, seen: Stats): number {
+  try {
+    return openSync(path, OPEN_FLAGS);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EACCES' || seen.uid !== process.getuid?.()) throw error;
+    chmodSync(path, seen.isDirectory() ? 0o700 : 0o400);
+    return openSync(path, OPEN_FLAGS);
+  }
+}
+
 /** Canonicalises one entry reached as `path` (through a parent descriptor), shown to users as `shownPath`. */
 function canonicaliseEntry(path: string, shownPath: string, options: CanonicaliseOptions): void {
   const seen = lstatSync(path);
@@ -54,7 +69,7 @@ function canonicaliseEntry(path: string, shownPath: string, options: Canonicalis
   }
   if (!seen.isFile() && !seen.isDirectory()) throw new UnsupportedFileTypeError(`file '${shownPath}' has an unsupported type`);
   // O_NOFOLLOW | O_NONBLOCK: a symlink or FIFO swapped in after the lstat is neither followed nor waited on.
-  const fd = openSync(path, OPEN_FLAGS);
+  const fd = openReadable(path, seen);
   try {
     const stat = fstatSync(fd);
     if (stat.ino !== seen.ino || stat.dev !== seen.dev) throw new UnsupportedFileTypeError(`file '${shownPath}' changed while it was being registered`);

@@ -10,16 +10,18 @@ import type { GoalGraph } from './goalGraph.js';
 export async function runPathGoal(graph: GoalGraph, path: string): Promise<void> {
   const { store, substituters, events, signal } = graph.ctx;
   const repairing = graph.modeOf(path) === 'repair';
-  if (!repairing && queryValidPaths(store.db, [path]).size > 0) return;
+  // Rooted before it is looked at: a collector running meanwhile must not take it away.
   await store.addTempRoot(path);
+  if (repairing ? await isIntact(store, path) : queryValidPaths(store.db, [path]).size > 0) return;
   if (repairing) {
-    if (await isIntact(store, path)) return;
+    // Nix's repairPath rebuilds a damaged path by its deriver. (Replacing a valid path by a
+    // substitute needs the binary-cache substituter, which comes with its own issue.)
     const deriver = queryPathInfo(store.db, path)?.deriver;
-    // Nix's repairPath: a substitute if there is one, else a rebuild by the path's deriver.
-    if (substituters.length === 0 && deriver && queryValidPaths(store.db, [deriver]).size > 0 && graph.targets.has(path)) {
+    if (deriver && queryValidPaths(store.db, [deriver]).size > 0 && graph.targets.has(path)) {
       events.message(`repairing path '${path}' by building '${deriver}'...`);
       return graph.derivation(deriver);
     }
+    throw new BuildError(`cannot repair path '${path}': it is corrupt or missing, and it has no valid deriver to build it again`, 'other');
   }
   for (const substituter of substituters) {
     const info = (await substituter.query([path], signal)).get(path);
@@ -36,6 +38,5 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
       events.substitutionFinished(path, ok);
     }
   }
-  if (repairing) throw new BuildError(`cannot repair path '${path}': it is corrupt or missing and no substituter has it`, 'other');
   throw new BuildError(`path '${path}' is required, but there is no substituter that can build it`, 'other');
 }

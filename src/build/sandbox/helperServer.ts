@@ -7,8 +7,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { constants } from 'node:os';
+import { SandboxSetupError } from './errors.js';
 
 const HEADER = 9;
+/** The largest description the helper reads (SPEC_MAX_BYTES in helper-c/spec.h). */
+const MAX_DESCRIPTION = 256 * 1024 * 1024;
 
 /** A helper started by the server: its three output streams and how it ended. */
 export class ServedHelper extends EventEmitter {
@@ -73,6 +76,8 @@ export class HelperServer {
   }
 
   start(description: Buffer): ServedHelper {
+    // The server would refuse it by exiting, failing every build it runs.
+    if (description.length > MAX_DESCRIPTION) throw new SandboxSetupError(`the sandbox description is ${description.length} bytes, more than the helper reads (${MAX_DESCRIPTION})`);
     const served = new ServedHelper(this, this.nextId++);
     this.running.set(served.id, served);
     this.busy();

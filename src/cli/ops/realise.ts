@@ -3,8 +3,8 @@
  * and fetched, builds, prints the outputs (or the roots made with --add-root) on stdout, and
  * exits with nix's status: 1, or 100–111 for failed, timed-out, mismatched builds.
  */
-import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { encodeNix32 } from '../../format/base32.js';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
@@ -14,6 +14,7 @@ import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
 import { ensureStoreDirs } from '../../store/layout.js';
 import type { LocalStore } from '../../store/localStore.js';
+import { pathExists } from '../../store/pathExists.js';
 import { UsageError, type ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines, warn } from '../output.js';
@@ -26,20 +27,47 @@ function targetOf(arg: string, store: LocalStore): Target {
   return parseTarget(bang >= 0 ? path + arg.slice(bang) : path);
 }
 
+/** A symlink made under a temporary name and renamed over `path`, so it is never missing or half made. */
+function replaceSymlink(target: string, path: string): void {
+  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  symlinkSync(target, temporary);
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+function isStoreLink(path: string, store: LocalStore): boolean {
+  try {
+    return readlinkSync(path).startsWith(`${store.storeDir}/`);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EINVAL') return false; // not a symlink
+    throw error;
+  }
+}
+
 /**
- * A permanent GC root: the symlink the user asked for, and (as Nix 2.8 always does, --indirect
- * or not) a link to it under gcroots/auto named by the SHA-1 of its location.
+ * A permanent GC root, as Nix 2.8 makes one: never in the store, never over a file that is not
+ * already a link into the store, and (with --indirect or not) registered through a link to it
+ * under gcroots/auto named by the SHA-1 of its location.
  */
 function addPermRoot(store: LocalStore, storePath: string, rootPath: string): string {
   const root = resolve(rootPath);
-  rmSync(root, { force: true });
-  symlinkSync(storePath, root);
+  if (root.startsWith(`${store.layout.realStoreDir}/`) || root.startsWith(`${store.storeDir}/`)) {
+    throw new RootError(`creating a garbage collector root (${root}) in the Nix store is forbidden (are you running nix-build inside the store?)`);
+  }
+  if (pathExists(root) && !isStoreLink(root, store)) throw new RootError(`cannot create symlink '${root}'; already exists`);
+  replaceSymlink(storePath, root);
   const auto = join(store.layout.gcRootsDir, 'auto');
   mkdirSync(auto, { recursive: true });
-  const link = join(auto, encodeNix32(createHash('sha1').update(root).digest()));
-  rmSync(link, { force: true });
-  symlinkSync(root, link);
+  replaceSymlink(root, join(auto, encodeNix32(createHash('sha1').update(root).digest())));
   return root;
+}
+
+export class RootError extends Error {
+  override name = 'RootError';
 }
 
 /** The gid of `build-users-group` when we are root and it exists (then builds run as its members). */
@@ -76,31 +104,40 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
   } finally {
     events.finish();
   }
-  let rootNumber = 0;
+  const failed = result.targetFailures.some((f) => f !== undefined);
+  // As nix-store: results (and roots) only when every target was realised.
+  if (!failed) printLines(resultLines(store, parsed.addRoot, result.outputs));
+  const reported = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
+  if (reported.length === 1) {
+    process.stderr.write(`error: ${reported[0]!.f.message}\n`);
+  } else if (reported.length > 1) {
+    for (const { f } of reported) process.stderr.write(`error: ${f.message}\n`);
+    const names = reported.map(({ i }) => `'${parsed.args[i]}'`).join(', ');
+    process.stderr.write(`error: build of ${names} failed\n`);
+  }
+  return result.exitStatus;
+}
+
+/**
+ * What -r prints: the output paths, or with --add-root the roots made for them. Roots are
+ * numbered per argument as nix-store numbers them (ROOT, ROOT-2, …) with `-OUTPUT` appended
+ * for outputs other than `out`.
+ */
+function resultLines(store: LocalStore, addRoot: string | undefined, outputs: { name: string; path: string }[][]): string[] {
   const lines: string[] = [];
-  for (const [i] of targets.entries()) {
-    if (result.targetFailures[i]) continue;
-    for (const { name: outputName, path } of result.outputs[i]!) {
-      if (!parsed.addRoot) {
+  for (const [i, produced] of outputs.entries()) {
+    for (const { name: outputName, path } of produced) {
+      if (addRoot === undefined) {
         lines.push(path);
         continue;
       }
-      let name = parsed.addRoot;
-      if (rootNumber++ > 0) name += `-${rootNumber}`;
+      let name = addRoot;
+      if (i > 0) name += `-${i + 1}`;
       if (outputName !== 'out') name += `-${outputName}`;
       lines.push(addPermRoot(store, path, name));
     }
   }
-  printLines(lines);
-  const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
-  if (failed.length === 1) {
-    process.stderr.write(`error: ${failed[0]!.f.message}\n`);
-  } else if (failed.length > 1) {
-    for (const { f } of failed) process.stderr.write(`error: ${f.message}\n`);
-    const names = failed.map(({ i }) => `'${parsed.args[i]}'`).join(', ');
-    process.stderr.write(`error: build of ${names} failed\n`);
-  }
-  return result.exitStatus;
+  return lines;
 }
 
 /**

@@ -1,6 +1,6 @@
 /** `tsnix-store -r` on graphs of derivations: the right outputs, references, and failures as nix reports them. */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import type { DerivationHandle } from '../../../src/build/derivationApi.js';
 import { BuildStore } from '../../support/buildStore.js';
 
@@ -95,6 +95,37 @@ describe('tsnix-store -r: graphs', function () {
     const blocks = [`${dep.out}\n\n0\n`, `${user.out}\n\n1\n${dep.out}\n`].sort((a, b) => (a < b ? -1 : 1));
     assert.ok(text.startsWith(blocks.join('')), text);
     assert.match(text, /passed as a file$/);
+  });
+
+  it('--add-root never replaces a file that is not a link into the store, and refuses roots in the store', async () => {
+    const a = bs.drv('a', 'echo a > $out');
+    const b = bs.drv('b', 'echo b > $out');
+    await bs.write([a, b]);
+    const precious = `${bs.root}/notes.txt`;
+    writeFileSync(precious, 'keep me\n');
+    const r = await bs.run(['-r', '--add-root', precious, a.drvPath]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`error: cannot create symlink '${precious}'; already exists`));
+    assert.equal(readFileSync(precious, 'utf8'), 'keep me\n');
+    const inStore = await bs.run(['-r', '--add-root', `${bs.real(a.out)}-root`, a.drvPath]);
+    assert.equal(inStore.code, 1);
+    assert.match(inStore.stderr, /in the Nix store is forbidden/);
+    // Two arguments: ROOT and ROOT-2; an existing link into the store is replaced.
+    const root = `${bs.root}/result`;
+    const two = await bs.run(['-r', '--add-root', root, a.drvPath, b.drvPath]);
+    assert.equal(two.code, 0, two.stderr);
+    assert.deepEqual(lines(two.stdout), [root, `${root}-2`]);
+    assert.equal(readlinkSync(`${root}-2`), b.out);
+    assert.equal((await bs.run(['-r', '--add-root', root, b.drvPath])).code, 0);
+    assert.equal(readlinkSync(root), b.out);
+  });
+
+  it('a reference rule naming something that is neither a store path nor an output is refused, as nix does', async () => {
+    const odd = bs.drv('odd', 'echo > $out', [], { disallowedReferences: '/nix/store/not-a-path/bin' });
+    await bs.write([odd]);
+    const r = await bs.run(['-r', odd.drvPath]);
+    assert.equal(r.code, 100, r.stderr);
+    assert.match(r.stderr, /derivation contains an illegal reference specifier '\/nix\/store\/not-a-path\/bin'/);
   });
 
   it('--dry-run lists what would be built and builds nothing', async () => {

@@ -31,8 +31,10 @@ export class BuildLogWriter {
   /** Started with the first bytes of the log. */
   private pump: Bzip2Pump | undefined;
 
+  /** The plain log, opened with the first bytes (most builds print nothing at all). */
+  private fd: number | undefined;
+
   private constructor(
-    private readonly fd: number,
     private readonly plainPath: string,
     private readonly compress: boolean,
     private readonly compressedPath: string,
@@ -48,10 +50,14 @@ export class BuildLogWriter {
     mkdirSync(join(plainPath, '..'), { recursive: true });
     // A compressed log is replaced by a rename at close; until then the new plain log shadows it.
     if (!compress) rmSync(compressedPath, { force: true });
-    const fd = openSync(plainPath, 'w', 0o644);
     // Beside the final name, so the rename is atomic and a reader never sees half a .bz2.
     const temporaryPath = `${compressedPath}.tmp-${process.pid}`;
-    return new BuildLogWriter(fd, plainPath, compress, compressedPath, temporaryPath);
+    return new BuildLogWriter(plainPath, compress, compressedPath, temporaryPath);
+  }
+
+  private plainFd(): number {
+    this.fd ??= openSync(this.plainPath, 'w', 0o644);
+    return this.fd;
   }
 
   /**
@@ -69,7 +75,8 @@ export class BuildLogWriter {
     const bytes = Buffer.from(this.pending, 'utf8');
     this.pending = '';
     try {
-      for (let offset = 0; offset < bytes.length; ) offset += writeSync(this.fd, bytes, offset);
+      const fd = this.plainFd();
+      for (let offset = 0; offset < bytes.length; ) offset += writeSync(fd, bytes, offset);
     } catch (e) {
       this.failure = new BuildLogError(`writing build log '${this.plainPath}': ${(e as Error).message}`);
       return;
@@ -84,7 +91,9 @@ export class BuildLogWriter {
     if (this.closed) return;
     this.closed = true;
     this.flush();
-    closeSync(this.fd);
+    // An uncompressed log exists even when empty, as nix leaves one.
+    if (!this.compress) this.plainFd();
+    if (this.fd !== undefined) closeSync(this.fd);
     if (this.compress) {
       if (this.pump) await this.pump.finish(this.written);
       else writeFileSync(this.temporaryPath, EMPTY_BZIP2, { mode: 0o644 });

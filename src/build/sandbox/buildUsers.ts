@@ -1,4 +1,4 @@
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { flockSync } from 'fs-ext';
 import { SandboxPolicyError } from './errors.js';
@@ -18,8 +18,20 @@ interface GroupEntry {
   members: string[];
 }
 
+/** /etc/group and /etc/passwd, read again only when they change (a large graph asks per build). */
+const fileCache = new Map<string, { mtimeMs: number; size: number; lines: string[] }>();
+
+function linesOf(path: string): string[] {
+  const stat = statSync(path);
+  const cached = fileCache.get(path);
+  if (cached && cached.mtimeMs === stat.mtimeMs && cached.size === stat.size) return cached.lines;
+  const lines = readFileSync(path, 'utf8').split('\n');
+  fileCache.set(path, { mtimeMs: stat.mtimeMs, size: stat.size, lines });
+  return lines;
+}
+
 function readGroup(group: string, groupFile: string): GroupEntry | undefined {
-  for (const line of readFileSync(groupFile, 'utf8').split('\n')) {
+  for (const line of linesOf(groupFile)) {
     const [name, , gid, members] = line.split(':');
     if (name === group && gid !== undefined) {
       return { gid: Number(gid), members: (members ?? '').split(',').filter((m) => m !== '') };
@@ -30,7 +42,7 @@ function readGroup(group: string, groupFile: string): GroupEntry | undefined {
 
 function readUids(passwdFile: string): Map<string, number> {
   const uids = new Map<string, number>();
-  for (const line of readFileSync(passwdFile, 'utf8').split('\n')) {
+  for (const line of linesOf(passwdFile)) {
     const [name, , uid] = line.split(':');
     if (name && uid !== undefined) uids.set(name, Number(uid));
   }

@@ -5,9 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
-import { FormatError } from '../format/errors.js';
 import { Hash, parseHashAlgo, type HashAlgo } from '../format/hash.js';
-import { parseStorePath } from '../format/storePath.js';
+import { isStorePath } from '../format/storePath.js';
 import { dumpPath } from '../store/nar/dumpPath.js';
 import { BuildError } from './errors.js';
 
@@ -18,23 +17,18 @@ const CHECKS = [
   ['disallowedRequisites', 'requisites', false],
 ] as const;
 
-/**
- * Throws nix's "output … is not allowed to refer to the following paths" when one of the four
- * lists is broken. `requisitesOf` gives an output's closure, itself included.
- */
 /** An output name of this derivation stands for its path; anything else must be a store path (Nix refuses the rest). */
 function referenceSpecifier(word: string, outputs: ReadonlyMap<string, string>, storeDir: string): string {
   const output = outputs.get(word);
   if (output !== undefined) return output;
-  try {
-    parseStorePath(word, storeDir);
-  } catch (error) {
-    if (error instanceof FormatError) throw new BuildError(`derivation contains an illegal reference specifier '${word}'`, 'build');
-    throw error;
-  }
+  if (!isStorePath(word, storeDir)) throw new BuildError(`derivation contains an illegal reference specifier '${word}'`, 'build');
   return word;
 }
 
+/**
+ * Throws nix's "output … is not allowed to refer to the following paths" when one of the four
+ * lists is broken. `requisitesOf` gives an output's closure, itself included.
+ */
 export function checkReferenceRules(
   storeDir: string,
   env: ReadonlyMap<string, string>,

@@ -4,9 +4,9 @@
  * first, `-r --dry-run` prints only this.
  */
 import type { LocalStore } from '../store/localStore.js';
-import { queryDerivationOutputs } from '../store/derivers.js';
 import { queryValidPaths } from '../store/queryPathInfo.js';
 import { readDerivation } from '../store/readDerivation.js';
+import { wantedOutputs } from './drvOutputs.js';
 import type { Target } from './targets.js';
 
 export interface Plan {
@@ -41,10 +41,10 @@ export function planRequest(store: LocalStore, targets: readonly Target[], subst
       unknown.add(drvPath);
       continue;
     }
-    const outputs = queryDerivationOutputs(store.db, drvPath);
-    if (outputs.size > 0 && queryValidPaths(store.db, outputs.values()).size === outputs.size) continue;
-    if (outputs.size > 0 && [...outputs.values()].every(substitutable)) {
-      for (const path of outputs.values()) willSubstitute.add(path);
+    const outputs = wantedOutputs(store, drvPath).map((o) => o.path);
+    if (queryValidPaths(store.db, outputs).size === outputs.length) continue;
+    if (outputs.every(substitutable)) {
+      for (const path of outputs) willSubstitute.add(path);
       continue;
     }
     willBuild.add(drvPath);

@@ -10,8 +10,9 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerOutputInPool } from '../pool/pool.js';
 import type { RegisterOutputTask } from '../pool/tasks.js';
-import { canonicalisePath } from '../store/canonicalise.js';
-import { hashPathHere, type PathHashes } from '../store/pathHashing.js';
+import { canonicaliseAndHashHere } from '../store/canonicalise.js';
+import type { PathHashes } from '../store/pathHashing.js';
+import { parseStorePath } from '../format/storePath.js';
 import { computeClosure } from '../store/closure.js';
 import type { LocalStore } from '../store/localStore.js';
 import { makePathInfo, type ValidPathInfo } from '../store/pathInfo.js';
@@ -59,20 +60,14 @@ function isSmallTree(root: string): boolean {
 }
 
 async function canonicaliseAndHash(task: RegisterOutputTask): Promise<PathHashes> {
-  if (!isSmallTree(task.realPath)) return registerOutputInPool(task);
-  canonicalisePath(task.realPath, { ...(task.requireOwner !== undefined ? { requireOwner: task.requireOwner } : {}), ...(task.owner ? { owner: task.owner } : {}) });
-  return hashPathHere(task.realPath, task.hashParts, false);
-}
-
-function hashPart(path: string): string {
-  return path.slice(path.lastIndexOf('/') + 1, path.lastIndexOf('/') + 33);
+  return isSmallTree(task.realPath) ? canonicaliseAndHashHere(task) : registerOutputInPool(task);
 }
 
 /** Checks and hashes every output; returns their path infos, in output-name order. Throws BuildError. */
 export async function prepareOutputs(store: LocalStore, built: BuiltOutputs): Promise<ValidPathInfo[]> {
   const { drvPath, drv, outputs, locations } = built;
   const candidates = new Map<string, string>();
-  for (const path of [...built.inputClosure, ...outputs.values()]) candidates.set(hashPart(path), path);
+  for (const path of [...built.inputClosure, ...outputs.values()]) candidates.set(parseStorePath(path, store.storeDir).hashPart, path);
   const owner = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
   const names = [...outputs.keys()].sort();
   for (const name of names) {

@@ -10,16 +10,14 @@ import { filterLogLine } from './logFilter.js';
 import { runPreBuildHook } from './preBuildHook.js';
 import type { LocalStore } from '../store/localStore.js';
 import { queryReferences } from '../store/references.js';
-import { queryDerivationOutputs } from '../store/derivers.js';
 import type { BuildSettings } from './buildSettings.js';
 import type { BuildMode } from './buildStep.js';
 import type { BuildContext, BuildLogSink, SandboxOverrides } from './context.js';
 import { BuildError, exitStatusOf } from './errors.js';
 import { QUIET_EVENTS, type BuildEvents } from './events.js';
 import { GoalGraph } from './goals/goalGraph.js';
-import { outputPathsOf } from './goals/derivationGoal.js';
+import { wantedOutputs } from './drvOutputs.js';
 import { planRequest, type Plan } from './plan.js';
-import { readDerivation } from '../store/readDerivation.js';
 import { Semaphore } from './semaphore.js';
 import type { Substituter } from './substituter.js';
 import type { Target } from './targets.js';
@@ -115,7 +113,7 @@ export class Scheduler {
 
   async realise(targets: readonly Target[]): Promise<RealiseResult> {
     for (const target of targets) {
-      if (target.kind === 'derivation' && target.outputs) this.wantedOutputs(target.drvPath, target.outputs);
+      if (target.kind === 'derivation' && target.outputs) wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
     }
     const plan = this.plan(targets);
     this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
@@ -127,24 +125,12 @@ export class Scheduler {
     const outputs = targets.map((target, i) => {
       if (settled[i]!.status === 'rejected') return [];
       if (target.kind === 'path') return [{ name: 'out', path: target.path }];
-      return this.wantedOutputs(target.drvPath, target.outputs);
+      return wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
     });
     // Nothing of a build may outlive the request, not even its directory.
     while (this.removals.size > 0) await Promise.all(this.removals);
     const failures = [...this.graph.failures];
     const targetFailures = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined));
     return { outputs, failures, targetFailures, exitStatus: exitStatusOf(failures.map((f) => f.kind)) };
-  }
-
-  /** The paths of `names` (default: all outputs) of a derivation; the .drv must be valid if names are given. */
-  private wantedOutputs(drvPath: string, names: readonly string[] | undefined): { name: string; path: string }[] {
-    let outputs = queryDerivationOutputs(this.ctx.store.db, drvPath);
-    if (outputs.size === 0) outputs = outputPathsOf(drvPath, readDerivation(this.ctx.store, drvPath));
-    if (!names) return [...outputs].sort(([a], [b]) => (a < b ? -1 : 1)).map(([name, path]) => ({ name, path }));
-    return names.map((name) => {
-      const path = outputs.get(name);
-      if (path === undefined) throw new BuildError(`derivation '${drvPath}' does not have wanted outputs '${name}'`, 'other');
-      return { name, path };
-    });
   }
 }

@@ -10,18 +10,13 @@
 import { join } from 'node:path';
 import { Hash } from '../format/hash.js';
 import { rewriteHashesInBuffer, type HashRewrites } from '../format/hashRewrite.js';
-import { makeStorePath } from '../format/storePath.js';
+import { makeStorePath, parseStorePath } from '../format/storePath.js';
 import { canonicalisePath } from '../store/canonicalise.js';
 import { deletePathSync } from '../store/deletePath.js';
 import type { LocalStore } from '../store/localStore.js';
 import { TempDir } from '../store/tempPath.js';
 import { BuildError } from './errors.js';
 import { rewriteOutputTree } from './rewriteOutput.js';
-
-function hashPartOf(path: string): string {
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  return base.slice(0, 32);
-}
 
 /** Nix's stand-in for an output being rebuilt without a sandbox: same name, same length. */
 export function standInPath(drvPath: string, outputName: string, outputPath: string, storeDir: string): string {
@@ -58,7 +53,8 @@ export class Scratch {
   }
 
   private rewrites(back: boolean): HashRewrites {
-    return new Map([...this.standIns].map(([real, standIn]) => (back ? [hashPartOf(standIn), hashPartOf(real)] : [hashPartOf(real), hashPartOf(standIn)])));
+    const hashPart = (path: string): string => parseStorePath(path, this.store.storeDir).hashPart;
+    return new Map([...this.standIns].map(([real, standIn]) => (back ? [hashPart(standIn), hashPart(real)] : [hashPart(real), hashPart(standIn)])));
   }
 
   /** A string of the derivation as the builder of a stand-in build must see it. */

@@ -3,7 +3,7 @@
  * cross the thread boundary as plain data (hashes as base16).
  */
 import { copyPathHere, hashPathHere } from '../store/pathHashing.js';
-import { canonicalisePath } from '../store/canonicalise.js';
+import { canonicaliseAndHashHere } from '../store/canonicalise.js';
 import { deletePathSync } from '../store/deletePath.js';
 import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask } from './tasks.js';
 
@@ -19,8 +19,8 @@ export async function copyPath(task: CopyPathTask): Promise<CopyPathResult> {
 
 /** A build output: canonical metadata first, then its NAR hash and references in one read. */
 export async function registerOutput(task: RegisterOutputTask): Promise<HashPathResult> {
-  canonicalisePath(task.realPath, { ...(task.requireOwner !== undefined ? { requireOwner: task.requireOwner } : {}), ...(task.owner ? { owner: task.owner } : {}) });
-  return hashPath({ realPath: task.realPath, hashParts: task.hashParts, useCaseHack: false });
+  const r = await canonicaliseAndHashHere(task);
+  return { narHash: r.narHash.toBase16(), narSize: r.narSize, foundHashParts: r.foundHashParts };
 }
 
 export function deleteTree(task: DeleteTreeTask): void {

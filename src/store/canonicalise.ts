@@ -11,6 +11,7 @@
  * Every entry is reached relative to its parent directory's descriptor and never followed.
  */
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, readdirSync, type Stats } from 'node:fs';
+import { hashPathHere, type PathHashes } from './pathHashing.js';
 
 export class OutputOwnershipError extends Error {
   override name = 'OutputOwnershipError';
@@ -103,4 +104,16 @@ function checkTree(path: string, shownPath: string, uid: number): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** A build output to register: where it is, who must own it, and its candidate references. */
+export interface OutputToRegister extends CanonicaliseOptions {
+  realPath: string;
+  hashParts: string[];
+}
+
+/** Canonical metadata first, then the NAR hash and references in one read, on this thread. */
+export async function canonicaliseAndHashHere(output: OutputToRegister): Promise<PathHashes> {
+  canonicalisePath(output.realPath, output);
+  return hashPathHere(output.realPath, output.hashParts, false);
 }

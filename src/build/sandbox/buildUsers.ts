@@ -40,6 +40,11 @@ function readGroup(group: string, groupFile: string): GroupEntry | undefined {
   return undefined;
 }
 
+/** The gid of `group` in /etc/group, if there is such a group. */
+export function groupId(group: string, groupFile = '/etc/group'): number | undefined {
+  return readGroup(group, groupFile)?.gid;
+}
+
 function readUids(passwdFile: string): Map<string, number> {
   const uids = new Map<string, number>();
   for (const line of linesOf(passwdFile)) {

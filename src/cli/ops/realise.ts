@@ -4,10 +4,11 @@
  * exits with nix's status: 1, or 100–111 for failed, timed-out, mismatched builds.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { encodeNix32 } from '../../format/base32.js';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
+import { groupId } from '../../build/sandbox/buildUsers.js';
 import { BuildCancelledError } from '../../build/errors.js';
 import { describePlan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
@@ -73,9 +74,7 @@ export class RootError extends Error {
 /** The gid of `build-users-group` when we are root and it exists (then builds run as its members). */
 function buildGroupId(store: LocalStore): number | undefined {
   const group = store.settings.get('build-users-group');
-  if (process.getuid?.() !== 0 || group === '') return undefined;
-  const line = readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith(`${group}:`));
-  return line === undefined ? undefined : Number(line.split(':')[2]);
+  return process.getuid?.() !== 0 || group === '' ? undefined : groupId(group);
 }
 
 export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<number> {

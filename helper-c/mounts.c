@@ -31,9 +31,17 @@ static void chown_or_die(const char *path, uid_t uid, gid_t gid)
 
 /* Creates the missing parents of path. Entries usually share a parent (the store directory),
    so the last parent made is remembered and not walked again. */
+static char *last_parent;
+
+/* The remembered parent is stale once another filesystem is mounted over the root. */
+static void forget_last_parent(void)
+{
+  free(last_parent);
+  last_parent = NULL;
+}
+
 static void make_parents(const char *path)
 {
-  static char *last_parent;
   const char *slash = strrchr(path, '/');
   size_t len = slash ? (size_t)(slash - path) : 0;
   if (last_parent && strlen(last_parent) == len && strncmp(last_parent, path, len) == 0)
@@ -170,6 +178,89 @@ static void plan_stages(struct sandbox_spec *spec)
   }
 }
 
+static void make_dir_entry(const struct root_entry *e, const char *path, uid_t self_uid, gid_t build_gid, uid_t build_uid)
+{
+  make_dir(path, e->mode);
+  if (e->owner == OWNER_BUILD)
+    chown_or_die(path, build_uid, build_gid);
+  else if (e->owner == OWNER_GROUP)
+    chown_or_die(path, self_uid, build_gid);
+}
+
+/* Everything but the directories that must stay on disk goes on a tmpfs that exists only in
+   this helper's private mount namespace (and the sandbox's copy of it): the skeleton of a root
+   costs some twenty inodes, which on a journalled disk cost more than the rest of the setup,
+   and would have to be deleted again on the host after the build. Needs CAP_SYS_ADMIN on the
+   host, so only a helper run as root does it; otherwise the whole root is on disk. */
+static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid)
+{
+  if (self_uid != 0 || unshare(CLONE_NEWNS) < 0)
+    return;
+  make_mounts_private();
+  int *fds = xcalloc(spec->entry_count, sizeof(int));
+  for (size_t i = 0; i < spec->entry_count; i++) {
+    const struct root_entry *e = &spec->entries[i];
+    fds[i] = -1;
+    if (e->kind != ENTRY_DIR || !e->on_disk)
+      continue;
+    char *path = in_root(spec, e->target);
+    fds[i] = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fds[i] < 0)
+      die_with_errno("cannot open '%s'", path);
+    free(path);
+  }
+  /* Only root can write here; "/" keeps Nix's 0750 and the build group. */
+  char *options = xasprintf("mode=0750,uid=%u,gid=%u,size=8m", (unsigned)self_uid, (unsigned)spec->build_gid);
+  if (mount("tmpfs", spec->root, "tmpfs", MS_NOSUID | MS_NODEV, options) < 0)
+    die_with_errno("cannot mount a tmpfs on the sandbox root '%s'", spec->root);
+  free(options);
+  forget_last_parent();
+  for (size_t i = 0; i < spec->entry_count; i++) {
+    if (fds[i] < 0)
+      continue;
+    const struct root_entry *e = &spec->entries[i];
+    char *path = in_root(spec, e->target), *source = xasprintf("/proc/self/fd/%d", fds[i]);
+    make_dir_entry(e, path, self_uid, spec->build_gid, spec->build_uid);
+    if (mount(source, path, NULL, MS_BIND, NULL) < 0)
+      die_with_errno("cannot bind the on-disk '%s' into the sandbox root", e->target);
+    close(fds[i]);
+    free(source);
+    free(path);
+  }
+  free(fds);
+}
+
+/* Whether target lies below one of the directories kept on disk (a NULL-ended list). */
+static int inside_disk_dir(char *const *disk_dirs, const char *target)
+{
+  for (; *disk_dirs; disk_dirs++) {
+    size_t len = strlen(*disk_dirs);
+    if (strncmp(target, *disk_dirs, len) == 0 && target[len] == '/')
+      return 1;
+  }
+  return 0;
+}
+
+static void prepare_entry(struct sandbox_spec *spec, struct root_entry *e, uid_t self_uid)
+{
+  char *path = in_root(spec, e->target);
+  if (e->kind == ENTRY_DIR) {
+    make_dir_entry(e, path, self_uid, spec->build_gid, spec->build_uid);
+  } else if (e->kind == ENTRY_FILE) {
+    make_parents(path);
+    write_new_file(path, e->content, e->content_len, e->mode);
+  } else {
+    enum bind_result res = make_mount_point(spec, e, path);
+    if (res == BIND_SKIPPED_OPTIONAL)
+      e->skip_mount = 1;
+    else if (res == BIND_ERR_SOURCE_MISSING)
+      die_with_errno("cannot bind '%s' into the sandbox: the source is missing", e->source);
+    else if (res != BIND_OK)
+      die_with_errno("cannot create the mount point '%s'", path);
+  }
+  free(path);
+}
+
 void prepare_root(struct sandbox_spec *spec)
 {
   uid_t self_uid = geteuid();
@@ -181,29 +272,32 @@ void prepare_root(struct sandbox_spec *spec)
     die_with_errno("cannot set the mode of '%s'", spec->root);
   root_length = strlen(spec->root);
 
+  /* The directories that hold outputs (the store directory) or may grow large (/tmp) are made
+     on disk, under the root at their sandbox paths, so the driver finds outputs there. */
+  char **disk_dirs = xcalloc(spec->entry_count + 1, sizeof(char *));
+  size_t disk_count = 0;
   for (size_t i = 0; i < spec->entry_count; i++) {
-    struct root_entry *e = &spec->entries[i];
+    const struct root_entry *e = &spec->entries[i];
+    if (e->kind != ENTRY_DIR || !e->on_disk)
+      continue;
     char *path = in_root(spec, e->target);
-    if (e->kind == ENTRY_DIR) {
-      make_dir(path, e->mode);
-      if (e->owner == OWNER_BUILD)
-        chown_or_die(path, spec->build_uid, spec->build_gid);
-      else if (e->owner == OWNER_GROUP)
-        chown_or_die(path, self_uid, spec->build_gid);
-    } else if (e->kind == ENTRY_FILE) {
-      make_parents(path);
-      write_new_file(path, e->content, e->content_len, e->mode);
-    } else {
-      enum bind_result res = make_mount_point(spec, e, path);
-      if (res == BIND_SKIPPED_OPTIONAL)
-        e->skip_mount = 1;
-      else if (res == BIND_ERR_SOURCE_MISSING)
-        die_with_errno("cannot bind '%s' into the sandbox: the source is missing", e->source);
-      else if (res != BIND_OK)
-        die_with_errno("cannot create the mount point '%s'", path);
-    }
+    make_dir_entry(e, path, self_uid, spec->build_gid, spec->build_uid);
     free(path);
+    disk_dirs[disk_count++] = e->target;
   }
+  /* Entries inside those directories first: a hard link needs its source and target on the
+     same mount, which they no longer are once the directory is bound into the tmpfs. */
+  for (int on_disk = 1; on_disk >= 0; on_disk--) {
+    if (!on_disk)
+      mount_skeleton_tmpfs(spec, self_uid);
+    for (size_t i = 0; i < spec->entry_count; i++) {
+      struct root_entry *e = &spec->entries[i];
+      if ((e->kind == ENTRY_DIR && e->on_disk) || inside_disk_dir(disk_dirs, e->target) != on_disk)
+        continue;
+      prepare_entry(spec, e, self_uid);
+    }
+  }
+  free(disk_dirs);
 
   plan_stages(spec);
 

@@ -14,7 +14,8 @@ enum bind_result {
 };
 
 /* Creates the root directory, the driver's directories and files, and empty mount points.
-   Runs before the namespaces exist, with the caller's own ids. */
+   Runs before the sandbox's namespaces exist, with the caller's own ids; as root, in a private
+   mount namespace of the helper's own where all but the on-disk directories are on a tmpfs. */
 void prepare_root(struct sandbox_spec *spec);
 
 /* Inside the new mount namespace: stop propagation to the host in both directions. */

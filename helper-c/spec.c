@@ -106,8 +106,9 @@ static enum spec_result read_entry(struct reader *r, const char *key, struct roo
     return res;
   if (!is_clean_absolute(e->target) || strcmp(e->target, "/") == 0)
     return SPEC_ERR_BAD_TARGET;
-  if (strcmp(key, "dir") == 0) {
+  if (strcmp(key, "dir") == 0 || strcmp(key, "disk-dir") == 0) {
     e->kind = ENTRY_DIR;
+    e->on_disk = strcmp(key, "disk-dir") == 0;
     if ((res = read_number(r, 07777, 8, &mode)) != SPEC_OK)
       return res;
     e->mode = (mode_t)mode;
@@ -160,7 +161,7 @@ static enum spec_result read_field(struct reader *r, const char *key, struct san
   unsigned long n;
   enum spec_result res;
   char *text;
-  if (!strcmp(key, "dir") || !strcmp(key, "file") || !strcmp(key, "bind")) {
+  if (!strcmp(key, "dir") || !strcmp(key, "disk-dir") || !strcmp(key, "file") || !strcmp(key, "bind")) {
     if (s->entry_count + 1 >= SPEC_MAX_ITEMS)
       return SPEC_ERR_TOO_MANY_ITEMS;
     struct root_entry *grown = realloc(s->entries, (s->entry_count + 1) * sizeof *grown);

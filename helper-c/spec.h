@@ -25,6 +25,7 @@ struct root_entry {
   size_t content_len;
   mode_t mode;        /* ENTRY_DIR, ENTRY_FILE */
   enum dir_owner owner; /* ENTRY_DIR */
+  int on_disk;        /* ENTRY_DIR: kept on the host's disk (it receives outputs or large files) */
   int writable;       /* ENTRY_BIND */
   int optional;       /* ENTRY_BIND: skip when the source is missing */
   int nofollow;       /* ENTRY_BIND: a symlink source is copied as a symlink, not followed */

@@ -60,8 +60,9 @@ describe('sandbox: a builder cannot see the host', function () {
     assert.equal(logValue(log, 'outsider'), '1');
     assert.equal(logValue(log, 'write'), '1');
     assert.ok(log.some((l) => l.includes('Read-only file system')), log.join('\n'));
-    // The store directory itself is no mount (it is where outputs are created), and no staging mount is left.
-    assert.equal(logValue(log, 'mounts'), '0');
+    // The store directory is at most the bind of its on-disk directory (as root the rest of the root
+    // is a tmpfs), never the host's store, and no staging mount is left.
+    assert.ok(Number(logValue(log, 'mounts')) <= 1, log.join('\n'));
     assert.equal(logValue(log, 'stage'), '0');
   });
 

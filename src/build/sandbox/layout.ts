@@ -49,8 +49,9 @@ export function storePathOf(storeDir: string, path: string): string | undefined 
  */
 export function sandboxLayout(input: LayoutInput): RootEntry[] {
   const entries: RootEntry[] = [
-    { kind: 'dir', target: input.storeDir, mode: 0o1775, owner: 'group' },
-    { kind: 'dir', target: '/tmp', mode: 0o1777, owner: 'root' },
+    // Outputs are created in the store directory and /tmp may grow large: both stay on disk.
+    { kind: 'dir', target: input.storeDir, mode: 0o1775, owner: 'group', onDisk: true },
+    { kind: 'dir', target: '/tmp', mode: 0o1777, owner: 'root', onDisk: true },
     { kind: 'file', target: '/etc/passwd', mode: 0o644, content: passwd() },
     { kind: 'file', target: '/etc/group', mode: 0o644, content: group() },
   ];

@@ -15,7 +15,8 @@
                         'S' bytes           the helper's status pipe (fd 3)
                         'X' u32 status      the helper exited (a wait status), after the above ended
    When the driver closes stdin (or dies: PR_SET_PDEATHSIG), every helper is killed, and each
-   helper's death takes its sandbox with it. */
+   helper's death takes its sandbox with it.
+   Each build's helper is forked one request ahead (see struct spare). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,7 +24,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
@@ -106,21 +106,41 @@ static struct build *find_build(uint32_t id)
 static char *own_title;
 static size_t own_title_len;
 
-static void start_build(uint32_t id, const unsigned char *description, uint32_t len)
+/* The next build's helper, forked ahead of its request: it waits for its description on a pipe.
+   A fork and a fresh process's setup cost milliseconds on a virtual machine, and the driver
+   waits for them between every two builds of a chain; forked while the previous build runs,
+   they cost it nothing. */
+struct spare {
+  pid_t pid; /* 0: none */
+  int description_fd;
+  int fds[STREAMS];
+};
+
+static struct spare spare;
+
+static void close_pipes(int pipes[][2], int count)
 {
-  static const char failed[] = "tsnix-helper --serve: cannot start the sandbox helper\n";
-  int pipes[STREAMS][2];
+  for (int i = 0; i < count; i++) {
+    close(pipes[i][0]);
+    close(pipes[i][1]);
+  }
+}
+
+static void make_spare(void)
+{
+  int pipes[STREAMS + 1][2]; /* stdin, stdout, stderr, status */
   int made = 0;
-  int memfd = memfd_create("tsnix-description", MFD_CLOEXEC);
-  if (memfd < 0 || write_all(memfd, description, len) < 0 || lseek(memfd, 0, SEEK_SET) < 0)
-    goto fail;
-  for (; made < STREAMS; made++)
-    if (pipe2(pipes[made], O_CLOEXEC) < 0)
-      goto fail;
+  for (; made < STREAMS + 1; made++)
+    if (pipe2(pipes[made], O_CLOEXEC) < 0) {
+      close_pipes(pipes, made);
+      return;
+    }
   pid_t server = getpid();
   pid_t pid = fork();
-  if (pid < 0)
-    goto fail;
+  if (pid < 0) {
+    close_pipes(pipes, made);
+    return;
+  }
   if (pid == 0) {
     helper_parent = server;
     /* As a fresh process: default dispositions (SIGPIPE is ignored here), nothing blocked. */
@@ -130,15 +150,55 @@ static void start_build(uint32_t id, const unsigned char *description, uint32_t 
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     /* Exactly fds 0-3 reach the build: no other build's pipes, not the server's own. */
-    if (dup2(memfd, STDIN_FILENO) < 0 || dup2(pipes[0][1], STDOUT_FILENO) < 0 || dup2(pipes[1][1], STDERR_FILENO) < 0 ||
-        dup2(pipes[2][1], 3) < 0)
-      _exit(EXIT_SETUP_FAILED);
+    for (int fd = 0; fd <= 3; fd++)
+      if (dup2(pipes[fd][fd == 0 ? 0 : 1], fd) < 0)
+        _exit(EXIT_SETUP_FAILED);
     int keep[] = {-1};
     close_fds_except(4, keep);
     free(builds);
     exit(run_build_from_stdin(own_title, own_title_len));
   }
-  close(memfd);
+  close(pipes[0][0]);
+  spare.pid = pid;
+  spare.description_fd = pipes[0][1];
+  for (int i = 0; i < STREAMS; i++) {
+    close(pipes[i + 1][1]);
+    spare.fds[i] = pipes[i + 1][0];
+  }
+}
+
+/* Forgets the spare, killing it unless it was already reaped (pid -1). */
+static void drop_spare(void)
+{
+  if (!spare.pid)
+    return;
+  if (spare.pid > 0)
+    kill(spare.pid, SIGKILL);
+  close(spare.description_fd);
+  for (int i = 0; i < STREAMS; i++)
+    close(spare.fds[i]);
+  spare.pid = 0;
+}
+
+static void start_build(uint32_t id, const unsigned char *description, uint32_t len)
+{
+  static const char failed[] = "tsnix-helper --serve: cannot start the sandbox helper\n";
+  if (!spare.pid)
+    make_spare();
+  /* The spare reads while we write, so a description larger than a pipe cannot block us; a
+     spare that died meanwhile fails the write (SIGPIPE is ignored) and is replaced once. */
+  if (spare.pid && write_all(spare.description_fd, description, len) < 0) {
+    drop_spare();
+    make_spare();
+    if (spare.pid && write_all(spare.description_fd, description, len) < 0)
+      drop_spare();
+  }
+  if (!spare.pid) {
+    send_frame('E', id, failed, sizeof failed - 1);
+    send_exit(id, EXIT_SETUP_FAILED << 8);
+    return;
+  }
+  close(spare.description_fd);
   if (build_count == build_capacity) {
     build_capacity = build_capacity ? build_capacity * 2 : 16;
     builds = realloc(builds, build_capacity * sizeof *builds);
@@ -147,24 +207,14 @@ static void start_build(uint32_t id, const unsigned char *description, uint32_t 
   }
   struct build *b = &builds[build_count++];
   b->id = id;
-  b->pid = pid;
+  b->pid = spare.pid;
   b->exited = 0;
   b->wstatus = 0;
   b->exited_at = 0;
-  for (int i = 0; i < STREAMS; i++) {
-    close(pipes[i][1]);
-    b->fds[i] = pipes[i][0];
-  }
-  return;
-fail:
-  if (memfd >= 0)
-    close(memfd);
-  for (int i = 0; i < made; i++) {
-    close(pipes[i][0]);
-    close(pipes[i][1]);
-  }
-  send_frame('E', id, failed, sizeof failed - 1);
-  send_exit(id, EXIT_SETUP_FAILED << 8);
+  for (int i = 0; i < STREAMS; i++)
+    b->fds[i] = spare.fds[i];
+  spare.pid = 0;
+  make_spare();
 }
 
 /* Handles every complete frame at the start of buf; returns how many bytes were used. */
@@ -196,13 +246,19 @@ static void reap(void)
 {
   int wstatus;
   pid_t pid;
-  while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0)
+  while ((pid = waitpid(-1, &wstatus, WNOHANG)) > 0) {
+    if (pid == spare.pid) {
+      /* It died before it got a build; reaped, so it must not be killed by its old pid. */
+      spare.pid = -1;
+      drop_spare();
+    }
     for (size_t i = 0; i < build_count; i++)
       if (builds[i].pid == pid) {
         builds[i].exited = 1;
         builds[i].wstatus = wstatus;
         builds[i].exited_at = now_ms();
       }
+  }
 }
 
 /* Reports and forgets builds whose helper exited and whose pipes all reached EOF (or whose
@@ -231,6 +287,7 @@ static void finish_builds(void)
    build started), and SIGKILL after a grace period. */
 static NORETURN void shut_down(void)
 {
+  drop_spare();
   size_t running = 0;
   for (size_t i = 0; i < build_count; i++)
     if (!builds[i].exited && kill(builds[i].pid, SIGTERM) == 0)
@@ -283,6 +340,7 @@ int serve(char *title, size_t title_len)
     die_with_errno("cannot create a signalfd");
   /* A pipe to a driver that exited must end us quietly, not with SIGPIPE. */
   signal(SIGPIPE, SIG_IGN);
+  make_spare();
 
   size_t in_cap = 1 << 16, in_len = 0;
   unsigned char *in = malloc(in_cap);

@@ -3,6 +3,7 @@
  * started, at once and with an error, and the next build must get a new server.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { defaultHelperPath } from '../../src/build/sandbox.js';
 import { HelperServer } from '../../src/build/sandbox/helperServer.js';
 import { processesWith, uniqueSleep, waitUntil } from './support/processes.js';
@@ -32,6 +33,40 @@ describe('sandbox: the helper server', function () {
     const next = await buildScript(store, 'echo again; touch $out');
     assert.deepEqual(next.result.status, { kind: 'exited', code: 0 });
     assert.notEqual(HelperServer.for(defaultHelperPath()).pid, pid);
+  });
+
+  /** The server's children: the helper forked ahead of the next request, and running builds. */
+  function childrenOf(pid: number): number[] {
+    const text = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+    return text === '' ? [] : text.split(' ').map(Number);
+  }
+
+  /** Whether pid is gone (or a zombie nobody has reaped yet). */
+  function gone(pid: number): boolean {
+    try {
+      return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.startsWith('Z');
+    } catch {
+      return true;
+    }
+  }
+
+  it('keeps one helper forked ahead of the next build; a dead one is replaced, and none outlives the server', async () => {
+    await buildScript(store, 'touch $out');
+    const server = HelperServer.for(defaultHelperPath()).pid!;
+    assert.ok(await waitUntil(() => childrenOf(server).length === 1, 10000), `children: ${childrenOf(server).join(' ')}`);
+    const [spare] = childrenOf(server) as [number];
+    process.kill(spare, 'SIGKILL');
+    assert.ok(await waitUntil(() => gone(spare), 10000), 'the killed spare was reaped');
+    const next = await buildScript(store, 'echo still; touch $out');
+    assert.deepEqual(next.result.status, { kind: 'exited', code: 0 });
+    assert.deepEqual(next.log, ['still']);
+    assert.ok(await waitUntil(() => childrenOf(server).length === 1, 10000), `children: ${childrenOf(server).join(' ')}`);
+    const [waiting] = childrenOf(server) as [number];
+    assert.notEqual(waiting, spare);
+    process.kill(server, 'SIGKILL');
+    assert.ok(await waitUntil(() => gone(waiting), 10000), `the waiting helper ${waiting} outlived its server`);
+    const after = await buildScript(store, 'touch $out');
+    assert.deepEqual(after.result.status, { kind: 'exited', code: 0 });
   });
 
   it('many builds at once are kept apart: each gets its own output and log', async () => {

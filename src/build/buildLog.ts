@@ -8,8 +8,9 @@
  * from that file, so the log can be read while it grows and memory stays bounded. When the
  * build ends the compressed log replaces the plain one.
  */
-import { closeSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { StoreLayout } from '../store/layout.js';
 import { BuildLogError, buildLogCandidates } from './buildLogPaths.js';
 import { Bzip2Pump } from './bzip2Pump.js';
@@ -22,6 +23,29 @@ const FLUSH_BYTES = 64 * 1024;
 
 /** What bzip2 makes of nothing: most builds print nothing, and need no bzip2 process. */
 const EMPTY_BZIP2 = Buffer.from('425a683917724538509000000000', 'hex');
+
+/**
+ * Runs `create` (which makes `path`), making the log's directory first when it is missing:
+ * most builds find it there, and a failed mkdir costs as much as a file on some disks.
+ */
+function withLogDir<T>(path: string, create: () => T): T;
+function withLogDir<T>(path: string, create: () => Promise<T>): Promise<T>;
+function withLogDir<T>(path: string, create: () => T | Promise<T>): T | Promise<T> {
+  const missing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
+  try {
+    const made = create();
+    if (!(made instanceof Promise)) return made;
+    return made.catch((error: unknown) => {
+      if (!missing(error)) throw error;
+      mkdirSync(dirname(path), { recursive: true });
+      return create();
+    });
+  } catch (error) {
+    if (!missing(error)) throw error;
+    mkdirSync(dirname(path), { recursive: true });
+    return create();
+  }
+}
 
 export class BuildLogWriter {
   private pending = '';
@@ -47,7 +71,6 @@ export class BuildLogWriter {
    */
   static open(layout: StoreLayout, drvPath: string, compress: boolean): BuildLogWriter {
     const [plainPath, compressedPath] = buildLogCandidates(layout, drvPath) as [string, string];
-    mkdirSync(join(plainPath, '..'), { recursive: true });
     // A compressed log is replaced by a rename at close; until then the new plain log shadows it.
     if (!compress) rmSync(compressedPath, { force: true });
     // Beside the final name, so the rename is atomic and a reader never sees half a .bz2.
@@ -56,7 +79,7 @@ export class BuildLogWriter {
   }
 
   private plainFd(): number {
-    this.fd ??= openSync(this.plainPath, 'w', 0o644);
+    this.fd ??= withLogDir(this.plainPath, () => openSync(this.plainPath, 'w', 0o644));
     return this.fd;
   }
 
@@ -95,10 +118,11 @@ export class BuildLogWriter {
     if (!this.compress) this.plainFd();
     if (this.fd !== undefined) closeSync(this.fd);
     if (this.compress) {
+      // Off the main thread: the scheduler need not wait for this before the next build.
       if (this.pump) await this.pump.finish(this.written);
-      else writeFileSync(this.temporaryPath, EMPTY_BZIP2, { mode: 0o644 });
-      renameSync(this.temporaryPath, this.compressedPath);
-      rmSync(this.plainPath, { force: true });
+      else await withLogDir(this.temporaryPath, () => writeFile(this.temporaryPath, EMPTY_BZIP2, { mode: 0o644 }));
+      await rename(this.temporaryPath, this.compressedPath);
+      await rm(this.plainPath, { force: true });
     }
     if (this.failure) throw this.failure;
   }

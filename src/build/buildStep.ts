@@ -178,6 +178,7 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
   } finally {
     ctx.events.buildFinished(drvPath, succeeded);
     // A log that cannot be stored (bzip2 missing, a full disk) is worth a warning, not the build.
-    await log.close().catch((error: Error) => ctx.events.message(`warning: ${error.message}`));
+    // Stored after the slot is free: the next build need not wait for the log's files.
+    ctx.afterBuild(log.close().catch((error: Error) => ctx.events.message(`warning: ${error.message}`)));
   }
 }

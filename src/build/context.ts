@@ -27,6 +27,8 @@ export interface BuildContext {
   sandboxOverrides: SandboxOverrides;
   /** Removes a finished build's directory in the background; the scheduler waits for these at the end. */
   removeBuildDir(path: string): void;
+  /** Work of a finished build that need not hold its job slot (storing its log); awaited at the end like removals. */
+  afterBuild(work: Promise<void>): void;
   /** Runs the `pre-build-hook` for one build; undefined when none is set. */
   preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
 }

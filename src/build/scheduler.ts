@@ -54,7 +54,8 @@ function storedLog(store: LocalStore, drvPath: string, compress: boolean): Build
 export class Scheduler {
   private readonly abort = new AbortController();
   private readonly graph: GoalGraph;
-  private readonly removals = new Set<Promise<void>>();
+  /** Work that outlives a build's slot but not the request: build-dir removals, log storage. */
+  private readonly background = new Set<Promise<void>>();
   readonly ctx: BuildContext;
 
   constructor(store: LocalStore, options: SchedulerOptions) {
@@ -80,11 +81,11 @@ export class Scheduler {
       },
       referenceGraph: (paths) => new Map([...computeClosure(store.db, paths)].map((p) => [p, queryReferences(store.db, p)])),
       sandboxOverrides: options.sandbox ?? {},
-      removeBuildDir: (path) => {
-        const removal: Promise<void> = deleteTreeInPool(path)
-          .catch((error: Error) => events.message(`warning: cannot remove build directory '${path}': ${error.message}`))
-          .finally(() => this.removals.delete(removal));
-        this.removals.add(removal);
+      removeBuildDir: (path) =>
+        this.ctx.afterBuild(deleteTreeInPool(path).catch((error: Error) => events.message(`warning: cannot remove build directory '${path}': ${error.message}`))),
+      afterBuild: (work) => {
+        const tracked: Promise<void> = work.finally(() => this.background.delete(tracked));
+        this.background.add(tracked);
       },
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
     };
@@ -127,8 +128,8 @@ export class Scheduler {
       if (target.kind === 'path') return [{ name: 'out', path: target.path }];
       return wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
     });
-    // Nothing of a build may outlive the request, not even its directory.
-    while (this.removals.size > 0) await Promise.all(this.removals);
+    // Nothing of a build may outlive the request, not even its directory; its log is in place.
+    while (this.background.size > 0) await Promise.all(this.background);
     const failures = [...this.graph.failures];
     const targetFailures = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined));
     return { outputs, failures, targetFailures, exitStatus: exitStatusOf(failures.map((f) => f.kind)) };

@@ -10,10 +10,11 @@ function at(dirFd: number, name: string): string {
   return `/proc/self/fd/${dirFd}/${name}`;
 }
 
-function copyFile(fd: number, dest: string, mode: number): void {
+function copyFile(fd: number, dest: string, mode: number, size: number): void {
   const out = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | NOFOLLOW, 0o600);
   try {
-    const buffer = Buffer.allocUnsafe(1 << 20);
+    // Sized to the file: a MiB of external memory per small output made V8 collect every few builds.
+    const buffer = Buffer.allocUnsafe(Math.max(1, Math.min(size, 1 << 20)));
     for (;;) {
       const n = readSync(fd, buffer, 0, buffer.length, null);
       if (n === 0) break;
@@ -50,7 +51,7 @@ function copyEntry(dirFd: number, name: string, dest: string): void {
       for (const child of readdirSync(`/proc/self/fd/${fd}`)) copyEntry(fd, child, join(dest, child));
       fchmodAfter(dest, stat.mode);
     } else {
-      copyFile(fd, dest, stat.mode);
+      copyFile(fd, dest, stat.mode, stat.size);
     }
   } finally {
     closeSync(fd);

@@ -7,18 +7,26 @@
  * holds it until flushed). With `reuse`, one buffer is refilled after each hand-out: the
  * chunk is then valid only until the consumer asks for the next one, but no fresh pages
  * are faulted in for every MiB, which is most of the cost of dumping a large file.
+ *
+ * The first chunk is small: most paths a build registers are a few bytes, and a MiB of
+ * external memory for each of them made V8 run a full collection every few builds.
  */
+const FIRST_CHUNK = 64 * 1024;
+
 export class ChunkWriter {
   buffer: Buffer;
   position = 0;
+
+  private readonly allocate: () => Buffer;
 
   constructor(
     readonly chunkSize: number,
     private readonly reuse: boolean,
     /** Where chunks come from instead (the helper worker writes into shared slots). */
-    private readonly allocate: () => Buffer = () => Buffer.allocUnsafe(chunkSize),
+    allocate?: () => Buffer,
   ) {
-    this.buffer = allocate();
+    this.allocate = allocate ?? (() => Buffer.allocUnsafe(chunkSize));
+    this.buffer = allocate ? allocate() : Buffer.allocUnsafe(Math.min(chunkSize, FIRST_CHUNK));
   }
 
   get free(): number {
@@ -59,7 +67,8 @@ export class ChunkWriter {
   /** The filled part, to be yielded; writing continues in a new (or the recycled) buffer. */
   take(): Buffer {
     const full = this.buffer.subarray(0, this.position);
-    if (!this.reuse) this.buffer = this.allocate();
+    // A small first chunk that filled up: the NAR is large, so full-size chunks from now on.
+    if (!this.reuse || this.buffer.length < this.chunkSize) this.buffer = this.allocate();
     this.position = 0;
     return full;
   }

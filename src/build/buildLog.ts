@@ -9,7 +9,7 @@
  * build ends the compressed log replaces the plain one.
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { StoreLayout } from '../store/layout.js';
 import { BuildLogError, buildLogCandidates } from './buildLogPaths.js';
@@ -35,9 +35,9 @@ function withLogDir<T>(path: string, create: () => T | Promise<T>): T | Promise<
   try {
     const made = create();
     if (!(made instanceof Promise)) return made;
-    return made.catch((error: unknown) => {
+    return made.catch(async (error: unknown) => {
       if (!missing(error)) throw error;
-      mkdirSync(dirname(path), { recursive: true });
+      await mkdir(dirname(path), { recursive: true });
       return create();
     });
   } catch (error) {

@@ -1,0 +1,16 @@
+/** Errors of the substituters room: binary caches, their transports and their NAR compression. */
+
+/** The base of every error about taking paths from (or writing them to) a substituter. */
+export class SubstituterError extends Error {
+  override name = 'SubstituterError';
+}
+
+/** A compression method tsnix cannot read or write (unknown, or `lzip`/`lz4`), or a level out of range. */
+export class UnsupportedCompressionError extends SubstituterError {
+  override name = 'UnsupportedCompressionError';
+}
+
+/** A compressed NAR that does not decompress: truncated, corrupt, or not in the format its narinfo says. */
+export class CorruptCompressedDataError extends SubstituterError {
+  override name = 'CorruptCompressedDataError';
+}

@@ -15,8 +15,35 @@ export interface SubstitutableInfo {
 export interface Substituter {
   /** Shown to users: the cache's URL. */
   readonly uri: string;
+  /** Lower is tried first (Nix's `Priority`); asking may read the cache's metadata. */
+  priority(signal?: AbortSignal): Promise<number>;
   /** Which of `paths` this substituter has. */
   query(paths: string[], signal?: AbortSignal): Promise<Map<string, SubstitutableInfo>>;
   /** Fetches `path` into `store` and makes it valid (its references are valid already). */
-  fetch(store: LocalStore, path: string, info: SubstitutableInfo, signal?: AbortSignal): Promise<void>;
+  fetch(store: LocalStore, path: string, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * The substituters in the order they are tried: by priority, then as configured. One that
+ * cannot be reached is left out with a warning, as Nix disables a cache it cannot use.
+ */
+export async function orderSubstituters(
+  substituters: readonly Substituter[],
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<Substituter[]> {
+  const ranked = await Promise.all(
+    substituters.map(async (substituter, index) => {
+      try {
+        return { substituter, index, priority: await substituter.priority(signal) };
+      } catch (error) {
+        warn(`warning: ${(error as Error).message}; not using substituter '${substituter.uri}'`);
+        return undefined;
+      }
+    }),
+  );
+  return ranked
+    .filter((r) => r !== undefined)
+    .sort((a, b) => a.priority - b.priority || a.index - b.index)
+    .map((r) => r.substituter);
 }

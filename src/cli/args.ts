@@ -11,7 +11,7 @@ export class UsageError extends Error {
 export const OPERATIONS = [
   'add', 'add-fixed', 'query', 'dump', 'restore', 'export', 'import',
   'verify', 'verify-path', 'check-validity', 'print-fixed-path', 'version', 'help',
-  'realise', 'add-drv', 'read-log', 'repair-path',
+  'realise', 'add-drv', 'read-log', 'repair-path', 'generate-binary-cache-key',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -40,6 +40,7 @@ const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
   'add-drv': [],
   'read-log': [],
   'repair-path': [],
+  'generate-binary-cache-key': [],
 };
 
 /**
@@ -63,6 +64,7 @@ function checkArgumentCount(operation: Operation, count: number): void {
   }
   if ((operation === 'dump' || operation === 'restore') && count !== 1) throw new UsageError('only one argument allowed');
   if (operation === 'add-drv' && count === 0) throw new UsageError('--add-drv needs at least one file');
+  if (operation === 'generate-binary-cache-key' && count !== 3) throw new UsageError('three arguments expected');
 }
 
 export interface ParsedArgs {

@@ -22,6 +22,9 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
     case 'print-fixed-path':
       (await import('./ops/printFixedPath.js')).opPrintFixedPath(parsed);
       return 0;
+    case 'generate-binary-cache-key':
+      (await import('./ops/generateKey.js')).opGenerateBinaryCacheKey(parsed.args);
+      return 0;
     default:
       break;
   }

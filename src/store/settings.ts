@@ -40,6 +40,13 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'pre-build-hook': { kind: 'string', default: '', description: 'program run before each build; may add sandbox paths' },
   'substituters': { kind: 'strings', default: '', description: 'binary caches to use' },
   'trusted-public-keys': { kind: 'strings', default: '', description: 'keys whose signatures are trusted' },
+  'trusted-substituters': { kind: 'strings', default: '', description: 'binary caches untrusted users may add' },
+  'secret-key-files': { kind: 'strings', default: '', description: 'keys to sign the paths this store builds or copies' },
+  'http-connections': { kind: 'int', default: '25', description: 'most parallel connections per binary cache (0 = no limit)' },
+  'connect-timeout': { kind: 'int', default: '0', description: 'seconds to wait for a binary cache to answer (0 = 300)' },
+  'download-attempts': { kind: 'int', default: '5', description: 'attempts of a download that fails for a passing reason' },
+  'narinfo-cache-positive-ttl': { kind: 'int', default: '2592000', description: 'seconds a narinfo found stays cached' },
+  'narinfo-cache-negative-ttl': { kind: 'int', default: '3600', description: 'seconds a narinfo not found stays cached' },
   'system': { kind: 'string', default: 'x86_64-linux', description: 'the platform of this machine' },
   'gc-reserved-space': { kind: 'int', default: '8388608', description: 'bytes reserved for the garbage collector' },
 };

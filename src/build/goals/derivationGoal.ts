@@ -23,6 +23,36 @@ async function awaitInputs(graph: GoalGraph, drvPath: string, waits: Promise<voi
   if (graph.ctx.signal.aborted || settled.some((s) => s.status === 'rejected')) throw new BuildCancelledError(drvPath);
 }
 
+/**
+ * Fetches `missing` when some cache has each of them. False when not all are to be had, or
+ * when fetching failed and `--fallback` says to build instead.
+ */
+async function substituteOutputs(graph: GoalGraph, drvPath: string, missing: string[]): Promise<boolean> {
+  const { signal, events, settings } = graph.ctx;
+  const substituters = await graph.substituters();
+  if (substituters.length === 0) return false;
+  const available = new Set<string>();
+  for (const substituter of substituters) {
+    const wanted = missing.filter((p) => !available.has(p));
+    if (wanted.length === 0) break;
+    try {
+      for (const path of (await substituter.query(wanted, signal)).keys()) available.add(path);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      events.message(`warning: ${(error as Error).message}`);
+    }
+  }
+  if (available.size < missing.length) return false;
+  try {
+    await Promise.all(missing.map((path) => graph.substitute(path)));
+    return true;
+  } catch (error) {
+    if (!settings.fallback || signal.aborted) throw error;
+    events.message(`warning: substituting the outputs of '${drvPath}' failed; building it instead ('--fallback')`);
+    return false;
+  }
+}
+
 export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Promise<void> {
   const { store } = graph.ctx;
   if (queryValidPaths(store.db, [drvPath]).size === 0) throw new BuildError(`cannot build missing derivation '${drvPath}'`, 'other');
@@ -31,7 +61,12 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
   const outputs = outputPathsOf(drvPath, drv);
   for (const path of outputs.values()) await store.addTempRoot(path);
   const mode = graph.modeOf(drvPath);
-  if (mode === 'normal' && queryValidPaths(store.db, outputs.values()).size === outputs.size) return;
+  if (mode === 'normal') {
+    const valid = queryValidPaths(store.db, outputs.values());
+    if (valid.size === outputs.size) return;
+    // As Nix: outputs every one of which a cache has are fetched, not built (nor are the inputs).
+    if (await substituteOutputs(graph, drvPath, [...outputs.values()].filter((p) => !valid.has(p)))) return;
+  }
   // Repair goes through the whole closure: the inputs' goals check (and repair) them too.
   const intact = mode === 'repair' ? await Promise.all([...outputs.values()].map((path) => isIntact(store, path))) : [];
   const inputs: string[] = [...drv.inputSrcs];

@@ -5,6 +5,7 @@
  */
 import type { BuildMode } from '../buildStep.js';
 import type { BuildContext } from '../context.js';
+import { orderSubstituters, type Substituter } from '../substituter.js';
 import { BuildCancelledError, BuildError } from '../errors.js';
 import { runDerivationGoal } from './derivationGoal.js';
 import { runPathGoal } from './pathGoal.js';
@@ -21,6 +22,14 @@ export class GoalGraph {
     private readonly cancel: (reason: Error) => void,
     private readonly mode: BuildMode = 'normal',
   ) {}
+
+  private ordered: Promise<Substituter[]> | undefined;
+
+  /** The substituters by priority, worked out when a goal first needs one (no request before). */
+  substituters(): Promise<Substituter[]> {
+    this.ordered ??= orderSubstituters(this.ctx.substituters, (m) => this.ctx.events.message(m), this.ctx.signal);
+    return this.ordered;
+  }
 
   /** `--check` applies to the derivations named, `--repair` to everything they need. */
   modeOf(goal: string): BuildMode {
@@ -44,6 +53,22 @@ export class GoalGraph {
       this.paths.set(path, goal);
     }
     return goal;
+  }
+
+  private readonly attempts = new Map<string, Promise<void>>();
+
+  /**
+   * An output fetched instead of built. With `--fallback` a failure is no failure of the
+   * request (the derivation is built instead), so it is neither recorded nor cancels anything.
+   */
+  substitute(path: string): Promise<void> {
+    if (!this.ctx.settings.fallback) return this.path(path);
+    let attempt = this.attempts.get(path);
+    if (!attempt) {
+      attempt = runPathGoal(this, path);
+      this.attempts.set(path, attempt);
+    }
+    return attempt;
   }
 
   /** Records and reports a goal's own failure; what fails because of a cancellation is not one. */

@@ -8,7 +8,7 @@ import { BuildError } from '../errors.js';
 import type { GoalGraph } from './goalGraph.js';
 
 export async function runPathGoal(graph: GoalGraph, path: string): Promise<void> {
-  const { store, substituters, events, signal } = graph.ctx;
+  const { store, events, signal } = graph.ctx;
   const repairing = graph.modeOf(path) === 'repair';
   // Rooted before it is looked at: a collector running meanwhile must not take it away.
   await store.addTempRoot(path);
@@ -23,20 +23,38 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
     }
     throw new BuildError(`cannot repair path '${path}': it is corrupt or missing, and it has no valid deriver to build it again`, 'other');
   }
-  for (const substituter of substituters) {
-    const info = (await substituter.query([path], signal)).get(path);
+  let lastFailure: Error | undefined;
+  // A failure is a warning while another cache may still have the path; the last one is the error.
+  const tell = (error: Error): void => {
+    if (lastFailure) events.message(`warning: ${lastFailure.message}`);
+    lastFailure = error;
+  };
+  for (const substituter of await graph.substituters()) {
+    let info;
+    try {
+      info = (await substituter.query([path], signal)).get(path);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      tell(error as Error);
+      continue;
+    }
     if (!info) continue;
     // Its references first: a path becomes valid only after everything it refers to.
     await Promise.all(info.references.filter((r) => r !== path).map((r) => graph.path(r)));
     events.substitutionStarted(path, substituter.uri);
     let ok = false;
     try {
-      await substituter.fetch(store, path, info, signal);
+      await substituter.fetch(store, path, signal);
       ok = true;
       return;
+    } catch (error) {
+      // A bad substitute (signature, hash, a broken download) is reported; the next cache may do better.
+      if (signal.aborted) throw error;
+      tell(error as Error);
     } finally {
       events.substitutionFinished(path, ok);
     }
   }
+  if (lastFailure) throw new BuildError(`cannot substitute path '${path}': ${lastFailure.message}`, 'other');
   throw new BuildError(`path '${path}' is required, but there is no substituter that can build it`, 'other');
 }

@@ -14,6 +14,7 @@ import { describePlan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
 import { ensureStoreDirs } from '../../store/layout.js';
+import { openSubstituters } from '../../substituters/openSubstituters.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { pathExists } from '../../store/pathExists.js';
 import { UsageError, type ParsedArgs } from '../args.js';
@@ -90,7 +91,16 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
     color: colorWanted(process.env, process.stderr),
   });
   const mode = parsed.check ? 'check' : parsed.repair ? 'repair' : 'normal';
-  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode });
+  const substituters = openSubstituters(store.settings, store.storeDir);
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode, substituters });
+  try {
+    return await realiseWith(store, parsed, scheduler, targets, events);
+  } finally {
+    await Promise.all(substituters.map((s) => s.close()));
+  }
+}
+
+async function realiseWith(store: LocalStore, parsed: ParsedArgs, scheduler: Scheduler, targets: Target[], events: ReturnType<typeof createProgress>): Promise<number> {
   const listing = describePlan(scheduler.plan(targets));
   if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
   if (parsed.dryRun) return 0;
@@ -145,12 +155,14 @@ function resultLines(store: LocalStore, addRoot: string | undefined, outputs: { 
  */
 export async function repairPaths(store: LocalStore, paths: string[]): Promise<number> {
   const events = createProgress({ stream: process.stderr, isTTY: terminalWanted(process.env, process.stderr), color: colorWanted(process.env, process.stderr) });
-  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode: 'repair' });
+  const substituters = openSubstituters(store.settings, store.storeDir);
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode: 'repair', substituters });
   let result;
   try {
     result = await scheduler.realise(paths.map((path) => ({ kind: 'path' as const, path })));
   } finally {
     events.finish();
+    await Promise.all(substituters.map((s) => s.close()));
   }
   for (const failure of result.targetFailures) if (failure && !(failure instanceof BuildCancelledError)) process.stderr.write(`error: ${failure.message}\n`);
   return result.exitStatus;

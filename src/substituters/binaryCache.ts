@@ -1,0 +1,195 @@
+/**
+ * A binary cache as a substituter: `nix-cache-info` once, a `.narinfo` per path asked for,
+ * and the NAR of a path streamed through decompression straight into a temporary directory
+ * of the store while it is hashed, so it is read once and checked against the narinfo's
+ * `NarHash` and `NarSize` before anything becomes valid. The signature is checked before
+ * the download starts.
+ */
+import { contentAddressPath, parseContentAddress } from '../format/contentAddress.js';
+import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../format/narinfo.js';
+import { parseNixCacheInfo } from '../format/nixCacheInfo.js';
+import { verifySignature, type PublicKey } from '../format/signing.js';
+import { parseStorePath } from '../format/storePath.js';
+import { commitPath } from '../store/commitPath.js';
+import type { LocalStore } from '../store/localStore.js';
+import { restorePath } from '../store/nar/restorePath.js';
+import { makePathInfo } from '../store/pathInfo.js';
+import { TempDir } from '../store/tempPath.js';
+import { CacheInfoError, SubstituteRejectedError } from './cacheErrors.js';
+import { decompress, parseCompression, type Compression } from './compression.js';
+import type { CacheTransport } from './transport.js';
+
+export interface BinaryCacheOptions {
+  /** The store directory paths must be in (the cache's `StoreDir` must be the same). */
+  storeDir: string;
+  /** `trusted-public-keys`. */
+  trustedKeys: readonly PublicKey[];
+  /** `require-sigs`: a path needs a valid signature of a trusted key, or a content address that checks. */
+  requireSigs: boolean;
+  /** The `priority=` store parameter; else the cache's own `Priority`, else 50 as in Nix. */
+  priority?: number;
+  /** `download-attempts`: a download that breaks off is started again, this many times in all. */
+  attempts?: number;
+}
+
+/** What a cache says of a path it has. */
+export interface CachedPathInfo {
+  references: string[];
+  deriver?: string;
+  /** Bytes to download (`FileSize`), when the cache says. */
+  downloadSize?: number;
+  narSize: number;
+  narInfo: NarInfo;
+}
+
+interface CacheInfo {
+  priority: number;
+  wantMassQuery: boolean;
+}
+
+export class BinaryCache {
+  private info: Promise<CacheInfo> | undefined;
+  /** Answers already had: a narinfo, or null for a path the cache does not have. */
+  private readonly known = new Map<string, NarInfo | null>();
+
+  constructor(
+    readonly transport: CacheTransport,
+    private readonly options: BinaryCacheOptions,
+  ) {}
+
+  get uri(): string {
+    return this.transport.uri;
+  }
+
+  /** Reads `nix-cache-info` (once): a cache serving another store directory is refused. */
+  cacheInfo(signal?: AbortSignal): Promise<CacheInfo> {
+    this.info ??= (async () => {
+      const bytes = await this.transport.getFile('nix-cache-info', signal);
+      if (bytes === undefined) throw new CacheInfoError(`binary cache '${this.uri}' is not valid: it has no 'nix-cache-info' file`);
+      const parsed = parseNixCacheInfo(bytes.toString('utf8'), `${this.uri}/nix-cache-info`);
+      if (parsed.storeDir !== undefined && parsed.storeDir !== this.options.storeDir) {
+        throw new CacheInfoError(`binary cache '${this.uri}' is for Nix stores with prefix '${parsed.storeDir}', not '${this.options.storeDir}'`);
+      }
+      return { priority: this.options.priority ?? parsed.priority ?? 50, wantMassQuery: parsed.wantMassQuery };
+    })();
+    // A failed attempt is not remembered: the next query tries again.
+    this.info.catch(() => (this.info = undefined));
+    return this.info;
+  }
+
+  async priority(signal?: AbortSignal): Promise<number> {
+    return (await this.cacheInfo(signal)).priority;
+  }
+
+  /** The narinfo of `path`, or undefined when the cache does not have it. */
+  async narInfo(path: string, signal?: AbortSignal): Promise<NarInfo | undefined> {
+    const known = this.known.get(path);
+    if (known !== undefined) return known ?? undefined;
+    await this.cacheInfo(signal);
+    const { hashPart } = parseStorePath(path, this.options.storeDir);
+    const name = `${hashPart}.narinfo`;
+    const bytes = await this.transport.getFile(name, signal);
+    const info = bytes === undefined ? undefined : parseNarInfo(bytes.toString('utf8'), this.options.storeDir, `${this.uri}/${name}`);
+    if (info && info.storePath !== path) {
+      throw new SubstituteRejectedError(`binary cache '${this.uri}': '${name}' describes '${info.storePath}', not '${path}'`);
+    }
+    this.known.set(path, info ?? null);
+    return info;
+  }
+
+  /** Which of `paths` the cache has, all asked for at once. */
+  async query(paths: string[], signal?: AbortSignal): Promise<Map<string, CachedPathInfo>> {
+    const found = new Map<string, CachedPathInfo>();
+    const infos = await Promise.all(paths.map((path) => this.narInfo(path, signal)));
+    for (const [i, info] of infos.entries()) {
+      if (!info) continue;
+      found.set(paths[i]!, {
+        references: info.references,
+        ...(info.deriver !== undefined ? { deriver: info.deriver } : {}),
+        ...(info.fileSize !== undefined ? { downloadSize: info.fileSize } : {}),
+        narSize: info.narSize,
+        narInfo: info,
+      });
+    }
+    return found;
+  }
+
+  /** Whether the narinfo may be trusted under `require-sigs` (Nix's rule, binary-cache.md §5). */
+  private checkTrust(info: NarInfo): void {
+    if (!this.options.requireSigs) return;
+    const fingerprint = narInfoFingerprint(info);
+    if (info.sigs.some((sig) => verifySignature(sig, fingerprint, this.options.trustedKeys))) return;
+    if (info.ca !== undefined && contentAddressChecks(info, this.options.storeDir)) return;
+    throw new SubstituteRejectedError(`substituter '${this.uri}' does not have a valid signature for path '${info.storePath}'`);
+  }
+
+  /**
+   * Downloads `path` into `store` and makes it valid with the narinfo's references, deriver,
+   * signatures and content address. Its references must be valid already.
+   */
+  async fetch(store: LocalStore, path: string, signal?: AbortSignal): Promise<void> {
+    const info = await this.narInfo(path, signal);
+    if (!info) throw new SubstituteRejectedError(`binary cache '${this.uri}' does not have '${path}'`);
+    this.checkTrust(info);
+    const compression = parseCompression(info.compression, `${this.uri}/${parseStorePath(path, this.options.storeDir).hashPart}.narinfo`);
+    const attempts = Math.max(1, this.options.attempts ?? 1);
+    for (let tried = 1; ; tried++) {
+      try {
+        return await this.download(store, info, compression, signal);
+      } catch (error) {
+        // A wrong substitute stays wrong; a broken connection may not.
+        if (error instanceof SubstituteRejectedError || signal?.aborted || tried >= attempts) {
+          if (tried > 1 && !(error instanceof SubstituteRejectedError)) (error as Error).message += ` (after ${tried} attempts)`;
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** One attempt: stream, decompress and unpack while hashing; commit only what matches the narinfo. */
+  private async download(store: LocalStore, info: NarInfo, compression: Compression, signal?: AbortSignal): Promise<void> {
+    const path = info.storePath;
+    const temp = await TempDir.create(store.layout, 'substitute', store.onWait);
+    try {
+      const source = `${this.uri}/${info.url}`;
+      const nar = decompress(compression, this.transport.streamFile(info.url, signal), source);
+      const got = await restorePath(temp.contentPath, nar, { useCaseHack: store.useCaseHack, hashOnThread: info.narSize > 8 << 20 });
+      if (!got.narHash.equals(info.narHash) || got.narSize !== info.narSize) {
+        throw new SubstituteRejectedError(
+          `hash mismatch importing path '${path}' from '${this.uri}': the narinfo says ${info.narHash.format('nix32')} (${info.narSize} bytes), ` +
+            `the NAR is ${got.narHash.format('nix32')} (${got.narSize} bytes)`,
+        );
+      }
+      await commitPath(
+        store,
+        temp,
+        makePathInfo({
+          path,
+          narHash: got.narHash,
+          narSize: got.narSize,
+          references: info.references,
+          ...(info.deriver !== undefined ? { deriver: info.deriver } : {}),
+          sigs: info.sigs,
+          ...(info.ca !== undefined ? { ca: info.ca } : {}),
+        }),
+      );
+    } finally {
+      temp.remove();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.transport.close();
+  }
+}
+
+/** A content-addressed path is its own proof: its name follows from its `CA:` and references. */
+function contentAddressChecks(info: NarInfo, storeDir: string): boolean {
+  try {
+    const { name } = parseStorePath(info.storePath, storeDir);
+    return contentAddressPath(parseContentAddress(info.ca!), name, info.references, info.storePath, storeDir) === info.storePath;
+  } catch {
+    // A content address that does not parse proves nothing; the path then needs a signature.
+    return false;
+  }
+}

@@ -1,0 +1,140 @@
+/**
+ * `http://` and `https://` binary caches, through undici: connections are kept alive and
+ * bounded by `http-connections`, and HTTP/2 is used where the server offers it (over TLS),
+ * so that many narinfo requests share one connection instead of waiting for each other.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import { CacheAccessError } from './cacheErrors.js';
+import type { CacheTransport } from './transport.js';
+
+export interface HttpTransportOptions {
+  /** `http-connections`: most connections at once (0 = no limit). */
+  connections: number;
+  /** `connect-timeout` in seconds (0 = 300, as curl's default that Nix keeps). */
+  connectTimeout: number;
+  /** `download-attempts`: tries of a request that fails for a passing reason (5xx, a dropped connection). */
+  attempts: number;
+}
+
+/** Statuses that mean "not here", as Nix reads them. */
+const ABSENT = new Set([404, 403, 410]);
+
+/** A failure worth another attempt: the server or the network, not the request. */
+export class TransientCacheError extends CacheAccessError {
+  override name = 'TransientCacheError';
+}
+
+export class HttpTransport implements CacheTransport {
+  private readonly agent: Agent;
+
+  constructor(
+    readonly uri: string,
+    private readonly base: string,
+    private readonly options: HttpTransportOptions,
+  ) {
+    const timeout = (options.connectTimeout > 0 ? options.connectTimeout : 300) * 1000;
+    this.agent = new Agent({
+      ...(options.connections > 0 ? { connections: options.connections } : {}),
+      allowH2: true,
+      pipelining: 1,
+      keepAliveTimeout: 30_000,
+      connect: { timeout },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    });
+  }
+
+  private url(name: string): string {
+    return `${this.base}/${name}`;
+  }
+
+  /** One GET; transport failures and 5xx become TransientCacheError. */
+  private async get(name: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
+    let response: Dispatcher.ResponseData;
+    try {
+      response = await request(this.url(name), { dispatcher: this.agent, method: 'GET', ...(signal ? { signal } : {}) });
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
+    }
+    if (ABSENT.has(response.statusCode)) {
+      await response.body.dump();
+      return undefined;
+    }
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      await response.body.dump();
+      const text = `unable to download '${this.url(name)}': HTTP error ${response.statusCode}`;
+      throw response.statusCode >= 500 || response.statusCode === 429 ? new TransientCacheError(text) : new CacheAccessError(text);
+    }
+    return response;
+  }
+
+  /** Runs `attempt` up to `download-attempts` times while it fails transiently, waiting longer each time. */
+  async retrying<T>(attempt: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    for (let tried = 1; ; tried++) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (!(error instanceof TransientCacheError) || tried >= Math.max(1, this.options.attempts) || signal?.aborted) throw error;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(250 * 2 ** (tried - 1), 4000)));
+      }
+    }
+  }
+
+  async getFile(name: string, signal?: AbortSignal): Promise<Buffer | undefined> {
+    return this.retrying(async () => {
+      const response = await this.get(name, signal);
+      if (!response) return undefined;
+      try {
+        return Buffer.from(await response.body.arrayBuffer());
+      } catch (error) {
+        if (signal?.aborted) throw error;
+        throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
+      }
+    }, signal);
+  }
+
+  async *streamFile(name: string, signal?: AbortSignal): AsyncIterable<Buffer> {
+    const response = await this.retrying(() => this.get(name, signal), signal);
+    if (!response) throw new CacheAccessError(`unable to download '${this.url(name)}': HTTP error 404 (the file is not in the cache)`);
+    try {
+      for await (const chunk of response.body) yield chunk as Buffer;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      throw new TransientCacheError(`download of '${this.url(name)}' broke off: ${(error as Error).message}`);
+    }
+  }
+
+  async hasFile(name: string, signal?: AbortSignal): Promise<boolean> {
+    return this.retrying(async () => {
+      let response: Dispatcher.ResponseData;
+      try {
+        response = await request(this.url(name), { dispatcher: this.agent, method: 'HEAD', ...(signal ? { signal } : {}) });
+      } catch (error) {
+        throw new TransientCacheError(`unable to reach '${this.url(name)}': ${(error as Error).message}`);
+      }
+      await response.body.dump();
+      if (response.statusCode >= 500) throw new TransientCacheError(`unable to reach '${this.url(name)}': HTTP error ${response.statusCode}`);
+      return response.statusCode >= 200 && response.statusCode < 300;
+    }, signal);
+  }
+
+  async putFile(name: string, content: AsyncIterable<Buffer> | Buffer): Promise<void> {
+    const body = Buffer.isBuffer(content) ? content : Buffer.concat(await collect(content));
+    const response = await request(this.url(name), { dispatcher: this.agent, method: 'PUT', body });
+    await response.body.dump();
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      throw new CacheAccessError(`unable to upload '${this.url(name)}': HTTP error ${response.statusCode}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}
+
+async function collect(chunks: AsyncIterable<Buffer>): Promise<Buffer[]> {
+  const all: Buffer[] = [];
+  for await (const chunk of chunks) all.push(chunk);
+  return all;
+}

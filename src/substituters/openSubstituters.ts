@@ -1,0 +1,64 @@
+/**
+ * The substituters a command uses, from the settings Nix has for them: `substituters` (URLs,
+ * tried by priority), `trusted-public-keys` and `require-sigs`. Nothing is contacted here;
+ * a cache is first read when a path is asked for.
+ */
+import { parsePublicKey, type PublicKey } from '../format/signing.js';
+import type { Settings } from '../store/settings.js';
+import { BinaryCache } from './binaryCache.js';
+import { CacheAccessError } from './cacheErrors.js';
+import { FileTransport } from './fileTransport.js';
+import { HttpTransport } from './httpTransport.js';
+import type { CacheTransport } from './transport.js';
+
+/** Store URL parameters (`?priority=10&trusted=1`) and the URL without them. */
+function splitParams(uri: string): { base: string; params: URLSearchParams } {
+  const at = uri.indexOf('?');
+  return at < 0 ? { base: uri, params: new URLSearchParams() } : { base: uri.slice(0, at), params: new URLSearchParams(uri.slice(at + 1)) };
+}
+
+export function openTransport(uri: string, settings: Settings): { transport: CacheTransport; params: URLSearchParams } {
+  const { base, params } = splitParams(uri);
+  if (base.startsWith('file://')) {
+    const dir = decodeURIComponent(base.slice('file://'.length));
+    if (!dir.startsWith('/')) throw new CacheAccessError(`binary cache '${uri}': a file:// URL needs an absolute path`);
+    return { transport: new FileTransport(uri, dir.replace(/\/+$/, '') || '/'), params };
+  }
+  if (base.startsWith('http://') || base.startsWith('https://')) {
+    const transport = new HttpTransport(uri, base.replace(/\/+$/, ''), {
+      connections: settings.int('http-connections'),
+      connectTimeout: settings.int('connect-timeout'),
+      attempts: settings.int('download-attempts'),
+    });
+    return { transport, params };
+  }
+  throw new CacheAccessError(`don't know how to open Nix store '${uri}'`);
+}
+
+export function trustedKeys(settings: Settings): PublicKey[] {
+  return settings
+    .get('trusted-public-keys')
+    .split(/\s+/)
+    .filter((k) => k !== '')
+    .map((k) => parsePublicKey(k, "setting 'trusted-public-keys'"));
+}
+
+export function openSubstituters(settings: Settings, storeDir: string): BinaryCache[] {
+  const keys = trustedKeys(settings);
+  const requireSigs = settings.bool('require-sigs');
+  return settings
+    .get('substituters')
+    .split(/\s+/)
+    .filter((u) => u !== '')
+    .map((uri) => {
+      const { transport, params } = openTransport(uri, settings);
+      const priority = params.get('priority');
+      return new BinaryCache(transport, {
+        storeDir,
+        trustedKeys: keys,
+        requireSigs,
+        attempts: settings.int('download-attempts'),
+        ...(priority !== null && /^-?\d+$/.test(priority) ? { priority: Number(priority) } : {}),
+      });
+    });
+}

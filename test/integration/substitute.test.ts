@@ -1,0 +1,132 @@
+/**
+ * `tsnix-store -r` substituting from the binary caches real `nix copy` wrote (the vectors):
+ * the path and its references arrive valid with the narinfo's hash, references, deriver and
+ * signatures; an unsigned or tampered substitute is refused and leaves nothing valid.
+ */
+import assert from 'node:assert/strict';
+import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { tempDir, tsnixStore } from '../support/cli.js';
+import { fixture } from '../support/fixtures.js';
+
+const vectors = fixture('binary-cache');
+const PUBLIC_KEY = readFileSync(join(vectors, 'public.key'), 'utf8').trim();
+const WITH_REF = '/nix/store/czmxh0q1hdaw4bf1s12qf6jq5l4g4y0y-with-ref';
+const SIMPLE = '/nix/store/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple';
+
+function narinfoOf(cache: string, path: string): Map<string, string[]> {
+  const text = readFileSync(join(cache, `${path.slice('/nix/store/'.length, '/nix/store/'.length + 32)}.narinfo`), 'utf8');
+  const fields = new Map<string, string[]>();
+  for (const line of text.trim().split('\n')) {
+    const at = line.indexOf(': ');
+    const key = at < 0 ? line.replace(/:$/, '') : line.slice(0, at);
+    fields.set(key, [...(fields.get(key) ?? []), at < 0 ? '' : line.slice(at + 2)]);
+  }
+  return fields;
+}
+
+function rowOf(root: string, path: string): { hash: string; narSize: number; deriver: string | null; sigs: string | null } | undefined {
+  const db = new Database(join(root, 'nix/var/nix/db/db.sqlite'), { readonly: true });
+  try {
+    return db.prepare('SELECT hash, narSize, deriver, sigs FROM ValidPaths WHERE path = ?').get(path) as never;
+  } finally {
+    db.close();
+  }
+}
+
+function referencesOf(root: string, path: string): string[] {
+  const db = new Database(join(root, 'nix/var/nix/db/db.sqlite'), { readonly: true });
+  try {
+    const rows = db
+      .prepare('SELECT v2.path AS ref FROM Refs JOIN ValidPaths v1 ON v1.id = Refs.referrer JOIN ValidPaths v2 ON v2.id = Refs.reference WHERE v1.path = ?')
+      .all(path) as { ref: string }[];
+    return rows.map((r) => r.ref).sort();
+  } finally {
+    db.close();
+  }
+}
+
+function realise(root: string, cacheDir: string, extra: string[], ...paths: string[]) {
+  return tsnixStore(['--store', root, '--option', 'substituters', `file://${cacheDir}`, ...extra, '-r', ...paths]);
+}
+
+describe('substitution from file:// binary caches nix wrote', function () {
+  this.timeout(60000);
+
+  for (const kind of ['none', 'xz']) {
+    it(`fetches a path and its reference from the ${kind} cache, with nix's hashes, references, deriver and signatures`, async () => {
+      const cache = join(vectors, `cache-${kind}`);
+      const root = tempDir();
+      const r = await realise(root, cache, ['--option', 'trusted-public-keys', PUBLIC_KEY], WITH_REF);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.toString(), `${WITH_REF}\n`);
+      for (const path of [WITH_REF, SIMPLE]) {
+        const info = narinfoOf(cache, path);
+        const row = rowOf(root, path);
+        assert.ok(row, `${path} is valid`);
+        assert.equal(row.narSize, Number(info.get('NarSize')![0]));
+        assert.equal(row.sigs, info.get('Sig')!.join(' '));
+        const refs = info.get('References')![0]!.split(' ').filter((s) => s).map((b) => `/nix/store/${b}`);
+        assert.deepEqual(referencesOf(root, path), refs.sort());
+        if (info.has('Deriver')) assert.equal(row.deriver, `/nix/store/${info.get('Deriver')![0]}`);
+      }
+      const verify = await tsnixStore(['--store', root, '--verify', '--check-contents']);
+      assert.equal(verify.code, 0, verify.stderr);
+    });
+  }
+
+  it('refuses a path without a signature by a trusted key (require-sigs), and takes it with require-sigs = false', async () => {
+    const cache = join(vectors, 'cache-none');
+    const root = tempDir();
+    const refused = await realise(root, cache, ['--option', 'trusted-public-keys', 'other-key-1:XFs/fmpnEXhcgUTWffokaCVp548oGpEtMWb2O25Rs/g='], SIMPLE);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /does not have a valid signature for path '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple'/);
+    assert.equal(rowOf(root, SIMPLE), undefined);
+    const taken = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
+    assert.equal(taken.code, 0, taken.stderr);
+    assert.ok(rowOf(root, SIMPLE));
+  });
+
+  it('refuses a NAR whose hash is not the narinfo\'s, registering nothing', async () => {
+    const cache = join(tempDir(), 'cache');
+    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const nar = join(cache, narinfoOf(cache, SIMPLE).get('URL')![0]!);
+    const bytes = readFileSync(nar);
+    bytes[bytes.length - 20] ^= 1;
+    writeFileSync(nar, bytes);
+    const root = tempDir();
+    const r = await realise(root, cache, ['--option', 'trusted-public-keys', PUBLIC_KEY], SIMPLE);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /hash mismatch importing path '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple'/);
+    assert.equal(rowOf(root, SIMPLE), undefined);
+    assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => n.includes('simple')), []);
+  });
+
+  it('names the narinfo and the field of a malformed narinfo, and registers nothing', async () => {
+    const cache = join(tempDir(), 'cache');
+    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^NarHash: .*$/m, 'NarHash: sha256:nonsense'));
+    const root = tempDir();
+    const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /dzlyqx2ian7g7d3q7c82f62y9gabffbn\.narinfo/);
+    assert.match(r.stderr, /NarHash/);
+    assert.equal(rowOf(root, SIMPLE), undefined);
+  });
+
+  it('skips a cache for another store directory, and one that is not a cache', async () => {
+    const cache = join(tempDir(), 'cache');
+    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    writeFileSync(join(cache, 'nix-cache-info'), 'StoreDir: /gnu/store\n');
+    const root = tempDir();
+    const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /is for Nix stores with prefix '\/gnu\/store'/);
+    const empty = tempDir();
+    const none = await realise(root, empty, ['--option', 'require-sigs', 'false'], SIMPLE);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /has no 'nix-cache-info'/);
+  });
+});

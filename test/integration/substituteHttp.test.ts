@@ -1,0 +1,88 @@
+/**
+ * Substitution over HTTP from a cache served on 127.0.0.1 by the test: the download works,
+ * passing failures (500s, a connection dropped mid-file) are retried `download-attempts`
+ * times, a server that hangs is given up after `connect-timeout`, and what fails for good
+ * is an error naming the path and the cache, with nothing registered.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { CacheServer } from '../support/cacheServer.js';
+import { tempDir, tsnixStore } from '../support/cli.js';
+import { fixture } from '../support/fixtures.js';
+
+const cacheDir = fixture('binary-cache/cache-xz');
+const PUBLIC_KEY = readFileSync(fixture('binary-cache/public.key'), 'utf8').trim();
+const SIMPLE = '/nix/store/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple';
+const WITH_REF = '/nix/store/czmxh0q1hdaw4bf1s12qf6jq5l4g4y0y-with-ref';
+const narOf = (hashPart: string): string => readFileSync(join(cacheDir, `${hashPart}.narinfo`), 'utf8').match(/^URL: (.*)$/m)![1]!;
+
+function isValid(root: string, path: string): boolean {
+  const db = new Database(join(root, 'nix/var/nix/db/db.sqlite'), { readonly: true });
+  try {
+    return db.prepare('SELECT 1 FROM ValidPaths WHERE path = ?').get(path) !== undefined;
+  } finally {
+    db.close();
+  }
+}
+
+describe('substitution over HTTP', function () {
+  this.timeout(60000);
+  let server: CacheServer;
+  beforeEach(async () => {
+    server = await CacheServer.serve(cacheDir);
+  });
+  afterEach(() => server.close());
+
+  const realise = (root: string, extra: string[], ...paths: string[]) =>
+    tsnixStore(['--store', root, '--option', 'substituters', server.url, '--option', 'trusted-public-keys', PUBLIC_KEY, ...extra, '-r', ...paths]);
+
+  it('fetches a path and its reference', async () => {
+    const root = tempDir();
+    const r = await realise(root, [], WITH_REF);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(isValid(root, WITH_REF) && isValid(root, SIMPLE));
+    assert.ok(server.requests.includes('nix-cache-info'));
+  });
+
+  it('asks nothing when nothing needs substituting', async () => {
+    const root = tempDir();
+    assert.equal((await realise(root, [], SIMPLE)).code, 0);
+    server.requests = [];
+    const again = await realise(root, [], SIMPLE);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(server.requests, []);
+  });
+
+  it('retries answers of 500 and a download cut off midway, then succeeds', async () => {
+    server.inject('dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo', { kind: 'status', status: 500 }, 2);
+    server.inject(narOf('dzlyqx2ian7g7d3q7c82f62y9gabffbn'), { kind: 'cut', afterBytes: 40 }, 2);
+    const root = tempDir();
+    const r = await realise(root, [], SIMPLE);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(isValid(root, SIMPLE));
+    assert.equal(server.requests.filter((n) => n.endsWith('.narinfo')).length, 3);
+  });
+
+  it('gives up after download-attempts, naming the path and the cache, registering nothing', async () => {
+    server.inject(narOf('dzlyqx2ian7g7d3q7c82f62y9gabffbn'), { kind: 'cut', afterBytes: 40 });
+    const root = tempDir();
+    const r = await realise(root, ['--option', 'download-attempts', '3'], SIMPLE);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, new RegExp(`${SIMPLE}`));
+    assert.match(r.stderr, new RegExp(server.url.replace(/\./g, '\\.')));
+    assert.equal(server.requests.filter((n) => n.startsWith('nar/')).length, 3);
+    assert.equal(isValid(root, SIMPLE), false);
+  });
+
+  it('gives up on a server that does not answer within connect-timeout', async () => {
+    server.inject('dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo', { kind: 'hang' });
+    const root = tempDir();
+    const started = Date.now();
+    const r = await realise(root, ['--option', 'connect-timeout', '1', '--option', 'download-attempts', '2'], SIMPLE);
+    assert.notEqual(r.code, 0);
+    assert.ok(Date.now() - started < 20000, 'it did not wait much longer than the timeout');
+    assert.equal(isValid(root, SIMPLE), false);
+  });
+});

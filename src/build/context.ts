@@ -21,6 +21,8 @@ export interface BuildContext {
   events: BuildEvents;
   substituters: readonly Substituter[];
   jobs: Semaphore;
+  /** Downloads at once. */
+  substitutionJobs: Semaphore;
   signal: AbortSignal;
   openLog(drvPath: string): BuildLogSink;
   referenceGraph(paths: string[]): ReadonlyMap<string, readonly string[]>;

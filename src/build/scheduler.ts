@@ -17,7 +17,7 @@ import { BuildError, exitStatusOf } from './errors.js';
 import { QUIET_EVENTS, type BuildEvents } from './events.js';
 import { GoalGraph } from './goals/goalGraph.js';
 import { wantedOutputs } from './drvOutputs.js';
-import { planRequest, type Plan } from './plan.js';
+import { planRequest, planWithSubstitutes, type Plan } from './plan.js';
 import { Semaphore } from './semaphore.js';
 import type { Substituter } from './substituter.js';
 import type { Target } from './targets.js';
@@ -66,6 +66,8 @@ export class Scheduler {
       events,
       substituters: options.substituters ?? [],
       jobs: new Semaphore(options.settings.maxJobs),
+      // As Nix 2.8: substitutions count against max-jobs too, though -j0 still lets one run.
+      substitutionJobs: new Semaphore(Math.max(1, options.settings.maxJobs)),
       signal: this.abort.signal,
       openLog: (drvPath) => {
         const sink = options.openLog ? options.openLog(drvPath) : storedLog(store, drvPath, options.settings.compressBuildLog);
@@ -103,8 +105,10 @@ export class Scheduler {
     this.graph = new GoalGraph(this.ctx, (reason) => this.abort.abort(reason), options.mode);
   }
 
-  plan(targets: readonly Target[]): Plan {
-    return planRequest(this.ctx.store, targets);
+  /** What realising `targets` will do; asks the substituters (level by level) when there are any. */
+  async plan(targets: readonly Target[]): Promise<Plan> {
+    if (this.ctx.substituters.length === 0) return planRequest(this.ctx.store, targets);
+    return planWithSubstitutes(this.ctx.store, targets, () => this.graph.substituters(), this.ctx.signal);
   }
 
   /** Stops everything: running builders are killed, waiting goals give up. */
@@ -116,7 +120,7 @@ export class Scheduler {
     for (const target of targets) {
       if (target.kind === 'derivation' && target.outputs) wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
     }
-    const plan = this.plan(targets);
+    const plan = await this.plan(targets);
     this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
     if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0) {
       throw new BuildError("unable to start any build; either increase '--max-jobs' or enable remote builds.", 'other');

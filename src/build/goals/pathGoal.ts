@@ -41,6 +41,7 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
     if (!info) continue;
     // Its references first: a path becomes valid only after everything it refers to.
     await Promise.all(info.references.filter((r) => r !== path).map((r) => graph.path(r)));
+    const release = await graph.ctx.substitutionJobs.acquire(signal);
     events.substitutionStarted(path, substituter.uri);
     let ok = false;
     try {
@@ -53,6 +54,7 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
       tell(error as Error);
     } finally {
       events.substitutionFinished(path, ok);
+      release();
     }
   }
   if (lastFailure) throw new BuildError(`cannot substitute path '${path}': ${lastFailure.message}`, 'other');

@@ -101,7 +101,7 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
 }
 
 async function realiseWith(store: LocalStore, parsed: ParsedArgs, scheduler: Scheduler, targets: Target[], events: ReturnType<typeof createProgress>): Promise<number> {
-  const listing = describePlan(scheduler.plan(targets));
+  const listing = describePlan(await scheduler.plan(targets));
   if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
   if (parsed.dryRun) return 0;
   if (!parsed.addRoot && targets.some((t) => t.kind === 'derivation' && !t.outputs)) {

@@ -11,7 +11,7 @@ export class UsageError extends Error {
 export const OPERATIONS = [
   'add', 'add-fixed', 'query', 'dump', 'restore', 'export', 'import',
   'verify', 'verify-path', 'check-validity', 'print-fixed-path', 'version', 'help',
-  'realise', 'add-drv', 'read-log', 'repair-path', 'generate-binary-cache-key',
+  'realise', 'add-drv', 'read-log', 'repair-path', 'generate-binary-cache-key', 'copy-to',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -41,6 +41,7 @@ const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
   'read-log': [],
   'repair-path': [],
   'generate-binary-cache-key': [],
+  'copy-to': [],
 };
 
 /**
@@ -65,6 +66,7 @@ function checkArgumentCount(operation: Operation, count: number): void {
   if ((operation === 'dump' || operation === 'restore') && count !== 1) throw new UsageError('only one argument allowed');
   if (operation === 'add-drv' && count === 0) throw new UsageError('--add-drv needs at least one file');
   if (operation === 'generate-binary-cache-key' && count !== 3) throw new UsageError('three arguments expected');
+  if (operation === 'copy-to' && count < 2) throw new UsageError('--copy-to needs a store URI and at least one path');
 }
 
 export interface ParsedArgs {

@@ -56,6 +56,8 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         return await (await import('./ops/realise.js')).opRepairPath(store, parsed);
       case 'add-drv':
         return await (await import('./ops/addDrv.js')).opAddDrv(store, parsed);
+      case 'copy-to':
+        return await (await import('./ops/copyTo.js')).opCopyTo(store, parsed);
       case 'read-log':
         return await (await import('./ops/readLog.js')).opReadLog(store, parsed);
       default:

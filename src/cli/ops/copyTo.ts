@@ -1,0 +1,47 @@
+/**
+ * `--copy-to URI PATHS…`: the closures of PATHS written to a binary cache (`file://DIR` or
+ * `http(s)://…`), as `nix copy --to URI` does. Store parameters as Nix's: `compression=`
+ * (none, xz, zstd, bzip2, gzip, br; default xz), `compression-level=`, `secret-key=FILE`;
+ * the keys of `secret-key-files` sign too. Prints nothing on success, like `nix copy`.
+ */
+import { readFileSync } from 'node:fs';
+import { parseSecretKey, type SecretKey } from '../../format/signing.js';
+import type { LocalStore } from '../../store/localStore.js';
+import { parseCompression } from '../../substituters/compression.js';
+import { copyToCache } from '../../substituters/copyToCache.js';
+import { openTransport } from '../../substituters/openSubstituters.js';
+import { UsageError, type ParsedArgs } from '../args.js';
+import { followLinksToStorePath } from '../followLinks.js';
+
+function readSecretKeys(files: string[]): SecretKey[] {
+  return files.map((file) => parseSecretKey(readFileSync(file, 'utf8'), file));
+}
+
+function parseLevel(text: string | null, uri: string): number | undefined {
+  if (text === null) return undefined;
+  if (!/^-?[0-9]+$/.test(text)) throw new UsageError(`store parameter 'compression-level' of '${uri}': '${text}' is not an integer`);
+  return Number(text);
+}
+
+export async function opCopyTo(store: LocalStore, parsed: ParsedArgs): Promise<number> {
+  const [uri, ...args] = parsed.args as [string, ...string[]];
+  // Every argument is checked before the cache is touched, so a typo writes nothing.
+  const paths = args.map((arg) => followLinksToStorePath(arg, store.storeDir));
+  const { transport, params } = openTransport(uri, store.settings);
+  try {
+    const compression = parseCompression(params.get('compression') ?? 'xz', uri);
+    const compressionLevel = parseLevel(params.get('compression-level'), uri);
+    const keyFiles = [
+      ...params.getAll('secret-key').filter((file) => file !== ''),
+      ...store.settings.get('secret-key-files').split(/\s+/).filter((file) => file !== ''),
+    ];
+    await copyToCache(store, transport, paths, {
+      compression,
+      ...(compressionLevel !== undefined ? { compressionLevel } : {}),
+      secretKeys: readSecretKeys(keyFiles),
+    });
+  } finally {
+    await transport.close();
+  }
+  return 0;
+}

@@ -16,6 +16,7 @@ import { restorePath } from '../store/nar/restorePath.js';
 import { makePathInfo } from '../store/pathInfo.js';
 import { TempDir } from '../store/tempPath.js';
 import { CacheInfoError, SubstituteRejectedError } from './cacheErrors.js';
+import type { NarInfoDiskCache } from './narInfoDiskCache.js';
 import { decompress, parseCompression, type Compression } from './compression.js';
 import type { CacheTransport } from './transport.js';
 
@@ -30,6 +31,8 @@ export interface BinaryCacheOptions {
   priority?: number;
   /** `download-attempts`: a download that breaks off is started again, this many times in all. */
   attempts?: number;
+  /** Answers remembered between commands. */
+  diskCache?: NarInfoDiskCache;
 }
 
 /** What a cache says of a path it has. */
@@ -64,9 +67,14 @@ export class BinaryCache {
   /** Reads `nix-cache-info` (once): a cache serving another store directory is refused. */
   cacheInfo(signal?: AbortSignal): Promise<CacheInfo> {
     this.info ??= (async () => {
-      const bytes = await this.transport.getFile('nix-cache-info', signal);
-      if (bytes === undefined) throw new CacheInfoError(`binary cache '${this.uri}' is not valid: it has no 'nix-cache-info' file`);
-      const parsed = parseNixCacheInfo(bytes.toString('utf8'), `${this.uri}/nix-cache-info`);
+      let parsed = this.options.diskCache?.cacheInfo(this.uri);
+      if (!parsed) {
+        const bytes = await this.transport.getFile('nix-cache-info', signal);
+        if (bytes === undefined) throw new CacheInfoError(`binary cache '${this.uri}' is not valid: it has no 'nix-cache-info' file`);
+        const read = parseNixCacheInfo(bytes.toString('utf8'), `${this.uri}/nix-cache-info`);
+        parsed = { storeDir: read.storeDir, priority: read.priority, wantMassQuery: read.wantMassQuery };
+        this.options.diskCache?.rememberCacheInfo(this.uri, parsed);
+      }
       if (parsed.storeDir !== undefined && parsed.storeDir !== this.options.storeDir) {
         throw new CacheInfoError(`binary cache '${this.uri}' is for Nix stores with prefix '${parsed.storeDir}', not '${this.options.storeDir}'`);
       }
@@ -88,11 +96,20 @@ export class BinaryCache {
     await this.cacheInfo(signal);
     const { hashPart } = parseStorePath(path, this.options.storeDir);
     const name = `${hashPart}.narinfo`;
-    const bytes = await this.transport.getFile(name, signal);
-    const info = bytes === undefined ? undefined : parseNarInfo(bytes.toString('utf8'), this.options.storeDir, `${this.uri}/${name}`);
+    const remembered = this.options.diskCache?.narInfo(this.uri, hashPart);
+    let text: string | null;
+    if (remembered !== undefined) {
+      text = remembered;
+    } else {
+      const bytes = await this.transport.getFile(name, signal);
+      text = bytes === undefined ? null : bytes.toString('utf8');
+    }
+    const info = text === null ? undefined : parseNarInfo(text, this.options.storeDir, `${this.uri}/${name}`);
     if (info && info.storePath !== path) {
       throw new SubstituteRejectedError(`binary cache '${this.uri}': '${name}' describes '${info.storePath}', not '${path}'`);
     }
+    // Only what was sound is remembered: a broken narinfo is asked for again next time.
+    if (remembered === undefined) this.options.diskCache?.rememberNarInfo(this.uri, hashPart, text);
     this.known.set(path, info ?? null);
     return info;
   }

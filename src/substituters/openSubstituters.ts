@@ -9,6 +9,7 @@ import { BinaryCache } from './binaryCache.js';
 import { CacheAccessError } from './cacheErrors.js';
 import { FileTransport } from './fileTransport.js';
 import { HttpTransport } from './httpTransport.js';
+import { defaultDiskCachePath, NarInfoDiskCache } from './narInfoDiskCache.js';
 import type { CacheTransport } from './transport.js';
 
 /** Store URL parameters (`?priority=10&trusted=1`) and the URL without them. */
@@ -46,11 +47,16 @@ export function trustedKeys(settings: Settings): PublicKey[] {
 export function openSubstituters(settings: Settings, storeDir: string): BinaryCache[] {
   const keys = trustedKeys(settings);
   const requireSigs = settings.bool('require-sigs');
-  return settings
+  const uris = settings
     .get('substituters')
     .split(/\s+/)
-    .filter((u) => u !== '')
-    .map((uri) => {
+    .filter((u) => u !== '');
+  if (uris.length === 0) return [];
+  const diskCache = NarInfoDiskCache.open(defaultDiskCachePath(), {
+    positive: settings.int('narinfo-cache-positive-ttl'),
+    negative: settings.int('narinfo-cache-negative-ttl'),
+  });
+  return uris.map((uri) => {
       const { transport, params } = openTransport(uri, settings);
       const priority = params.get('priority');
       return new BinaryCache(transport, {
@@ -58,6 +64,7 @@ export function openSubstituters(settings: Settings, storeDir: string): BinaryCa
         trustedKeys: keys,
         requireSigs,
         attempts: settings.int('download-attempts'),
+        ...(diskCache ? { diskCache } : {}),
         ...(priority !== null && /^-?\d+$/.test(priority) ? { priority: Number(priority) } : {}),
       });
     });

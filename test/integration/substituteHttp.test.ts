@@ -55,6 +55,28 @@ describe('substitution over HTTP', function () {
     assert.deepEqual(server.requests, []);
   });
 
+  it('remembers answers on disk: a second --dry-run asks nothing, until the negative TTL has passed', async () => {
+    const cacheHome = tempDir();
+    const env = { XDG_CACHE_HOME: cacheHome };
+    const missing = '/nix/store/00000000000000000000000000000000-absent';
+    const dryRun = (...extra: string[]) =>
+      tsnixStore(['--store', tempDir(), '--option', 'substituters', server.url, '--option', 'trusted-public-keys', PUBLIC_KEY, ...extra, '-r', '--dry-run', WITH_REF, missing], { env });
+    const first = await dryRun();
+    assert.match(first.stderr, /these 2 paths will be fetched/);
+    assert.ok(server.requests.length >= 4, server.requests.join(' '));
+    server.requests = [];
+    const second = await dryRun();
+    assert.equal(second.stderr, first.stderr);
+    assert.deepEqual(server.requests, []);
+    // With a negative TTL of 0 the absent path is asked for again (and only it).
+    const third = await dryRun('--option', 'narinfo-cache-negative-ttl', '0');
+    assert.equal(third.stderr, first.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    server.requests = [];
+    await dryRun('--option', 'narinfo-cache-negative-ttl', '0');
+    assert.deepEqual(server.requests, ['00000000000000000000000000000000.narinfo']);
+  });
+
   it('retries answers of 500 and a download cut off midway, then succeeds', async () => {
     server.inject('dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo', { kind: 'status', status: 500 }, 2);
     server.inject(narOf('dzlyqx2ian7g7d3q7c82f62y9gabffbn'), { kind: 'cut', afterBytes: 40 }, 2);

@@ -13,9 +13,14 @@ export interface RunResult {
   stderr: string;
 }
 
+/** One narinfo disk cache per test process, never the user's (~/.cache/tsnix). */
+let testCacheHome: string | undefined;
+
 export function run(command: string, args: string[], options: { input?: Buffer | string; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+  testCacheHome ??= mkdtempSync(join(tmpdir(), 'tsnix-test-cache-'));
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, { env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent', ...options.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const env = { ...process.env, TSNIX_CONF_DIR: '/nonexistent', XDG_CACHE_HOME: testCacheHome, ...options.env };
+    const child = spawn(command, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (d: Buffer) => out.push(d));

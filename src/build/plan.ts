@@ -19,99 +19,7 @@ export interface Plan {
   narSize?: number;
 }
 
-/**
- * Which of `paths` some substituter has, each substituter asked (in order) for what the ones
- * before it lack, all of a level's paths at once: a closure costs about its depth in round trips.
- */
-async function queryLevel(substituters: readonly Substituter[], paths: string[], signal?: AbortSignal): Promise<Map<string, SubstitutableInfo>> {
-  const found = new Map<string, SubstitutableInfo>();
-  for (const substituter of substituters) {
-    const wanted = paths.filter((p) => !found.has(p));
-    if (wanted.length === 0) break;
-    try {
-      for (const [path, info] of await substituter.query(wanted, signal)) found.set(path, info);
-    } catch (error) {
-      if (signal?.aborted) throw error;
-      // A cache that fails now is reported when a path is actually fetched; the plan goes on without it.
-    }
-  }
-  return found;
-}
-
-/**
- * The plan when substituters are configured (Nix's queryMissing): the request is walked level
- * by level, each level's invalid paths asked of the caches together.
- */
-export async function planWithSubstitutes(
-  store: LocalStore,
-  targets: readonly Target[],
-  /** Asked for only when some path is missing: no request goes out when nothing is needed. */
-  substituters: () => Promise<readonly Substituter[]>,
-  signal?: AbortSignal,
-): Promise<Plan> {
-  const willBuild = new Set<string>();
-  const willSubstitute = new Map<string, SubstitutableInfo>();
-  const unknown = new Set<string>();
-  const seen = new Set<string>();
-  const isValid = (path: string): boolean => queryValidPaths(store.db, [path]).size > 0;
-  let level: Target[] = [...targets];
-  while (level.length > 0) {
-    const next: Target[] = [];
-    const paths: string[] = [];
-    const derivations: { drvPath: string; outputs: string[] }[] = [];
-    for (const target of level) {
-      if (target.kind === 'path') {
-        if (seen.has(target.path)) continue;
-        seen.add(target.path);
-        if (!isValid(target.path)) paths.push(target.path);
-        continue;
-      }
-      if (seen.has(target.drvPath)) continue;
-      seen.add(target.drvPath);
-      if (!isValid(target.drvPath)) {
-        unknown.add(target.drvPath);
-        continue;
-      }
-      const outputs = wantedOutputs(store, target.drvPath).map((o) => o.path);
-      const missing = outputs.filter((p) => !isValid(p));
-      if (missing.length > 0) derivations.push({ drvPath: target.drvPath, outputs: missing });
-    }
-    const asked = [...new Set([...paths, ...derivations.flatMap((d) => d.outputs)])];
-    const found = asked.length > 0 ? await queryLevel(await substituters(), asked, signal) : new Map<string, SubstitutableInfo>();
-    const fetch = (path: string): void => {
-      const info = found.get(path)!;
-      willSubstitute.set(path, info);
-      for (const ref of info.references) if (ref !== path) next.push({ kind: 'path', path: ref });
-    };
-    for (const path of paths) {
-      if (found.has(path)) fetch(path);
-      else unknown.add(path);
-    }
-    for (const { drvPath, outputs } of derivations) {
-      if (outputs.every((p) => found.has(p))) {
-        for (const path of outputs) {
-          seen.add(path);
-          fetch(path);
-        }
-        continue;
-      }
-      willBuild.add(drvPath);
-      const drv = readDerivation(store, drvPath);
-      for (const source of drv.inputSrcs) next.push({ kind: 'path', path: source });
-      for (const inputDrv of drv.inputDrvs.keys()) next.push({ kind: 'derivation', drvPath: inputDrv });
-    }
-    level = next;
-  }
-  const infos = [...willSubstitute.values()];
-  return {
-    willBuild: [...willBuild].sort(),
-    willSubstitute: [...willSubstitute.keys()].sort(),
-    unknown: [...unknown].sort(),
-    downloadSize: infos.reduce((sum, i) => sum + (i.downloadSize ?? 0), 0),
-    narSize: infos.reduce((sum, i) => sum + (i.narSize ?? 0), 0),
-  };
-}
-
+/** The plan without substituters: everything missing is built, or unknown. */
 export function planRequest(store: LocalStore, targets: readonly Target[], substitutable: (path: string) => boolean = () => false): Plan {
   const willBuild = new Set<string>();
   const willSubstitute = new Set<string>();
@@ -150,6 +58,83 @@ export function planRequest(store: LocalStore, targets: readonly Target[], subst
     for (const inputDrv of drv.inputDrvs.keys()) pending.push({ kind: 'derivation', drvPath: inputDrv });
   }
   return { willBuild: [...willBuild].sort(), willSubstitute: [...willSubstitute].sort(), unknown: [...unknown].sort() };
+}
+
+/** The first substituter (in order) that has `path`; one that fails now is skipped (the goal reports it later). */
+async function querySubstitutes(substituters: readonly Substituter[], path: string, signal?: AbortSignal): Promise<SubstitutableInfo | undefined> {
+  for (const substituter of substituters) {
+    try {
+      const info = (await substituter.query([path], signal)).get(path);
+      if (info) return info;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The plan when substituters are configured (Nix's queryMissing). Every path is asked for as
+ * soon as it is known to be needed, not level by level: the HTTP connections stay busy, and a
+ * closure costs about (its paths / connections) round trips, or its depth when that is more.
+ */
+export async function planWithSubstitutes(
+  store: LocalStore,
+  targets: readonly Target[],
+  /** Asked for only when some path is missing: no request goes out when nothing is needed. */
+  substituters: () => Promise<readonly Substituter[]>,
+  signal?: AbortSignal,
+): Promise<Plan> {
+  const willBuild = new Set<string>();
+  const willSubstitute = new Map<string, SubstitutableInfo>();
+  const unknown = new Set<string>();
+  const seen = new Set<string>();
+  const isValid = (path: string): boolean => queryValidPaths(store.db, [path]).size > 0;
+  const query = async (path: string): Promise<SubstitutableInfo | undefined> => querySubstitutes(await substituters(), path, signal);
+
+  const fetched = async (path: string, info: SubstitutableInfo): Promise<void> => {
+    willSubstitute.set(path, info);
+    await Promise.all(info.references.filter((r) => r !== path).map(visitPath));
+  };
+  const visitPath = async (path: string): Promise<void> => {
+    if (seen.has(path)) return;
+    seen.add(path);
+    if (isValid(path)) return;
+    const info = await query(path);
+    if (info) await fetched(path, info);
+    else unknown.add(path);
+  };
+  const visitDerivation = async (drvPath: string): Promise<void> => {
+    if (seen.has(drvPath)) return;
+    seen.add(drvPath);
+    if (!isValid(drvPath)) {
+      unknown.add(drvPath);
+      return;
+    }
+    const missing = wantedOutputs(store, drvPath)
+      .map((o) => o.path)
+      .filter((p) => !isValid(p));
+    if (missing.length === 0) return;
+    const infos = await Promise.all(missing.map(query));
+    if (infos.every((i) => i !== undefined)) {
+      for (const path of missing) seen.add(path);
+      await Promise.all(missing.map((path, i) => fetched(path, infos[i]!)));
+      return;
+    }
+    willBuild.add(drvPath);
+    const drv = readDerivation(store, drvPath);
+    await Promise.all([...drv.inputSrcs.map(visitPath), ...[...drv.inputDrvs.keys()].map(visitDerivation)]);
+  };
+  await Promise.all(targets.map((t) => (t.kind === 'path' ? visitPath(t.path) : visitDerivation(t.drvPath))));
+
+  const infos = [...willSubstitute.values()];
+  return {
+    willBuild: [...willBuild].sort(),
+    willSubstitute: [...willSubstitute.keys()].sort(),
+    unknown: [...unknown].sort(),
+    downloadSize: infos.reduce((sum, i) => sum + (i.downloadSize ?? 0), 0),
+    narSize: infos.reduce((sum, i) => sum + (i.narSize ?? 0), 0),
+  };
 }
 
 /** Nix's listing: "these 3 derivations will be built:" and so on, one path per indented line. */

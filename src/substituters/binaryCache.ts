@@ -53,7 +53,7 @@ interface CacheInfo {
 export class BinaryCache {
   private info: Promise<CacheInfo> | undefined;
   /** Answers already had: a narinfo, or null for a path the cache does not have. */
-  private readonly known = new Map<string, NarInfo | null>();
+  private readonly known = new Map<string, Promise<NarInfo | undefined>>();
 
   constructor(
     readonly transport: CacheTransport,
@@ -89,10 +89,21 @@ export class BinaryCache {
     return (await this.cacheInfo(signal)).priority;
   }
 
-  /** The narinfo of `path`, or undefined when the cache does not have it. */
-  async narInfo(path: string, signal?: AbortSignal): Promise<NarInfo | undefined> {
-    const known = this.known.get(path);
-    if (known !== undefined) return known ?? undefined;
+  /**
+   * The narinfo of `path`, or undefined when the cache does not have it. Asked once: the plan
+   * and the goals that want it meanwhile share the answer, and one that failed is asked again.
+   */
+  narInfo(path: string, signal?: AbortSignal): Promise<NarInfo | undefined> {
+    let known = this.known.get(path);
+    if (!known) {
+      known = this.readNarInfo(path, signal);
+      this.known.set(path, known);
+      known.catch(() => this.known.delete(path));
+    }
+    return known;
+  }
+
+  private async readNarInfo(path: string, signal?: AbortSignal): Promise<NarInfo | undefined> {
     await this.cacheInfo(signal);
     const { hashPart } = parseStorePath(path, this.options.storeDir);
     const name = `${hashPart}.narinfo`;
@@ -110,7 +121,6 @@ export class BinaryCache {
     }
     // Only what was sound is remembered: a broken narinfo is asked for again next time.
     if (remembered === undefined) this.options.diskCache?.rememberNarInfo(this.uri, hashPart, text);
-    this.known.set(path, info ?? null);
     return info;
   }
 

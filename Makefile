@@ -6,7 +6,7 @@ HELPER_SRC = $(wildcard helper-c/*.c)
 HELPER_HDR = $(wildcard helper-c/*.h)
 TS_SRC = $(shell find src test bench examples -name '*.ts' 2>/dev/null)
 
-.PHONY: all test build clean bench bench-build demo
+.PHONY: all test build clean bench bench-build bench-substitute demo
 
 all: build
 
@@ -32,6 +32,9 @@ demo: build
 
 bench: build
 	node dist/bench/store.js
+
+bench-substitute: build
+	node dist/bench/substitute.js $(BENCH_ARGS)
 
 bench-build: build
 	node dist/bench/build.js $(BENCH_ARGS)

@@ -36,7 +36,13 @@ export class HttpTransport implements CacheTransport {
     this.agent = new Agent({
       ...(options.connections > 0 ? { connections: options.connections } : {}),
       allowH2: true,
-      pipelining: 1,
+      // Requests in flight on one connection. Over HTTP/2 (offered only with TLS) they are
+      // streams. Over HTTP/1.1 two are pipelined (GET and HEAD only): the next request is on
+      // the wire while the server works on this one, and it carries the ACK the server's
+      // second write would otherwise wait for (delayed ACK against Nagle: ~40 ms a request).
+      // Measured against the 100 ms server of ../shared/bench: 1,054 narinfos over 25
+      // connections in 6.2 s without, 4.5 s with (the floor is 4.2 s).
+      pipelining: base.startsWith('https://') ? 100 : 2,
       keepAliveTimeout: 30_000,
       connect: { timeout },
       headersTimeout: timeout,

@@ -5,8 +5,11 @@
 import { spawn } from 'node:child_process';
 import { pipeline, Readable, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import lzma from 'lzma-native';
-import { CompressStream, DecompressStream } from 'zstd-napi';
+
+// Loaded when first used: together they cost ~60 ms at start, which a command that fetches
+// nothing compressed (every build without substituters) must not pay.
+const loadLzma = async () => (await import('lzma-native')).default;
+const loadZstd = async () => await import('zstd-napi');
 import { CorruptCompressedDataError, SubstituterError, UnsupportedCompressionError } from './errors.js';
 
 /** The compression methods tsnix reads and writes, by Nix's names (`br` is brotli). */
@@ -63,9 +66,12 @@ export function decompress(compression: Compression, input: AsyncIterable<Buffer
       return passThrough(input);
     // Nix decodes every concatenated .xz stream of a file, as `xz -d` does.
     case 'xz':
-      return throughTransform(input, () => lzma.createStream('streamDecoder', { flags: lzma.CONCATENATED }), corrupt);
+      return throughTransform(input, async () => {
+        const lzma = await loadLzma();
+        return lzma.createStream('streamDecoder', { flags: lzma.CONCATENATED });
+      }, corrupt);
     case 'zstd':
-      return throughTransform(input, () => new DecompressStream(), corrupt);
+      return throughTransform(input, async () => new (await loadZstd()).DecompressStream(), corrupt);
     case 'gzip':
       return throughTransform(input, () => zlib.createGunzip({ chunkSize: ZLIB_CHUNK }), corrupt);
     case 'br':
@@ -82,9 +88,9 @@ export function compress(compression: Compression, input: AsyncIterable<Buffer>,
   const failure = (detail: string): Error => new SubstituterError(`cannot compress with ${compression}: ${detail}`);
   switch (compression) {
     case 'xz':
-      return throughTransform(input, () => lzma.createStream('easyEncoder', { preset: chosen }), failure);
+      return throughTransform(input, async () => (await loadLzma()).createStream('easyEncoder', { preset: chosen }), failure);
     case 'zstd':
-      return throughTransform(input, () => new CompressStream({ compressionLevel: chosen }), failure);
+      return throughTransform(input, async () => new (await loadZstd()).CompressStream({ compressionLevel: chosen }), failure);
     case 'gzip':
       return throughTransform(input, () => zlib.createGzip({ level: chosen, chunkSize: ZLIB_CHUNK }), failure);
     case 'br':
@@ -155,11 +161,11 @@ class WatchedInput {
  */
 async function* throughTransform(
   input: AsyncIterable<Buffer>,
-  makeCodec: () => Transform,
+  makeCodec: () => Transform | Promise<Transform>,
   failure: (detail: string) => Error,
 ): AsyncGenerator<Buffer> {
   const watched = new WatchedInput(input);
-  const codec = makeCodec();
+  const codec = await makeCodec();
   // Every error (the input's or the codec's) reaches the loop below, which destroys the codec.
   pipeline(Readable.from(watched.chunks, { objectMode: false }), codec, () => {});
   try {

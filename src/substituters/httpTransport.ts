@@ -3,7 +3,7 @@
  * bounded by `http-connections`, and HTTP/2 is used where the server offers it (over TLS),
  * so that many narinfo requests share one connection instead of waiting for each other.
  */
-import { Agent, request, type Dispatcher } from 'undici';
+import type { Agent, Dispatcher } from 'undici';
 import { CacheAccessError } from './cacheErrors.js';
 import type { CacheTransport } from './transport.js';
 
@@ -24,16 +24,36 @@ export class TransientCacheError extends CacheAccessError {
   override name = 'TransientCacheError';
 }
 
+/** undici is loaded when a cache is first asked: loading it costs ~140 ms of every command's start. */
+type Undici = typeof import('undici');
+let undici: Promise<Undici> | undefined;
+const loadUndici = (): Promise<Undici> => (undici ??= import('undici'));
+
 export class HttpTransport implements CacheTransport {
-  private readonly agent: Agent;
+  private agent: Promise<Agent> | undefined;
 
   constructor(
     readonly uri: string,
     private readonly base: string,
     private readonly options: HttpTransportOptions,
-  ) {
+  ) {}
+
+  private dispatcher(): Promise<Agent> {
+    this.agent ??= loadUndici().then((u) => this.makeAgent(u));
+    return this.agent;
+  }
+
+  /** `request` with our agent. */
+  private async request(url: string, options: { method: 'GET' | 'HEAD' | 'PUT'; body?: Buffer; signal?: AbortSignal }): Promise<Dispatcher.ResponseData> {
+    const { request } = await loadUndici();
+    return request(url, { dispatcher: await this.dispatcher(), ...options });
+  }
+
+  private makeAgent({ Agent }: Undici): Agent {
+    const options = this.options;
+    const base = this.base;
     const timeout = (options.connectTimeout > 0 ? options.connectTimeout : 300) * 1000;
-    this.agent = new Agent({
+    return new Agent({
       ...(options.connections > 0 ? { connections: options.connections } : {}),
       allowH2: true,
       // Requests in flight on one connection. Over HTTP/2 (offered only with TLS) they are
@@ -58,7 +78,7 @@ export class HttpTransport implements CacheTransport {
   private async get(name: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
     let response: Dispatcher.ResponseData;
     try {
-      response = await request(this.url(name), { dispatcher: this.agent, method: 'GET', ...(signal ? { signal } : {}) });
+      response = await this.request(this.url(name), { method: 'GET', ...(signal ? { signal } : {}) });
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
@@ -115,7 +135,7 @@ export class HttpTransport implements CacheTransport {
     return this.retrying(async () => {
       let response: Dispatcher.ResponseData;
       try {
-        response = await request(this.url(name), { dispatcher: this.agent, method: 'HEAD', ...(signal ? { signal } : {}) });
+        response = await this.request(this.url(name), { method: 'HEAD', ...(signal ? { signal } : {}) });
       } catch (error) {
         throw new TransientCacheError(`unable to reach '${this.url(name)}': ${(error as Error).message}`);
       }
@@ -127,7 +147,7 @@ export class HttpTransport implements CacheTransport {
 
   async putFile(name: string, content: AsyncIterable<Buffer> | Buffer): Promise<void> {
     const body = Buffer.isBuffer(content) ? content : Buffer.concat(await collect(content));
-    const response = await request(this.url(name), { dispatcher: this.agent, method: 'PUT', body });
+    const response = await this.request(this.url(name), { method: 'PUT', body });
     await response.body.dump();
     if (response.statusCode < 200 || response.statusCode >= 300) {
       throw new CacheAccessError(`unable to upload '${this.url(name)}': HTTP error ${response.statusCode}`);
@@ -135,7 +155,7 @@ export class HttpTransport implements CacheTransport {
   }
 
   async close(): Promise<void> {
-    await this.agent.close();
+    if (this.agent) await (await this.agent).close();
   }
 }
 

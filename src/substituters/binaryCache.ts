@@ -15,7 +15,7 @@ import type { LocalStore } from '../store/localStore.js';
 import { restorePath } from '../store/nar/restorePath.js';
 import { makePathInfo } from '../store/pathInfo.js';
 import { TempDir } from '../store/tempPath.js';
-import { CacheInfoError, SubstituteRejectedError } from './cacheErrors.js';
+import { CacheInfoError, SubstituteRejectedError } from './errors.js';
 import type { NarInfoDiskCache } from './narInfoDiskCache.js';
 import { decompress, parseCompression, type Compression } from './compression.js';
 import type { CacheTransport } from './transport.js';

@@ -14,7 +14,7 @@ import type { LocalStore } from '../store/localStore.js';
 import { dumpPath } from '../store/nar/dumpPath.js';
 import type { ValidPathInfo } from '../store/pathInfo.js';
 import { requirePathInfo } from '../store/queryPathInfo.js';
-import { CacheInfoError } from './cacheErrors.js';
+import { CacheInfoError } from './errors.js';
 import { compress, fileExtension, type Compression } from './compression.js';
 import type { CacheTransport } from './transport.js';
 

@@ -14,3 +14,18 @@ export class UnsupportedCompressionError extends SubstituterError {
 export class CorruptCompressedDataError extends SubstituterError {
   override name = 'CorruptCompressedDataError';
 }
+
+/** A cache that cannot be reached or read: the next cache is tried. */
+export class CacheAccessError extends SubstituterError {
+  override name = 'CacheAccessError';
+}
+
+/** A cache whose `nix-cache-info` serves another store directory, or cannot be read. */
+export class CacheInfoError extends SubstituterError {
+  override name = 'CacheInfoError';
+}
+
+/** A substitute refused before or after download: bad signature, hash or size mismatch. */
+export class SubstituteRejectedError extends SubstituterError {
+  override name = 'SubstituteRejectedError';
+}

@@ -2,7 +2,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { CacheAccessError } from './cacheErrors.js';
+import { CacheAccessError } from './errors.js';
 import type { CacheTransport } from './transport.js';
 
 function isMissing(error: unknown): boolean {

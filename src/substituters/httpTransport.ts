@@ -4,7 +4,7 @@
  * so that many narinfo requests share one connection instead of waiting for each other.
  */
 import type { Agent, Dispatcher } from 'undici';
-import { CacheAccessError } from './cacheErrors.js';
+import { CacheAccessError } from './errors.js';
 import type { CacheTransport } from './transport.js';
 
 export interface HttpTransportOptions {

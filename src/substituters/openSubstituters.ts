@@ -6,7 +6,7 @@
 import { parsePublicKey, type PublicKey } from '../format/signing.js';
 import type { Settings } from '../store/settings.js';
 import { BinaryCache } from './binaryCache.js';
-import { CacheAccessError } from './cacheErrors.js';
+import { CacheAccessError } from './errors.js';
 import { FileTransport } from './fileTransport.js';
 import { HttpTransport } from './httpTransport.js';
 import { defaultDiskCachePath, NarInfoDiskCache } from './narInfoDiskCache.js';

@@ -116,6 +116,19 @@ describe('substitution from file:// binary caches nix wrote', function () {
     assert.equal(rowOf(root, SIMPLE), undefined);
   });
 
+  it('refuses references that form a cycle instead of waiting forever', async () => {
+    const cache = join(tempDir(), 'cache');
+    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^References: .*$/m, 'References: czmxh0q1hdaw4bf1s12qf6jq5l4g4y0y-with-ref'));
+    const root = tempDir();
+    const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], WITH_REF);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /cycle detected in the references of/);
+    assert.equal(rowOf(root, WITH_REF), undefined);
+    assert.equal(rowOf(root, SIMPLE), undefined);
+  });
+
   it('skips a cache for another store directory, and one that is not a cache', async () => {
     const cache = join(tempDir(), 'cache');
     cpSync(join(vectors, 'cache-none'), cache, { recursive: true });

@@ -56,6 +56,26 @@ export class GoalGraph {
   }
 
   private readonly attempts = new Map<string, Promise<void>>();
+  /** Which paths each substituted path waits for: a cache's references must not form a cycle. */
+  private readonly waits = new Map<string, readonly string[]>();
+
+  /**
+   * Records that `path` waits for `references` (its substitutes' references), refusing a
+   * cycle: a cache that claims A needs B and B needs A would otherwise leave both goals
+   * waiting for each other forever.
+   */
+  waitFor(path: string, references: readonly string[]): void {
+    const stack = [...references];
+    const seen = new Set<string>();
+    while (stack.length > 0) {
+      const next = stack.pop()!;
+      if (next === path) throw new BuildError(`cycle detected in the references of '${path}' that the binary cache reports`, 'other');
+      if (seen.has(next)) continue;
+      seen.add(next);
+      stack.push(...(this.waits.get(next) ?? []));
+    }
+    this.waits.set(path, references);
+  }
 
   /**
    * An output fetched instead of built. With `--fallback` a failure is no failure of the

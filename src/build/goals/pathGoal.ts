@@ -40,7 +40,9 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
     }
     if (!info) continue;
     // Its references first: a path becomes valid only after everything it refers to.
-    await Promise.all(info.references.filter((r) => r !== path).map((r) => graph.path(r)));
+    const references = info.references.filter((r) => r !== path);
+    graph.waitFor(path, references);
+    await Promise.all(references.map((r) => graph.path(r)));
     const release = await graph.ctx.substitutionJobs.acquire(signal);
     events.substitutionStarted(path, substituter.uri);
     let ok = false;

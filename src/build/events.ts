@@ -12,6 +12,8 @@ export interface BuildEvents {
   buildFinished(drvPath: string, succeeded: boolean): void;
   substitutionStarted(path: string, from: string): void;
   substitutionFinished(path: string, succeeded: boolean): void;
+  /** `bytes` more of a substitution's download arrived (compressed, as sent). */
+  downloaded(path: string, bytes: number): void;
   /** A message for the user (warnings, `error: …` of a failed goal under --keep-going). */
   message(text: string): void;
 }
@@ -24,5 +26,6 @@ export const QUIET_EVENTS: BuildEvents = {
   buildFinished() {},
   substitutionStarted() {},
   substitutionFinished() {},
+  downloaded() {},
   message() {},
 };

@@ -19,8 +19,8 @@ export interface Substituter {
   priority(signal?: AbortSignal): Promise<number>;
   /** Which of `paths` this substituter has. */
   query(paths: string[], signal?: AbortSignal): Promise<Map<string, SubstitutableInfo>>;
-  /** Fetches `path` into `store` and makes it valid (its references are valid already). */
-  fetch(store: LocalStore, path: string, signal?: AbortSignal): Promise<void>;
+  /** Fetches `path` into `store` and makes it valid (its references are valid already); `onBytes` hears the download. */
+  fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void>;
 }
 
 /**

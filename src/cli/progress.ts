@@ -75,6 +75,9 @@ export function createProgress(options: ProgressOptions): Progress {
   let built = 0;
   let failed = 0;
   let copied = 0;
+  let downloadedBytes = 0;
+  let downloadStart: number | undefined;
+  let lastDownloadDraw = 0;
   /** The build or copy that did something last: the status line shows it. */
   let active: { kind: 'build' | 'copy'; path: string } | undefined;
   let shown = '';
@@ -96,12 +99,20 @@ export function createProgress(options: ProgressOptions): Progress {
     return copyPath === undefined ? '' : `copying ${basename(copyPath).slice(33)}`;
   };
 
+  /** Bytes downloaded so far and the rate since the first one, as nix's status line shows them. */
+  const downloadText = (): string => {
+    if (downloadedBytes === 0 || downloadStart === undefined) return '';
+    const seconds = Math.max((Date.now() - downloadStart) / 1000, 0.001);
+    const mib = downloadedBytes / 1048576;
+    return ` (${mib.toFixed(1)} MiB DL, ${(mib / seconds).toFixed(1)} MiB/s)`;
+  };
+
   /** The status line as plain text, cut to the terminal's width so it never wraps. */
   const statusText = (): string => {
     if (expectedBuilds === 0 && expectedCopies === 0 && running.size === 0 && copying.size === 0) return '';
     const counts = [`${built}/${Math.max(expectedBuilds, built + failed + running.size)} built`];
     if (running.size > 0) counts.push(`${running.size} running`);
-    if (expectedCopies > 0 || copying.size > 0) counts.push(`${copied}/${Math.max(expectedCopies, copied + copying.size)} copied`);
+    if (expectedCopies > 0 || copying.size > 0) counts.push(`${copied}/${Math.max(expectedCopies, copied + copying.size)} copied${downloadText()}`);
     if (failed > 0) counts.push(`${failed} failed`);
     const what = activity();
     return truncate(`[${counts.join(', ')}]${what === '' ? '' : ` ${what}`}`, columns() - 1);
@@ -166,6 +177,16 @@ export function createProgress(options: ProgressOptions): Progress {
       copying.set(path, from);
       active = { kind: 'copy', path };
       print(`copying path '${path}' from '${from}'...`);
+    },
+    downloaded(_path, bytes) {
+      downloadStart ??= Date.now();
+      downloadedBytes += bytes;
+      // Redrawn at most every 100 ms: chunks arrive far more often than anyone can read.
+      const now = Date.now();
+      if (now - lastDownloadDraw >= 100) {
+        lastDownloadDraw = now;
+        redraw();
+      }
     },
     substitutionFinished(path, succeeded) {
       if (!copying.delete(path)) return;

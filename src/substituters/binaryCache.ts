@@ -154,7 +154,7 @@ export class BinaryCache {
    * Downloads `path` into `store` and makes it valid with the narinfo's references, deriver,
    * signatures and content address. Its references must be valid already.
    */
-  async fetch(store: LocalStore, path: string, signal?: AbortSignal): Promise<void> {
+  async fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
     const info = await this.narInfo(path, signal);
     if (!info) throw new SubstituteRejectedError(`binary cache '${this.uri}' does not have '${path}'`);
     this.checkTrust(info);
@@ -162,7 +162,7 @@ export class BinaryCache {
     const attempts = Math.max(1, this.options.attempts ?? 1);
     for (let tried = 1; ; tried++) {
       try {
-        return await this.download(store, info, compression, signal);
+        return await this.download(store, info, compression, signal, onBytes);
       } catch (error) {
         // A wrong substitute stays wrong; a broken connection may not.
         if (error instanceof SubstituteRejectedError || signal?.aborted || tried >= attempts) {
@@ -174,12 +174,12 @@ export class BinaryCache {
   }
 
   /** One attempt: stream, decompress and unpack while hashing; commit only what matches the narinfo. */
-  private async download(store: LocalStore, info: NarInfo, compression: Compression, signal?: AbortSignal): Promise<void> {
+  private async download(store: LocalStore, info: NarInfo, compression: Compression, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
     const path = info.storePath;
     const temp = await TempDir.create(store.layout, 'substitute', store.onWait);
     try {
       const source = `${this.uri}/${info.url}`;
-      const nar = decompress(compression, this.transport.streamFile(info.url, signal), source);
+      const nar = decompress(compression, counted(this.transport.streamFile(info.url, signal), onBytes), source);
       const got = await restorePath(temp.contentPath, nar, { useCaseHack: store.useCaseHack, hashOnThread: info.narSize > 8 << 20 });
       if (!got.narHash.equals(info.narHash) || got.narSize !== info.narSize) {
         throw new SubstituteRejectedError(
@@ -207,6 +207,14 @@ export class BinaryCache {
 
   async close(): Promise<void> {
     await this.transport.close();
+  }
+}
+
+/** The same chunks, each told to `onBytes` as it passes. */
+async function* counted(chunks: AsyncIterable<Buffer>, onBytes: ((bytes: number) => void) | undefined): AsyncIterable<Buffer> {
+  for await (const chunk of chunks) {
+    onBytes?.(chunk.length);
+    yield chunk;
   }
 }
 

@@ -47,7 +47,7 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
     events.substitutionStarted(path, substituter.uri);
     let ok = false;
     try {
-      await substituter.fetch(store, path, signal);
+      await substituter.fetch(store, path, signal, (bytes) => events.downloaded(path, bytes));
       ok = true;
       return;
     } catch (error) {

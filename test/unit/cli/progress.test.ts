@@ -94,6 +94,16 @@ describe('build progress display', () => {
       assert.equal(screen(term.text).at(-1), '[0/0 built, 1/2 copied]');
     });
 
+    it('shows the bytes downloaded and the rate', async () => {
+      const { term, progress } = tty();
+      progress.expect(0, 1);
+      progress.substitutionStarted(PATH_C, 'https://cache.example.org');
+      progress.downloaded(PATH_C, 1024 * 1024);
+      await new Promise((resolve) => setTimeout(resolve, 120));
+      progress.downloaded(PATH_C, 1024 * 1024);
+      assert.match(screen(term.text).at(-1)!, /^\[0\/0 built, 0\/1 copied \(2\.0 MiB DL, \d+\.\d MiB\/s\)\] copying glibc-2\.40$/);
+    });
+
     it('cuts the status line to the terminal width so it never wraps', () => {
       const { term, progress } = tty(40);
       progress.expect(1, 0);

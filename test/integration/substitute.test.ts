@@ -9,6 +9,17 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir, tsnixStore } from '../support/cli.js';
 import { fixture } from '../support/fixtures.js';
+import { createHash } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { encodeNix32 } from '../../src/format/base32.js';
+
+/** A NAR string: u64 little-endian length, bytes, zero padding to 8. */
+function narString(text: string): Buffer {
+  const bytes = Buffer.from(text);
+  const length = Buffer.alloc(8);
+  length.writeUInt32LE(bytes.length);
+  return Buffer.concat([length, bytes, Buffer.alloc((8 - (bytes.length % 8)) % 8)]);
+}
 
 const vectors = fixture('binary-cache');
 const PUBLIC_KEY = readFileSync(join(vectors, 'public.key'), 'utf8').trim();
@@ -115,6 +126,31 @@ describe('substitution from file:// binary caches nix wrote', function () {
     assert.match(r.stderr, /NarHash/);
     assert.equal(rowOf(root, SIMPLE), undefined);
   });
+
+  for (const evilName of ['..', 'a/b']) {
+    it(`refuses a NAR with an entry named '${evilName}', registering nothing`, async () => {
+      const cache = tempDir();
+      const nar = Buffer.concat(
+        ['nix-archive-1', '(', 'type', 'directory', 'entry', '(', 'name', evilName, 'node', '(', 'type', 'regular', 'contents', 'x', ')', ')', ')'].map(narString),
+      );
+      const path = '/nix/store/00000000000000000000000000000000-evil';
+      mkdirSync(join(cache, 'nar'));
+      writeFileSync(join(cache, 'nar', 'evil.nar'), nar);
+      writeFileSync(join(cache, 'nix-cache-info'), 'StoreDir: /nix/store\n');
+      const narHash = encodeNix32(createHash('sha256').update(nar).digest());
+      writeFileSync(
+        join(cache, '00000000000000000000000000000000.narinfo'),
+        `StorePath: ${path}\nURL: nar/evil.nar\nCompression: none\nNarHash: sha256:${narHash}\nNarSize: ${nar.length}\nReferences: \n`,
+      );
+      const root = tempDir();
+      const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], path);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /evil/);
+      assert.equal(rowOf(root, path), undefined);
+      assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => n.includes('evil')), []);
+      assert.deepEqual(readdirSync(join(root, 'nix')).filter((n) => n === 'b' || n === 'a'), []);
+    });
+  }
 
   it('refuses references that form a cycle instead of waiting forever', async () => {
     const cache = join(tempDir(), 'cache');

@@ -19,6 +19,8 @@ export interface Substituter {
   priority(signal?: AbortSignal): Promise<number>;
   /** Which of `paths` this substituter has. */
   query(paths: string[], signal?: AbortSignal): Promise<Map<string, SubstitutableInfo>>;
+  /** Throws when this substituter's `path` may not be used (say, not signed by a trusted key): asked before its references are fetched. */
+  vouch(path: string, signal?: AbortSignal): Promise<void>;
   /** Fetches `path` into `store` and makes it valid (its references are valid already); `onBytes` hears the download. */
   fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void>;
 }

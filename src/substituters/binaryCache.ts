@@ -5,17 +5,21 @@
  * `NarHash` and `NarSize` before anything becomes valid. The signature is checked before
  * the download starts.
  */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { contentAddressPath, parseContentAddress } from '../format/contentAddress.js';
+import { Hash } from '../format/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../format/narinfo.js';
 import { parseNixCacheInfo } from '../format/nixCacheInfo.js';
 import { verifySignature, type PublicKey } from '../format/signing.js';
 import { parseStorePath } from '../format/storePath.js';
 import { commitPath } from '../store/commitPath.js';
 import type { LocalStore } from '../store/localStore.js';
+import { dumpPath } from '../store/nar/dumpPath.js';
 import { restorePath } from '../store/nar/restorePath.js';
 import { makePathInfo } from '../store/pathInfo.js';
 import { TempDir } from '../store/tempPath.js';
-import { CacheInfoError, SubstituteRejectedError } from './errors.js';
+import { CacheInfoError, SubstituteRejectedError, TransientCacheError } from './errors.js';
 import type { NarInfoDiskCache } from './narInfoDiskCache.js';
 import { decompress, parseCompression, type Compression } from './compression.js';
 import type { CacheTransport } from './transport.js';
@@ -27,7 +31,7 @@ export interface BinaryCacheOptions {
   trustedKeys: readonly PublicKey[];
   /** `require-sigs`: a path needs a valid signature of a trusted key, or a content address that checks. */
   requireSigs: boolean;
-  /** The `priority=` store parameter; else the cache's own `Priority`, else 50 as in Nix. */
+  /** The `priority=` store parameter; else the cache's own `Priority`, else 0 as in Nix 2.8. */
   priority?: number;
   /** `download-attempts`: a download that breaks off is started again, this many times in all. */
   attempts?: number;
@@ -78,7 +82,7 @@ export class BinaryCache {
       if (parsed.storeDir !== undefined && parsed.storeDir !== this.options.storeDir) {
         throw new CacheInfoError(`binary cache '${this.uri}' is for Nix stores with prefix '${parsed.storeDir}', not '${this.options.storeDir}'`);
       }
-      return { priority: this.options.priority ?? parsed.priority ?? 50, wantMassQuery: parsed.wantMassQuery };
+      return { priority: this.options.priority ?? parsed.priority ?? 0, wantMassQuery: parsed.wantMassQuery };
     })();
     // A failed attempt is not remembered: the next query tries again.
     this.info.catch(() => (this.info = undefined));
@@ -141,13 +145,24 @@ export class BinaryCache {
     return found;
   }
 
-  /** Whether the narinfo may be trusted under `require-sigs` (Nix's rule, binary-cache.md §5). */
-  private checkTrust(info: NarInfo): void {
-    if (!this.options.requireSigs) return;
+  /**
+   * Whether the narinfo may be trusted under `require-sigs` (Nix's rule, binary-cache.md §5):
+   * 'content' means only its content address vouches for it, so the content must be checked
+   * against that address once it is here.
+   */
+  private checkTrust(info: NarInfo): 'unchecked' | 'signed' | 'content' {
+    if (!this.options.requireSigs) return 'unchecked';
     const fingerprint = narInfoFingerprint(info);
-    if (info.sigs.some((sig) => verifySignature(sig, fingerprint, this.options.trustedKeys))) return;
-    if (info.ca !== undefined && contentAddressChecks(info, this.options.storeDir)) return;
+    if (info.sigs.some((sig) => verifySignature(sig, fingerprint, this.options.trustedKeys))) return 'signed';
+    if (info.ca !== undefined && contentAddressChecks(info, this.options.storeDir)) return 'content';
     throw new SubstituteRejectedError(`substituter '${this.uri}' does not have a valid signature for path '${info.storePath}'`);
+  }
+
+  /** Refuses `path` when its narinfo cannot be trusted, before anything of it is fetched. */
+  async vouch(path: string, signal?: AbortSignal): Promise<void> {
+    const info = await this.narInfo(path, signal);
+    if (!info) throw new SubstituteRejectedError(`binary cache '${this.uri}' does not have '${path}'`);
+    this.checkTrust(info);
   }
 
   /**
@@ -157,16 +172,16 @@ export class BinaryCache {
   async fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
     const info = await this.narInfo(path, signal);
     if (!info) throw new SubstituteRejectedError(`binary cache '${this.uri}' does not have '${path}'`);
-    this.checkTrust(info);
+    const trust = this.checkTrust(info);
     const compression = parseCompression(info.compression, `${this.uri}/${parseStorePath(path, this.options.storeDir).hashPart}.narinfo`);
     const attempts = Math.max(1, this.options.attempts ?? 1);
     for (let tried = 1; ; tried++) {
       try {
-        return await this.download(store, info, compression, signal, onBytes);
+        return await this.download(store, info, compression, trust === 'content', signal, onBytes);
       } catch (error) {
-        // A wrong substitute stays wrong; a broken connection may not.
-        if (error instanceof SubstituteRejectedError || signal?.aborted || tried >= attempts) {
-          if (tried > 1 && !(error instanceof SubstituteRejectedError)) (error as Error).message += ` (after ${tried} attempts)`;
+        // A broken connection may heal; a wrong or corrupt substitute stays what it is.
+        if (!(error instanceof TransientCacheError) || signal?.aborted || tried >= attempts) {
+          if (tried > 1) (error as Error).message += ` (after ${tried} attempts)`;
           throw error;
         }
       }
@@ -174,12 +189,21 @@ export class BinaryCache {
   }
 
   /** One attempt: stream, decompress and unpack while hashing; commit only what matches the narinfo. */
-  private async download(store: LocalStore, info: NarInfo, compression: Compression, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
+  private async download(
+    store: LocalStore,
+    info: NarInfo,
+    compression: Compression,
+    checkContent: boolean,
+    signal?: AbortSignal,
+    onBytes?: (bytes: number) => void,
+  ): Promise<void> {
     const path = info.storePath;
     const temp = await TempDir.create(store.layout, 'substitute', store.onWait);
     try {
       const source = `${this.uri}/${info.url}`;
-      const nar = decompress(compression, counted(this.transport.streamFile(info.url, signal), onBytes), source);
+      // No more than the narinfo states is ever written: a NAR that inflates past it is cut off.
+      const raw = bounded(counted(this.transport.streamFile(info.url, signal), onBytes), info.fileSize, `${source} is larger than its narinfo's FileSize`);
+      const nar = bounded(decompress(compression, raw, source), info.narSize, `the NAR of '${path}' from '${this.uri}' is larger than its narinfo's NarSize`);
       const got = await restorePath(temp.contentPath, nar, { useCaseHack: store.useCaseHack, hashOnThread: info.narSize > 8 << 20 });
       if (!got.narHash.equals(info.narHash) || got.narSize !== info.narSize) {
         throw new SubstituteRejectedError(
@@ -187,6 +211,7 @@ export class BinaryCache {
             `the NAR is ${got.narHash.format('nix32')} (${got.narSize} bytes)`,
         );
       }
+      if (checkContent) await checkContentAddress(info, temp.contentPath, got.narHash);
       await commitPath(
         store,
         temp,
@@ -207,6 +232,40 @@ export class BinaryCache {
 
   async close(): Promise<void> {
     await this.transport.close();
+  }
+}
+
+/** The same chunks, failing as soon as more than `limit` bytes (when known) have passed. */
+async function* bounded(chunks: AsyncIterable<Buffer>, limit: number | undefined, message: string): AsyncIterable<Buffer> {
+  let total = 0;
+  for await (const chunk of chunks) {
+    total += chunk.length;
+    if (limit !== undefined && total > limit) throw new SubstituteRejectedError(message);
+    yield chunk;
+  }
+}
+
+/**
+ * An unsigned path accepted for its content address: what arrived must have that address
+ * (the NarHash the cache states proves nothing). As Nix's "ca hash mismatch".
+ */
+async function checkContentAddress(info: NarInfo, contentPath: string, narHash: Hash): Promise<void> {
+  const ca = parseContentAddress(info.ca!);
+  let actual: Hash;
+  if (ca.method === 'recursive' && ca.hash.algo === 'sha256') {
+    actual = narHash;
+  } else if (ca.method === 'recursive') {
+    const hasher = createHash(ca.hash.algo);
+    for await (const chunk of dumpPath(contentPath)) hasher.update(chunk);
+    actual = new Hash(ca.hash.algo, hasher.digest());
+  } else {
+    // flat and text: the file's own bytes.
+    const hasher = createHash(ca.hash.algo);
+    for await (const chunk of createReadStream(contentPath)) hasher.update(chunk as Buffer);
+    actual = new Hash(ca.hash.algo, hasher.digest());
+  }
+  if (!actual.equals(ca.hash)) {
+    throw new SubstituteRejectedError(`ca hash mismatch importing path '${info.storePath}': the content address says ${ca.hash.format('nix32')}, the content is ${actual.format('nix32')}`);
   }
 }
 

@@ -29,3 +29,8 @@ export class CacheInfoError extends SubstituterError {
 export class SubstituteRejectedError extends SubstituterError {
   override name = 'SubstituteRejectedError';
 }
+
+/** A failure worth another attempt: the server or the network, not the request. */
+export class TransientCacheError extends CacheAccessError {
+  override name = 'TransientCacheError';
+}

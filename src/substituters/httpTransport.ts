@@ -4,7 +4,7 @@
  * so that many narinfo requests share one connection instead of waiting for each other.
  */
 import type { Agent, Dispatcher } from 'undici';
-import { CacheAccessError } from './errors.js';
+import { CacheAccessError, TransientCacheError } from './errors.js';
 import type { CacheTransport } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -16,13 +16,12 @@ export interface HttpTransportOptions {
   attempts: number;
 }
 
+/** The most a narinfo or nix-cache-info may hold (a narinfo of thousands of references is a few hundred KiB). */
+const MAX_SMALL_FILE = 16 << 20;
+
 /** Statuses that mean "not here", as Nix reads them. */
 const ABSENT = new Set([404, 403, 410]);
 
-/** A failure worth another attempt: the server or the network, not the request. */
-export class TransientCacheError extends CacheAccessError {
-  override name = 'TransientCacheError';
-}
 
 /** undici is loaded when a cache is first asked: loading it costs ~140 ms of every command's start. */
 type Undici = typeof import('undici');
@@ -112,16 +111,28 @@ export class HttpTransport implements CacheTransport {
       const response = await this.get(name, signal);
       if (!response) return undefined;
       try {
-        return Buffer.from(await response.body.arrayBuffer());
+        // Narinfos and nix-cache-info are small; a body that is not is refused, not buffered.
+        const declared = Number(response.headers['content-length'] ?? 0);
+        if (declared > MAX_SMALL_FILE) throw new CacheAccessError(`'${this.url(name)}' is ${declared} bytes, too large for a narinfo`);
+        const chunks: Buffer[] = [];
+        let total = 0;
+        for await (const chunk of response.body) {
+          total += (chunk as Buffer).length;
+          if (total > MAX_SMALL_FILE) throw new CacheAccessError(`'${this.url(name)}' is larger than ${MAX_SMALL_FILE} bytes, too large for a narinfo`);
+          chunks.push(chunk as Buffer);
+        }
+        return Buffer.concat(chunks);
       } catch (error) {
+        if (error instanceof CacheAccessError) throw error;
         if (signal?.aborted) throw error;
         throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
       }
     }, signal);
   }
 
+  /** One attempt: whoever reads the stream starts again after a failure (a NAR is restarted whole). */
   async *streamFile(name: string, signal?: AbortSignal): AsyncIterable<Buffer> {
-    const response = await this.retrying(() => this.get(name, signal), signal);
+    const response = await this.get(name, signal);
     if (!response) throw new CacheAccessError(`unable to download '${this.url(name)}': HTTP error 404 (the file is not in the cache)`);
     try {
       for await (const chunk of response.body) yield chunk as Buffer;

@@ -152,6 +152,51 @@ describe('substitution from file:// binary caches nix wrote', function () {
     });
   }
 
+  it('takes an unsigned content-addressed path only when its content has that address', async () => {
+    const cache = join(tempDir(), 'cache');
+    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const path = '/nix/store/fmnmafj8xp9i19slpacsjrdqkb1zy7w8-01-regular.txt';
+    const file = join(cache, 'fmnmafj8xp9i19slpacsjrdqkb1zy7w8.narinfo');
+    const unsigned = readFileSync(file, 'utf8').replace(/^Sig: .*\n/gm, '');
+    writeFileSync(file, unsigned);
+    const root = tempDir();
+    const honest = await realise(root, cache, ['--option', 'trusted-public-keys', 'other-key-1:XFs/fmpnEXhcgUTWffokaCVp548oGpEtMWb2O25Rs/g='], path);
+    assert.equal(honest.code, 0, honest.stderr);
+    // Another cache: another NAR, its NarHash and NarSize stated truthfully, under the same content address.
+    const forgedCache = join(tempDir(), 'cache');
+    cpSync(cache, forgedCache, { recursive: true });
+    const forgedFile = join(forgedCache, 'fmnmafj8xp9i19slpacsjrdqkb1zy7w8.narinfo');
+    const nar = Buffer.concat(['nix-archive-1', '(', 'type', 'regular', 'contents', 'evil content', ')'].map(narString));
+    writeFileSync(join(forgedCache, 'nar', 'evil.nar'), nar);
+    const narHash = encodeNix32(createHash('sha256').update(nar).digest());
+    writeFileSync(
+      forgedFile,
+      unsigned
+        .replace(/^URL: .*$/m, 'URL: nar/evil.nar')
+        .replace(/^FileHash: .*$/m, `FileHash: sha256:${narHash}`)
+        .replace(/^FileSize: .*$/m, `FileSize: ${nar.length}`)
+        .replace(/^NarHash: .*$/m, `NarHash: sha256:${narHash}`)
+        .replace(/^NarSize: .*$/m, `NarSize: ${nar.length}`),
+    );
+    const other = tempDir();
+    const forged = await realise(other, forgedCache, ['--option', 'trusted-public-keys', 'other-key-1:XFs/fmpnEXhcgUTWffokaCVp548oGpEtMWb2O25Rs/g='], path);
+    assert.notEqual(forged.code, 0);
+    assert.match(forged.stderr, /ca hash mismatch importing path '\/nix\/store\/fmnmafj8xp9i19slpacsjrdqkb1zy7w8-01-regular\.txt'/);
+    assert.equal(rowOf(other, path), undefined);
+  });
+
+  it('stops a NAR that grows past its NarSize, registering nothing', async () => {
+    const cache = join(tempDir(), 'cache');
+    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
+    writeFileSync(file, readFileSync(file, 'utf8').replace(/^NarSize: .*$/m, 'NarSize: 16').replace(/^FileSize: .*\n/m, ''));
+    const root = tempDir();
+    const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /is larger than its narinfo's NarSize/);
+    assert.equal(rowOf(root, SIMPLE), undefined);
+  });
+
   it('refuses references that form a cycle instead of waiting forever', async () => {
     const cache = join(tempDir(), 'cache');
     cpSync(join(vectors, 'cache-none'), cache, { recursive: true });

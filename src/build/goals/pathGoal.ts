@@ -39,6 +39,14 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
       continue;
     }
     if (!info) continue;
+    try {
+      // An untrusted substitute is no substitute: its references are not fetched for it.
+      await substituter.vouch(path, signal);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      tell(error as Error);
+      continue;
+    }
     // Its references first: a path becomes valid only after everything it refers to.
     const references = info.references.filter((r) => r !== path);
     graph.waitFor(path, references);

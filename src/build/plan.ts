@@ -65,7 +65,11 @@ async function querySubstitutes(substituters: readonly Substituter[], path: stri
   for (const substituter of substituters) {
     try {
       const info = (await substituter.query([path], signal)).get(path);
-      if (info) return info;
+      // An untrusted substitute is none (the goal would refuse it): the path is built or unknown.
+      if (info) {
+        await substituter.vouch(path, signal);
+        return info;
+      }
     } catch (error) {
       if (signal?.aborted) throw error;
     }

@@ -224,3 +224,32 @@ describe('substitution from file:// binary caches nix wrote', function () {
     assert.match(none.stderr, /has no 'nix-cache-info'/);
   });
 });
+
+describe('derivations and untrusted substitutes', function () {
+  this.timeout(120000);
+
+  it('builds a derivation whose outputs only an unsigned cache has, and fetches them when signatures are not required', async () => {
+    const { BuildStore } = await import('../support/buildStore.js');
+    const source = await BuildStore.create();
+    const drv = source.drv('cached-output', 'echo cached > $out');
+    await source.write([drv]);
+    assert.equal((await source.run(['-r', drv.drvPath])).code, 0);
+    const cache = join(tempDir(), 'cache');
+    const copied = await source.run(['--copy-to', `file://${cache}`, drv.out]);
+    assert.equal(copied.code, 0, copied.stderr);
+
+    const strict = await BuildStore.create();
+    await strict.write([drv]);
+    const built = await strict.run(['--option', 'substituters', `file://${cache}`, '-r', drv.drvPath]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /building '.*cached-output\.drv'/);
+    assert.doesNotMatch(built.stderr, /copying path/);
+
+    const lax = await BuildStore.create();
+    await lax.write([drv]);
+    const fetched = await lax.run(['--option', 'substituters', `file://${cache}`, '--option', 'require-sigs', 'false', '-r', drv.drvPath]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.match(fetched.stderr, /copying path '.*cached-output'/);
+    assert.doesNotMatch(fetched.stderr, /building/);
+  });
+});

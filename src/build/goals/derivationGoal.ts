@@ -36,7 +36,16 @@ async function substituteOutputs(graph: GoalGraph, drvPath: string, missing: str
     const wanted = missing.filter((p) => !available.has(p));
     if (wanted.length === 0) break;
     try {
-      for (const path of (await substituter.query(wanted, signal)).keys()) available.add(path);
+      for (const path of (await substituter.query(wanted, signal)).keys()) {
+        // As Nix: an output whose substitute is not trusted is built, with a warning.
+        try {
+          await substituter.vouch(path, signal);
+          available.add(path);
+        } catch (error) {
+          if (signal.aborted) throw error;
+          events.message(`warning: ignoring substitute for '${path}': ${(error as Error).message}`);
+        }
+      }
     } catch (error) {
       if (signal.aborted) throw error;
       events.message(`warning: ${(error as Error).message}`);

@@ -116,11 +116,12 @@ export class Scheduler {
     this.abort.abort(reason);
   }
 
-  async realise(targets: readonly Target[]): Promise<RealiseResult> {
+  /** `plan`: what `plan(targets)` gave already (a plan with substituters walks the whole closure). */
+  async realise(targets: readonly Target[], plan?: Plan): Promise<RealiseResult> {
     for (const target of targets) {
       if (target.kind === 'derivation' && target.outputs) wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
     }
-    const plan = await this.plan(targets);
+    plan ??= await this.plan(targets);
     this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
     if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0) {
       throw new BuildError("unable to start any build; either increase '--max-jobs' or enable remote builds.", 'other');

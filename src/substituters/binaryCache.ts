@@ -19,6 +19,7 @@ import { dumpPath } from '../store/nar/dumpPath.js';
 import { restorePath } from '../store/nar/restorePath.js';
 import { makePathInfo } from '../store/pathInfo.js';
 import { TempDir } from '../store/tempPath.js';
+import { checkCacheStoreDir, narInfoName } from './cacheNames.js';
 import { CacheInfoError, SubstituteRejectedError, TransientCacheError } from './errors.js';
 import type { NarInfoDiskCache } from './narInfoDiskCache.js';
 import { decompress, parseCompression, type Compression } from './compression.js';
@@ -79,9 +80,7 @@ export class BinaryCache {
         parsed = { storeDir: read.storeDir, priority: read.priority, wantMassQuery: read.wantMassQuery };
         this.options.diskCache?.rememberCacheInfo(this.uri, parsed);
       }
-      if (parsed.storeDir !== undefined && parsed.storeDir !== this.options.storeDir) {
-        throw new CacheInfoError(`binary cache '${this.uri}' is for Nix stores with prefix '${parsed.storeDir}', not '${this.options.storeDir}'`);
-      }
+      checkCacheStoreDir(this.uri, parsed.storeDir, this.options.storeDir);
       return { priority: this.options.priority ?? parsed.priority ?? 0, wantMassQuery: parsed.wantMassQuery };
     })();
     // A failed attempt is not remembered: the next query tries again.
@@ -110,7 +109,7 @@ export class BinaryCache {
   private async readNarInfo(path: string, signal?: AbortSignal): Promise<NarInfo | undefined> {
     await this.cacheInfo(signal);
     const { hashPart } = parseStorePath(path, this.options.storeDir);
-    const name = `${hashPart}.narinfo`;
+    const name = narInfoName(path, this.options.storeDir);
     const remembered = this.options.diskCache?.narInfo(this.uri, hashPart);
     let text: string | null;
     if (remembered !== undefined) {
@@ -173,7 +172,7 @@ export class BinaryCache {
     const info = await this.narInfo(path, signal);
     if (!info) throw new SubstituteRejectedError(`binary cache '${this.uri}' does not have '${path}'`);
     const trust = this.checkTrust(info);
-    const compression = parseCompression(info.compression, `${this.uri}/${parseStorePath(path, this.options.storeDir).hashPart}.narinfo`);
+    const compression = parseCompression(info.compression, `${this.uri}/${narInfoName(path, this.options.storeDir)}`);
     const attempts = Math.max(1, this.options.attempts ?? 1);
     for (let tried = 1; ; tried++) {
       try {

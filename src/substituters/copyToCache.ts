@@ -7,14 +7,13 @@ import { HashSink, type Hash } from '../format/hash.js';
 import { narInfoFingerprint, serializeNarInfo, type NarInfo } from '../format/narinfo.js';
 import { parseNixCacheInfo, serializeNixCacheInfo } from '../format/nixCacheInfo.js';
 import { signFingerprint, type SecretKey } from '../format/signing.js';
-import { parseStorePath } from '../format/storePath.js';
 import { computeClosure, topoSortPaths } from '../store/closure.js';
 import { PathModifiedError } from '../store/exportPaths.js';
 import type { LocalStore } from '../store/localStore.js';
 import { dumpPath } from '../store/nar/dumpPath.js';
 import type { ValidPathInfo } from '../store/pathInfo.js';
 import { requirePathInfo } from '../store/queryPathInfo.js';
-import { CacheInfoError } from './errors.js';
+import { checkCacheStoreDir, narInfoName } from './cacheNames.js';
 import { compress, fileExtension, type Compression } from './compression.js';
 import type { CacheTransport } from './transport.js';
 
@@ -52,10 +51,6 @@ export async function copyToCache(store: LocalStore, transport: CacheTransport, 
   return copied;
 }
 
-function narInfoName(path: string, storeDir: string): string {
-  return `${parseStorePath(path, storeDir).hashPart}.narinfo`;
-}
-
 /** Writes `nix-cache-info` when the cache has none; a cache for another store directory is refused, as Nix does. */
 async function ensureCacheInfo(transport: CacheTransport, storeDir: string): Promise<void> {
   const existing = await transport.getFile('nix-cache-info');
@@ -64,9 +59,7 @@ async function ensureCacheInfo(transport: CacheTransport, storeDir: string): Pro
     return;
   }
   const info = parseNixCacheInfo(existing.toString('utf8'), `${transport.uri}/nix-cache-info`);
-  if (info.storeDir !== undefined && info.storeDir !== storeDir) {
-    throw new CacheInfoError(`binary cache '${transport.uri}' is for Nix stores with prefix '${info.storeDir}', not '${storeDir}'`);
-  }
+  checkCacheStoreDir(transport.uri, info.storeDir, storeDir);
 }
 
 /** The NAR of `info.path` compressed, with the hashes and sizes of both forms. */

@@ -58,6 +58,21 @@ function referencesOf(root: string, path: string): string[] {
   }
 }
 
+/** A writable copy of the vectors' uncompressed cache. */
+function copyOfCache(): string {
+  const cache = join(tempDir(), 'cache');
+  cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+  return cache;
+}
+
+/** A copy of the cache whose narinfo of SIMPLE is changed by `edit`. */
+function cacheWithSimpleNarInfo(edit: (text: string) => string): string {
+  const cache = copyOfCache();
+  const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
+  writeFileSync(file, edit(readFileSync(file, 'utf8')));
+  return cache;
+}
+
 function realise(root: string, cacheDir: string, extra: string[], ...paths: string[]) {
   return tsnixStore(['--store', root, '--option', 'substituters', `file://${cacheDir}`, ...extra, '-r', ...paths]);
 }
@@ -100,8 +115,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('refuses a NAR whose hash is not the narinfo\'s, registering nothing', async () => {
-    const cache = join(tempDir(), 'cache');
-    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const cache = copyOfCache();
     const nar = join(cache, narinfoOf(cache, SIMPLE).get('URL')![0]!);
     const bytes = readFileSync(nar);
     bytes[bytes.length - 20] ^= 1;
@@ -115,10 +129,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('names the narinfo and the field of a malformed narinfo, and registers nothing', async () => {
-    const cache = join(tempDir(), 'cache');
-    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
-    const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^NarHash: .*$/m, 'NarHash: sha256:nonsense'));
+    const cache = cacheWithSimpleNarInfo((text) => text.replace(/^NarHash: .*$/m, 'NarHash: sha256:nonsense'));
     const root = tempDir();
     const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
     assert.notEqual(r.code, 0);
@@ -153,8 +164,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   }
 
   it('takes an unsigned content-addressed path only when its content has that address', async () => {
-    const cache = join(tempDir(), 'cache');
-    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const cache = copyOfCache();
     const path = '/nix/store/fmnmafj8xp9i19slpacsjrdqkb1zy7w8-01-regular.txt';
     const file = join(cache, 'fmnmafj8xp9i19slpacsjrdqkb1zy7w8.narinfo');
     const unsigned = readFileSync(file, 'utf8').replace(/^Sig: .*\n/gm, '');
@@ -186,10 +196,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('stops a NAR that grows past its NarSize, registering nothing', async () => {
-    const cache = join(tempDir(), 'cache');
-    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
-    const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^NarSize: .*$/m, 'NarSize: 16').replace(/^FileSize: .*\n/m, ''));
+    const cache = cacheWithSimpleNarInfo((text) => text.replace(/^NarSize: .*$/m, 'NarSize: 16').replace(/^FileSize: .*\n/m, ''));
     const root = tempDir();
     const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
     assert.notEqual(r.code, 0);
@@ -198,10 +205,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('refuses references that form a cycle instead of waiting forever', async () => {
-    const cache = join(tempDir(), 'cache');
-    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
-    const file = join(cache, 'dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo');
-    writeFileSync(file, readFileSync(file, 'utf8').replace(/^References: .*$/m, 'References: czmxh0q1hdaw4bf1s12qf6jq5l4g4y0y-with-ref'));
+    const cache = cacheWithSimpleNarInfo((text) => text.replace(/^References: .*$/m, 'References: czmxh0q1hdaw4bf1s12qf6jq5l4g4y0y-with-ref'));
     const root = tempDir();
     const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], WITH_REF);
     assert.notEqual(r.code, 0);
@@ -211,8 +215,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('skips a cache for another store directory, and one that is not a cache', async () => {
-    const cache = join(tempDir(), 'cache');
-    cpSync(join(vectors, 'cache-none'), cache, { recursive: true });
+    const cache = copyOfCache();
     writeFileSync(join(cache, 'nix-cache-info'), 'StoreDir: /gnu/store\n');
     const root = tempDir();
     const r = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);

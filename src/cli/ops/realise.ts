@@ -101,7 +101,8 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
 }
 
 async function realiseWith(store: LocalStore, parsed: ParsedArgs, scheduler: Scheduler, targets: Target[], events: ReturnType<typeof createProgress>): Promise<number> {
-  const listing = describePlan(await scheduler.plan(targets));
+  const plan = await scheduler.plan(targets);
+  const listing = describePlan(plan);
   if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
   if (parsed.dryRun) return 0;
   if (!parsed.addRoot && targets.some((t) => t.kind === 'derivation' && !t.outputs)) {
@@ -109,7 +110,7 @@ async function realiseWith(store: LocalStore, parsed: ParsedArgs, scheduler: Sch
   }
   let result;
   try {
-    result = await scheduler.realise(targets);
+    result = await scheduler.realise(targets, plan);
   } finally {
     events.finish();
   }

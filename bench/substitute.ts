@@ -127,7 +127,7 @@ async function main(): Promise<void> {
         mkdirSync(cacheHome, { recursive: true });
         await stats(scenario.statsUrl, true);
         const program = tool === 'nix' ? 'nix-store' : tsnixStore;
-        const env: NodeJS.ProcessEnv = { XDG_CACHE_HOME: cacheHome, ...(tool === 'tsnix' ? { NODE_EXTRA_CA_CERTS: cert } : { NIX_SSL_CERT_FILE: cert }) };
+        const env: NodeJS.ProcessEnv = { XDG_CACHE_HOME: cacheHome, NIX_SSL_CERT_FILE: cert };
         const args = ['--store', root, '--option', 'substituters', scenario.url, '--option', 'require-sigs', 'false', ...scenario.args, workload.topOut];
         const start = process.hrtime.bigint();
         const r = spawnSync(program, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, ...env } });

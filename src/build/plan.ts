@@ -88,6 +88,8 @@ export async function planWithSubstitutes(
   /** Asked for only when some path is missing: no request goes out when nothing is needed. */
   substituters: () => Promise<readonly Substituter[]>,
   signal?: AbortSignal,
+  /** Told the missing paths named by `targets` before the substituters are ranked (which costs a round trip). */
+  prefetch?: (paths: string[]) => void,
 ): Promise<Plan> {
   const willBuild = new Set<string>();
   const willSubstitute = new Map<string, SubstitutableInfo>();
@@ -129,6 +131,16 @@ export async function planWithSubstitutes(
     const drv = readDerivation(store, drvPath);
     await Promise.all([...drv.inputSrcs.map(visitPath), ...[...drv.inputDrvs.keys()].map(visitDerivation)]);
   };
+  if (prefetch) {
+    const first = targets.flatMap((t) => {
+      if (t.kind === 'path') return isValid(t.path) ? [] : [t.path];
+      if (!isValid(t.drvPath)) return [];
+      return wantedOutputs(store, t.drvPath)
+        .map((o) => o.path)
+        .filter((p) => !isValid(p));
+    });
+    if (first.length > 0) prefetch(first);
+  }
   await Promise.all(targets.map((t) => (t.kind === 'path' ? visitPath(t.path) : visitDerivation(t.drvPath))));
 
   const infos = [...willSubstitute.values()];

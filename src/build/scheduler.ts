@@ -108,7 +108,10 @@ export class Scheduler {
   /** What realising `targets` will do; asks the substituters (level by level) when there are any. */
   async plan(targets: readonly Target[]): Promise<Plan> {
     if (this.ctx.substituters.length === 0) return planRequest(this.ctx.store, targets);
-    return planWithSubstitutes(this.ctx.store, targets, () => this.graph.substituters(), this.ctx.signal);
+    const prefetch = (paths: string[]): void => {
+      for (const substituter of this.ctx.substituters) substituter.prefetch?.(paths, this.ctx.signal);
+    };
+    return planWithSubstitutes(this.ctx.store, targets, () => this.graph.substituters(), this.ctx.signal, prefetch);
   }
 
   /** Stops everything: running builders are killed, waiting goals give up. */

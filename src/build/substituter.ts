@@ -17,6 +17,11 @@ export interface Substituter {
   readonly uri: string;
   /** Lower is tried first (Nix's `Priority`); asking may read the cache's metadata. */
   priority(signal?: AbortSignal): Promise<number>;
+  /**
+   * Starts asking for `paths`, which will be queried soon, without waiting: a cache asks for
+   * them together with its metadata (the ranking waits for that), a round trip sooner.
+   */
+  prefetch?(paths: string[], signal?: AbortSignal): void;
   /** Which of `paths` this substituter has. */
   query(paths: string[], signal?: AbortSignal): Promise<Map<string, SubstitutableInfo>>;
   /** Throws when this substituter's `path` may not be used (say, not signed by a trusted key): asked before its references are fetched. */

@@ -101,6 +101,9 @@ export async function main(argv: string[]): Promise<void> {
   try {
     const parsed = parseArgs(argv);
     const settings = loadSettings(parsed.options, warn);
+    // Failure until dispatch says otherwise: should the event loop ever run dry while an
+    // operation still awaits something, the process must not end with status 0.
+    process.exitCode = 1;
     process.exitCode = await dispatch(parsed, settings);
   } catch (e) {
     process.stderr.write(`error: ${describeError(e)}\n`);

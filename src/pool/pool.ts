@@ -4,38 +4,42 @@
  * processed at once, one per core. One pool per process, started on first use.
  */
 import { availableParallelism } from 'node:os';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
 import { Hash, type HashAlgo } from '../format/hash.js';
 import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
 import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 
-let pool: Piscina | undefined;
+let pool: Promise<Piscina> | undefined;
 
 export function poolSize(): number {
   return Math.max(1, availableParallelism());
 }
 
-function getPool(): Piscina {
-  pool ??= new Piscina({
-    filename: new URL('./worker.js', import.meta.url).href,
-    maxThreads: poolSize(),
-    // Idle workers exit so that a short CLI run is not kept alive by the pool.
-    idleTimeout: 200,
-  });
+/** piscina is loaded with the pool (~15 ms), so that a command that never hashes does not pay for it. */
+function getPool(): Promise<Piscina> {
+  pool ??= import('piscina').then(
+    ({ Piscina }) =>
+      new Piscina({
+        filename: new URL('./worker.js', import.meta.url).href,
+        maxThreads: poolSize(),
+        // Idle workers exit so that a short CLI run is not kept alive by the pool.
+        idleTimeout: 200,
+      }),
+  );
   return pool;
 }
 
 /** NAR hash, NAR size and found references of one path, computed on a worker thread. */
 export async function hashPathInPool(realPath: string, hashParts: string[] = [], useCaseHack = false): Promise<PathHashes> {
   const task: HashPathTask = { realPath, hashParts, useCaseHack };
-  const result = (await getPool().run(task, { name: 'hashPath' })) as HashPathResult;
+  const result = (await (await getPool()).run(task, { name: 'hashPath' })) as HashPathResult;
   return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
 
 /** Copies `source` to `target` on a worker thread, hashing its NAR in the same read. */
 export async function copyPathInPool(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath> {
   const task: CopyPathTask = { source, target, useCaseHack, extraNarHashAlgo };
-  const result = (await getPool().run(task, { name: 'copyPath' })) as CopyPathResult;
+  const result = (await (await getPool()).run(task, { name: 'copyPath' })) as CopyPathResult;
   return {
     narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')),
     narSize: result.narSize,
@@ -48,7 +52,7 @@ export async function copyPathInPool(source: string, target: string, useCaseHack
  * (refused ownership, unsupported file types) arrive with their messages intact.
  */
 export async function registerOutputInPool(task: RegisterOutputTask): Promise<PathHashes> {
-  const result = (await getPool().run(task, { name: 'registerOutput' })) as HashPathResult;
+  const result = (await (await getPool()).run(task, { name: 'registerOutput' })) as HashPathResult;
   return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
 
@@ -57,7 +61,7 @@ export async function registerOutputInPool(task: RegisterOutputTask): Promise<Pa
  * each to remove while the kernel tears down its mount namespace; the scheduler need not wait.
  */
 export async function deleteTreeInPool(path: string): Promise<void> {
-  await getPool().run({ path }, { name: 'deleteTree' });
+  await (await getPool()).run({ path }, { name: 'deleteTree' });
 }
 
 /** The store's hashing service, on the pool. */
@@ -66,5 +70,5 @@ export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: co
 export async function closePool(): Promise<void> {
   const p = pool;
   pool = undefined;
-  if (p) await p.destroy();
+  if (p) await (await p).destroy();
 }

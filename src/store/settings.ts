@@ -44,6 +44,7 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'secret-key-files': { kind: 'strings', default: '', description: 'keys to sign the paths this store builds or copies' },
   'http-connections': { kind: 'int', default: '25', description: 'most parallel connections per binary cache (0 = no limit)' },
   'connect-timeout': { kind: 'int', default: '0', description: 'seconds to wait for a binary cache to answer (0 = 300)' },
+  'ssl-cert-file': { kind: 'string', default: '', description: 'PEM certificates trusted for https:// caches (default: $NIX_SSL_CERT_FILE, $SSL_CERT_FILE, else Node\'s)' },
   'download-attempts': { kind: 'int', default: '5', description: 'attempts of a download that fails for a passing reason' },
   'narinfo-cache-positive-ttl': { kind: 'int', default: '2592000', description: 'seconds a narinfo found stays cached' },
   'narinfo-cache-negative-ttl': { kind: 'int', default: '3600', description: 'seconds a narinfo not found stays cached' },

@@ -107,16 +107,21 @@ export class BinaryCache {
   }
 
   private async readNarInfo(path: string, signal?: AbortSignal): Promise<NarInfo | undefined> {
-    await this.cacheInfo(signal);
     const { hashPart } = parseStorePath(path, this.options.storeDir);
     const name = narInfoName(path, this.options.storeDir);
     const remembered = this.options.diskCache?.narInfo(this.uri, hashPart);
+    // The first narinfo is asked for together with nix-cache-info, not after it: a round trip
+    // less. Its answer is used only once nix-cache-info has shown the cache fit for this store.
+    const cacheInfo = this.cacheInfo(signal);
+    const bytes = remembered === undefined ? this.transport.getFile(name, signal) : undefined;
+    bytes?.catch(() => {});
+    await cacheInfo;
     let text: string | null;
     if (remembered !== undefined) {
       text = remembered;
     } else {
-      const bytes = await this.transport.getFile(name, signal);
-      text = bytes === undefined ? null : bytes.toString('utf8');
+      const got = await bytes!;
+      text = got === undefined ? null : got.toString('utf8');
     }
     const info = text === null ? undefined : parseNarInfo(text, this.options.storeDir, `${this.uri}/${name}`);
     if (info && info.storePath !== path) {
@@ -125,6 +130,11 @@ export class BinaryCache {
     // Only what was sound is remembered: a broken narinfo is asked for again next time.
     if (remembered === undefined) this.options.diskCache?.rememberNarInfo(this.uri, hashPart, text);
     return info;
+  }
+
+  /** Asks for the narinfos of `paths` now; `query` later gets the same answers. Failures wait for it. */
+  prefetch(paths: string[], signal?: AbortSignal): void {
+    for (const path of paths) this.narInfo(path, signal).catch(() => {});
   }
 
   /** Which of `paths` the cache has, all asked for at once. */
@@ -230,6 +240,7 @@ export class BinaryCache {
   }
 
   async close(): Promise<void> {
+    this.options.diskCache?.flush();
     await this.transport.close();
   }
 }

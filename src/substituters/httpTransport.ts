@@ -1,10 +1,11 @@
 /**
- * `http://` and `https://` binary caches, through undici: connections are kept alive and
- * bounded by `http-connections`, and HTTP/2 is used where the server offers it (over TLS),
- * so that many narinfo requests share one connection instead of waiting for each other.
+ * `http://` and `https://` binary caches: a cache's files by name, with Nix's reading of
+ * statuses (404/403/410 = not there, 5xx = try again) and `download-attempts` retries. The
+ * connections are an HttpClient's (httpClient.ts): HTTP/2 where the server offers it, else
+ * kept-alive HTTP/1.1 bounded by `http-connections`.
  */
-import type { Agent, Dispatcher } from 'undici';
 import { CacheAccessError, TransientCacheError } from './errors.js';
+import { openHttpClient, type HttpClient, type HttpResponse } from './httpClient.js';
 import type { CacheTransport } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -14,6 +15,8 @@ export interface HttpTransportOptions {
   connectTimeout: number;
   /** `download-attempts`: tries of a request that fails for a passing reason (5xx, a dropped connection). */
   attempts: number;
+  /** `ssl-cert-file`'s certificates, trusted instead of Node's. */
+  ca?: Buffer;
 }
 
 /** The most a narinfo or nix-cache-info may hold (a narinfo of thousands of references is a few hundred KiB). */
@@ -22,51 +25,34 @@ const MAX_SMALL_FILE = 16 << 20;
 /** Statuses that mean "not here", as Nix reads them. */
 const ABSENT = new Set([404, 403, 410]);
 
-
-/** undici is loaded when a cache is first asked: loading it costs ~140 ms of every command's start. */
-type Undici = typeof import('undici');
-let undici: Promise<Undici> | undefined;
-const loadUndici = (): Promise<Undici> => (undici ??= import('undici'));
-
 export class HttpTransport implements CacheTransport {
-  private agent: Promise<Agent> | undefined;
+  private client: Promise<HttpClient> | undefined;
+  private readonly path: string;
 
   constructor(
     readonly uri: string,
     private readonly base: string,
     private readonly options: HttpTransportOptions,
-  ) {}
-
-  private dispatcher(): Promise<Agent> {
-    this.agent ??= loadUndici().then((u) => this.makeAgent(u));
-    return this.agent;
+  ) {
+    this.path = new URL(base).pathname.replace(/\/+$/, '');
   }
 
-  /** `request` with our agent. */
-  private async request(url: string, options: { method: 'GET' | 'HEAD' | 'PUT'; body?: Buffer; signal?: AbortSignal }): Promise<Dispatcher.ResponseData> {
-    const { request } = await loadUndici();
-    return request(url, { dispatcher: await this.dispatcher(), ...options });
+  /** Connects on first use; a failed first connection is tried again by the next request. */
+  private connection(): Promise<HttpClient> {
+    if (!this.client) {
+      const timeout = (this.options.connectTimeout > 0 ? this.options.connectTimeout : 300) * 1000;
+      const attempt = openHttpClient(this.base, { connections: this.options.connections, timeout, ...(this.options.ca ? { ca: this.options.ca } : {}) });
+      this.client = attempt;
+      attempt.catch(() => {
+        if (this.client === attempt) this.client = undefined;
+      });
+    }
+    return this.client;
   }
 
-  private makeAgent({ Agent }: Undici): Agent {
-    const options = this.options;
-    const base = this.base;
-    const timeout = (options.connectTimeout > 0 ? options.connectTimeout : 300) * 1000;
-    return new Agent({
-      ...(options.connections > 0 ? { connections: options.connections } : {}),
-      allowH2: true,
-      // Requests in flight on one connection. Over HTTP/2 (offered only with TLS) they are
-      // streams. Over HTTP/1.1 two are pipelined (GET and HEAD only): the next request is on
-      // the wire while the server works on this one, and it carries the ACK the server's
-      // second write would otherwise wait for (delayed ACK against Nagle: ~40 ms a request).
-      // Measured against the 100 ms server of ../shared/bench: 1,054 narinfos over 25
-      // connections in 6.2 s without, 4.5 s with (the floor is 4.2 s).
-      pipelining: base.startsWith('https://') ? 100 : 2,
-      keepAliveTimeout: 30_000,
-      connect: { timeout },
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    });
+  private async request(name: string, options: { method: 'GET' | 'HEAD' | 'PUT'; body?: Buffer; signal?: AbortSignal }): Promise<HttpResponse> {
+    const client = await this.connection();
+    return client.request(`${this.path}/${name}`, options);
   }
 
   private url(name: string): string {
@@ -74,20 +60,20 @@ export class HttpTransport implements CacheTransport {
   }
 
   /** One GET; transport failures and 5xx become TransientCacheError. */
-  private async get(name: string, signal?: AbortSignal): Promise<Dispatcher.ResponseData | undefined> {
-    let response: Dispatcher.ResponseData;
+  private async get(name: string, signal?: AbortSignal): Promise<HttpResponse | undefined> {
+    let response: HttpResponse;
     try {
-      response = await this.request(this.url(name), { method: 'GET', ...(signal ? { signal } : {}) });
+      response = await this.request(name, { method: 'GET', ...(signal ? { signal } : {}) });
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
     }
     if (ABSENT.has(response.statusCode)) {
-      await response.body.dump();
+      await response.dump();
       return undefined;
     }
     if (response.statusCode < 200 || response.statusCode >= 300) {
-      await response.body.dump();
+      await response.dump();
       const text = `unable to download '${this.url(name)}': HTTP error ${response.statusCode}`;
       throw response.statusCode >= 500 || response.statusCode === 429 ? new TransientCacheError(text) : new CacheAccessError(text);
     }
@@ -121,6 +107,7 @@ export class HttpTransport implements CacheTransport {
           if (total > MAX_SMALL_FILE) throw new CacheAccessError(`'${this.url(name)}' is larger than ${MAX_SMALL_FILE} bytes, too large for a narinfo`);
           chunks.push(chunk as Buffer);
         }
+        checkLength(response, total);
         return Buffer.concat(chunks);
       } catch (error) {
         if (error instanceof CacheAccessError) throw error;
@@ -135,7 +122,12 @@ export class HttpTransport implements CacheTransport {
     const response = await this.get(name, signal);
     if (!response) throw new CacheAccessError(`unable to download '${this.url(name)}': HTTP error 404 (the file is not in the cache)`);
     try {
-      for await (const chunk of response.body) yield chunk as Buffer;
+      let total = 0;
+      for await (const chunk of response.body) {
+        total += chunk.length;
+        yield chunk;
+      }
+      checkLength(response, total);
     } catch (error) {
       if (signal?.aborted) throw error;
       throw new TransientCacheError(`download of '${this.url(name)}' broke off: ${(error as Error).message}`);
@@ -144,13 +136,13 @@ export class HttpTransport implements CacheTransport {
 
   async hasFile(name: string, signal?: AbortSignal): Promise<boolean> {
     return this.retrying(async () => {
-      let response: Dispatcher.ResponseData;
+      let response: HttpResponse;
       try {
-        response = await this.request(this.url(name), { method: 'HEAD', ...(signal ? { signal } : {}) });
+        response = await this.request(name, { method: 'HEAD', ...(signal ? { signal } : {}) });
       } catch (error) {
         throw new TransientCacheError(`unable to reach '${this.url(name)}': ${(error as Error).message}`);
       }
-      await response.body.dump();
+      await response.dump();
       if (response.statusCode >= 500) throw new TransientCacheError(`unable to reach '${this.url(name)}': HTTP error ${response.statusCode}`);
       return response.statusCode >= 200 && response.statusCode < 300;
     }, signal);
@@ -158,15 +150,25 @@ export class HttpTransport implements CacheTransport {
 
   async putFile(name: string, content: AsyncIterable<Buffer> | Buffer): Promise<void> {
     const body = Buffer.isBuffer(content) ? content : Buffer.concat(await collect(content));
-    const response = await this.request(this.url(name), { method: 'PUT', body });
-    await response.body.dump();
+    const response = await this.request(name, { method: 'PUT', body });
+    await response.dump();
     if (response.statusCode < 200 || response.statusCode >= 300) {
       throw new CacheAccessError(`unable to upload '${this.url(name)}': HTTP error ${response.statusCode}`);
     }
   }
 
   async close(): Promise<void> {
-    if (this.agent) await (await this.agent).close();
+    const client = await this.client?.catch(() => undefined);
+    this.client = undefined;
+    await client?.close();
+  }
+}
+
+/** A body that ended short of its Content-Length was cut off (a server that died, a reset stream). */
+function checkLength(response: HttpResponse, received: number): void {
+  const declared = response.headers['content-length'];
+  if (typeof declared === 'string' && /^\d+$/.test(declared) && Number(declared) !== received) {
+    throw new Error(`the body ended after ${received} of ${declared} bytes`);
   }
 }
 

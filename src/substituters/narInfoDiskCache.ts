@@ -35,6 +35,9 @@ export class NarInfoDiskCache {
   private readonly putInfo: Database.Statement;
   private readonly getNar: Database.Statement;
   private readonly putNar: Database.Statement;
+  /** Writes not yet made: a level of a closure is written in one transaction, not one each. */
+  private pending: (() => void)[] = [];
+  private readonly flushAll: (writes: (() => void)[]) => void;
 
   private constructor(
     private readonly db: Database.Database,
@@ -49,6 +52,9 @@ export class NarInfoDiskCache {
     this.putInfo = db.prepare('INSERT OR REPLACE INTO Caches (url, storeDir, priority, wantMassQuery, timestamp) VALUES (?, ?, ?, ?, ?)');
     this.getNar = db.prepare('SELECT narinfo, timestamp FROM NarInfos WHERE url = ? AND hashPart = ?');
     this.putNar = db.prepare('INSERT OR REPLACE INTO NarInfos (url, hashPart, narinfo, timestamp) VALUES (?, ?, ?, ?)');
+    this.flushAll = db.transaction((writes: (() => void)[]) => {
+      for (const write of writes) write();
+    });
   }
 
   /**
@@ -93,16 +99,29 @@ export class NarInfoDiskCache {
     this.write(() => this.putNar.run(url, hashPart, narinfo, this.now()));
   }
 
-  /** A write that fails (a full disk, a lock held too long) only loses the memo. */
+  /**
+   * Queued, and written with the others of this turn of the event loop in one transaction
+   * (one commit instead of hundreds: measured ~60 us a narinfo alone).
+   */
   private write(run: () => void): void {
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(run);
+  }
+
+  /** A write that fails (a full disk, a lock held too long) only loses the memo. */
+  flush(): void {
+    const writes = this.pending;
+    if (writes.length === 0 || !this.db.open) return;
+    this.pending = [];
     try {
-      run();
+      this.flushAll(writes);
     } catch (error) {
       if (!(error instanceof Database.SqliteError)) throw error;
     }
   }
 
   close(): void {
+    this.flush();
     this.db.close();
   }
 }

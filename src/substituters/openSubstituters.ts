@@ -3,6 +3,7 @@
  * tried by priority), `trusted-public-keys` and `require-sigs`. Nothing is contacted here;
  * a cache is first read when a path is asked for.
  */
+import { readFileSync } from 'node:fs';
 import { parsePublicKey, type PublicKey } from '../format/signing.js';
 import type { Settings } from '../store/settings.js';
 import { BinaryCache } from './binaryCache.js';
@@ -26,14 +27,25 @@ export function openTransport(uri: string, settings: Settings): { transport: Cac
     return { transport: new FileTransport(uri, dir.replace(/\/+$/, '') || '/'), params };
   }
   if (base.startsWith('http://') || base.startsWith('https://')) {
+    const caFile = settings.get('ssl-cert-file') || process.env['NIX_SSL_CERT_FILE'] || process.env['SSL_CERT_FILE'];
     const transport = new HttpTransport(uri, base.replace(/\/+$/, ''), {
       connections: settings.int('http-connections'),
       connectTimeout: settings.int('connect-timeout'),
       attempts: settings.int('download-attempts'),
+      ...(caFile ? { ca: readCertificates(caFile) } : {}),
     });
     return { transport, params };
   }
   throw new CacheAccessError(`don't know how to open Nix store '${uri}'`);
+}
+
+/** `ssl-cert-file`: PEM certificates, the only ones trusted for https:// caches when set. */
+function readCertificates(file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new CacheAccessError(`cannot read 'ssl-cert-file' '${file}': ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }
 
 export function trustedKeys(settings: Settings): PublicKey[] {

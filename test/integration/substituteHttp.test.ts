@@ -1,15 +1,16 @@
 /**
- * Substitution over HTTP from a cache served on 127.0.0.1 by the test: the download works,
- * passing failures (500s, a connection dropped mid-file) are retried `download-attempts`
- * times, a server that hangs is given up after `connect-timeout`, and what fails for good
- * is an error naming the path and the cache, with nothing registered.
+ * Substitution over HTTP from a cache served on 127.0.0.1 by the test, over HTTP/1.1, HTTP/2
+ * (HTTPS) and HTTPS without HTTP/2: the download works, passing failures (500s, a connection
+ * dropped or a stream reset mid-file) are retried `download-attempts` times, a server that
+ * hangs is given up after `connect-timeout`, and what fails for good is an error naming the
+ * path and the cache, with nothing registered.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { CacheServer } from '../support/cacheServer.js';
-import { tempDir, tsnixStore } from '../support/cli.js';
+import { CacheServer, TEST_CERT, type Protocol } from '../support/cacheServer.js';
+import { tempDir, tsnixStore as runStore } from '../support/cli.js';
 import { fixture } from '../support/fixtures.js';
 
 const cacheDir = fixture('binary-cache/cache-xz');
@@ -27,14 +28,22 @@ function isValid(root: string, path: string): boolean {
   }
 }
 
-describe('substitution over HTTP', function () {
+const PROTOCOLS: [Protocol, string][] = [
+  ['http', 'HTTP/1.1'],
+  ['https-h2', 'HTTPS offering HTTP/2'],
+  ['https-h1', 'HTTPS with HTTP/1.1 only'],
+];
+
+for (const [protocol, title] of PROTOCOLS) describe(`substitution over ${title}`, function () {
   this.timeout(60000);
   let server: CacheServer;
   beforeEach(async () => {
-    server = await CacheServer.serve(cacheDir);
+    server = await CacheServer.serve(cacheDir, protocol);
   });
   afterEach(() => server.close());
 
+  // The test certificate is trusted through NIX_SSL_CERT_FILE, as nix would take it.
+  const tsnixStore = (args: string[], options: { env?: NodeJS.ProcessEnv } = {}) => runStore(args, { ...options, env: { NIX_SSL_CERT_FILE: TEST_CERT, ...options.env } });
   const realise = (root: string, extra: string[], ...paths: string[]) =>
     tsnixStore(['--store', root, '--option', 'substituters', server.url, '--option', 'trusted-public-keys', PUBLIC_KEY, ...extra, '-r', ...paths]);
 
@@ -44,7 +53,19 @@ describe('substitution over HTTP', function () {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(isValid(root, WITH_REF) && isValid(root, SIMPLE));
     assert.ok(server.requests.includes('nix-cache-info'));
+    // Over HTTP/2 every request is a stream of one connection.
+    if (protocol === 'https-h2') assert.equal(server.connections, 1);
   });
+
+  if (protocol !== 'http') {
+    it('refuses a certificate that ssl-cert-file does not trust, and does not use the cache', async () => {
+      const root = tempDir();
+      const r = await realise(root, ['--option', 'ssl-cert-file', fixture('tls/other-cert.pem'), '--option', 'download-attempts', '1'], SIMPLE);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /not using substituter 'https:\/\/127\.0\.0\.1:\d+'/);
+      assert.equal(isValid(root, SIMPLE), false);
+    });
+  }
 
   it('asks nothing when nothing needs substituting', async () => {
     const root = tempDir();

@@ -1,12 +1,22 @@
 /**
- * A binary cache served over HTTP/1.1 on 127.0.0.1 from a directory, for tests, with faults
- * on demand: answers that are errors, hang, or break off in the middle of a file. It counts
- * the requests and connections it saw.
+ * A binary cache served on 127.0.0.1 from a directory, for tests, over plain HTTP/1.1, over
+ * HTTPS offering HTTP/2 (and 1.1), or over HTTPS with HTTP/1.1 only; with faults on demand:
+ * answers that are errors, hang, or break off in the middle of a file. It counts the requests
+ * and connections it saw.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { constants as h2, createSecureServer, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { join, normalize } from 'node:path';
+import { fixture } from './fixtures.js';
+
+/** The certificate the TLS servers use; a client trusts it through `ssl-cert-file` or NIX_SSL_CERT_FILE. */
+export const TEST_CERT = fixture('tls/cert.pem');
+
+export type Protocol = 'http' | 'https-h2' | 'https-h1';
 
 export type Fault = { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'cut'; afterBytes: number };
 
@@ -18,18 +28,21 @@ export class CacheServer {
   private readonly sockets = new Set<Socket>();
 
   private constructor(
-    private readonly server: Server,
+    private readonly server: Server | ReturnType<typeof createSecureServer>,
     readonly url: string,
   ) {}
 
-  static async serve(dir: string): Promise<CacheServer> {
+  static async serve(dir: string, protocol: Protocol = 'http'): Promise<CacheServer> {
     let self: CacheServer | undefined;
-    const server = createServer((req, res) => void self!.handle(dir, req, res));
+    const handler = (req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void => void self!.handle(dir, req, res);
+    const tls = { cert: readFileSync(TEST_CERT), key: readFileSync(fixture('tls/key.pem')) };
+    const server =
+      protocol === 'https-h2' ? createSecureServer({ ...tls, allowHTTP1: true }, handler) : protocol === 'https-h1' ? createHttpsServer(tls, handler) : createServer(handler);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('no address');
-    self = new CacheServer(server, `http://127.0.0.1:${address.port}`);
-    server.on('connection', (socket: Socket) => {
+    self = new CacheServer(server, `${protocol === 'http' ? 'http' : 'https'}://127.0.0.1:${address.port}`);
+    server.on(protocol === 'http' ? 'connection' : 'secureConnection', (socket: Socket) => {
       self!.connections++;
       self!.sockets.add(socket);
       socket.on('close', () => self!.sockets.delete(socket));
@@ -41,7 +54,7 @@ export class CacheServer {
     this.faults.set(name, { fault, times });
   }
 
-  private async handle(dir: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(dir: string, req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<void> {
     const name = decodeURIComponent((req.url ?? '/').replace(/^\/+/, '').split('?')[0]!);
     this.requests.push(name);
     const planned = this.faults.get(name);
@@ -73,9 +86,10 @@ export class CacheServer {
       return;
     }
     if (fault?.kind === 'cut') {
-      res.write(body.subarray(0, fault.afterBytes));
-      // The connection drops mid-file, as a crashing server's would.
-      setTimeout(() => req.socket.destroy(), 20);
+      (res as ServerResponse).write(body.subarray(0, fault.afterBytes));
+      // The file breaks off: over HTTP/2 its stream is reset, else the connection drops, as
+      // a crashing server's would.
+      setTimeout(() => ('stream' in req ? req.stream.close(h2.NGHTTP2_INTERNAL_ERROR) : req.socket.destroy()), 20);
       return;
     }
     res.end(body);

@@ -29,17 +29,20 @@ server.on('stream', (stream, headers) => {
   current++;
   stats.max_concurrency = Math.max(stats.max_concurrency, current);
   const name = decodeURIComponent(String(headers[constants.HTTP2_HEADER_PATH] ?? '/').replace(/^\/+/, '').split('?')[0]!);
+  // The file is read while the delay runs, so that the answer leaves at DELAY, not DELAY plus
+  // a thread-pool round trip per file (slow_http.py reads in its own thread, ~1 ms).
+  const body = readFile(normalize(join(dir, name))).catch(() => undefined);
   setTimeout(() => {
-    const path = normalize(join(dir, name));
-    readFile(path)
-      .then((body) => {
+    body
+      .then((content) => {
         if (stream.destroyed) return;
-        stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, 'content-length': body.length });
-        stream.end(headers[constants.HTTP2_HEADER_METHOD] === 'HEAD' ? undefined : body);
-      })
-      .catch(() => {
-        stats.status404++;
-        if (!stream.destroyed) stream.respond({ [constants.HTTP2_HEADER_STATUS]: 404 }, { endStream: true });
+        if (content === undefined) {
+          stats.status404++;
+          stream.respond({ [constants.HTTP2_HEADER_STATUS]: 404 }, { endStream: true });
+          return;
+        }
+        stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, 'content-length': content.length });
+        stream.end(headers[constants.HTTP2_HEADER_METHOD] === 'HEAD' ? undefined : content);
       })
       .finally(() => current--);
   }, Number(delay) * 1000);

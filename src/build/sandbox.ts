@@ -6,7 +6,6 @@
 import { chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createBuildDirs, removeTree, writeBuildFile } from './sandbox/buildDir.js';
 import { copyOutput } from './sandbox/copyOutput.js';
 import { builderEnvironment } from './sandbox/environment.js';
@@ -18,6 +17,7 @@ import { runHelper, type BuilderStatus } from './sandbox/runHelper.js';
 import { encodeHelperSpec, type HelperSpec } from './sandbox/spec.js';
 import type { SandboxBuildRequest, SandboxBuildResult } from './sandbox/types.js';
 import { pathExists } from '../store/pathExists.js';
+import { packageFile } from '../packagePaths.js';
 
 export type { BuilderStatus } from './sandbox/runHelper.js';
 export type { SandboxSettings } from './sandbox/settings.js';
@@ -28,7 +28,7 @@ export type { ReferenceGraphQuery } from './sandbox/referencesGraph.js';
 export { findPasta, shouldSandbox } from './sandbox/policy.js';
 
 export function defaultHelperPath(): string {
-  return process.env['TSNIX_HELPER'] ?? fileURLToPath(new URL('../../../helper-c/tsnix-helper', import.meta.url));
+  return process.env['TSNIX_HELPER'] ?? packageFile('helper-c/tsnix-helper');
 }
 
 /**

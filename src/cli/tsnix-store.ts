@@ -97,6 +97,10 @@ function cleanUpOnSignals(): void {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // bin/tsnix-store kept NODE_EXTRA_CA_CERTS from Node's start (see there); the processes
+  // tsnix starts see it as it was.
+  const extraCertificates = process.env['TSNIX_EXTRA_CA_CERTS'];
+  if (extraCertificates !== undefined && process.env['NODE_EXTRA_CA_CERTS'] === undefined) process.env['NODE_EXTRA_CA_CERTS'] = extraCertificates;
   cleanUpOnSignals();
   try {
     const parsed = parseArgs(argv);

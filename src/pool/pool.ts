@@ -8,6 +8,7 @@ import type { Piscina } from 'piscina';
 import { Hash, type HashAlgo } from '../format/hash.js';
 import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
 import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import { compiledModule } from '../packagePaths.js';
 
 let pool: Promise<Piscina> | undefined;
 
@@ -20,7 +21,7 @@ function getPool(): Promise<Piscina> {
   pool ??= import('piscina').then(
     ({ Piscina }) =>
       new Piscina({
-        filename: new URL('./worker.js', import.meta.url).href,
+        filename: compiledModule('pool/worker.js').href,
         maxThreads: poolSize(),
         // Idle workers exit so that a short CLI run is not kept alive by the pool.
         idleTimeout: 200,

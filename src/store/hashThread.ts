@@ -11,6 +11,7 @@
 import { createHash, type Hash as NodeHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { Hash } from '../format/hash.js';
+import { compiledModule } from '../packagePaths.js';
 
 export const SLOT_BYTES = 1 << 20;
 export const SLOTS = 8;
@@ -56,7 +57,7 @@ export class ThreadedSha256 {
     this.data = Buffer.from(data);
     this.control = new Int32Array(control);
     this.inline = undefined;
-    this.worker = new Worker(new URL('./hashThreadWorker.js', import.meta.url), { workerData: { data, control } });
+    this.worker = new Worker(compiledModule('store/hashThreadWorker.js'), { workerData: { data, control } });
     this.digest = new Promise((resolve, reject) => {
       this.worker!.once('message', (digest: Uint8Array) => resolve(Buffer.from(digest)));
       this.worker!.once('error', reject);

@@ -62,7 +62,7 @@ export class Http1Client implements HttpClient {
     return {
       statusCode: response.statusCode,
       headers: response.headers,
-      body: response.body as AsyncIterable<Buffer>,
+      body: response.body,
       dump: async () => {
         await response.body.dump();
       },

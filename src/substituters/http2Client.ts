@@ -33,6 +33,12 @@ export class Http2Client implements HttpClient {
   private start(socket: TLSSocket): ClientHttp2Session {
     const session = http2Connect(this.origin, { createConnection: () => socket, settings: { initialWindowSize: STREAM_WINDOW } });
     session.setLocalWindowSize(SESSION_WINDOW);
+    // A server that sends nothing for the timeout while requests wait has hung: the
+    // connection is dropped and its requests fail (and are tried again on a new one). One
+    // timer for the connection; a timer per stream cost ~20 us a request.
+    session.setTimeout(this.options.timeout, () => {
+      if (this.active > 0) session.destroy(new Error(`no answer within ${this.options.timeout / 1000} s`));
+    });
     const forget = (): void => {
       if (this.current && this.session === session) this.current = undefined;
     };
@@ -63,12 +69,14 @@ export class Http2Client implements HttpClient {
 
   async request(path: string, options: HttpRequestOptions): Promise<HttpResponse> {
     const session = await this.connected();
+    const { signal } = options;
+    if (signal?.aborted) throw signal.reason;
     return new Promise<HttpResponse>((resolve, reject) => {
       let stream: ClientHttp2Stream;
       try {
         stream = session.request(
           { ':method': options.method, ':path': path, ...(options.body ? { 'content-length': String(options.body.length) } : {}) },
-          { endStream: options.body === undefined, ...(options.signal ? { signal: options.signal } : {}) },
+          { endStream: options.body === undefined },
         );
       } catch (error) {
         reject(error as Error);
@@ -78,9 +86,9 @@ export class Http2Client implements HttpClient {
       stream.once('close', () => {
         if (--this.active === 0) session.unref();
       });
+      if (signal) this.cancelWith(signal, stream);
       // Before the answer, an error fails the request; after it, whoever reads the body sees it.
       stream.on('error', reject);
-      stream.setTimeout(this.options.timeout, () => stream.destroy(new Error(`no answer within ${this.options.timeout / 1000} s`)));
       stream.once('response', (headers) => {
         resolve({
           statusCode: Number(headers[constants.HTTP2_HEADER_STATUS]),
@@ -91,6 +99,26 @@ export class Http2Client implements HttpClient {
       });
       if (options.body) stream.end(options.body);
     });
+  }
+
+  /**
+   * Streams to cut when `signal` aborts: one listener per signal, not per request (Node's
+   * own `signal` option adds one to every stream; with a thousand streams that showed).
+   */
+  private readonly bySignal = new WeakMap<AbortSignal, Set<ClientHttp2Stream>>();
+  private cancelWith(signal: AbortSignal, stream: ClientHttp2Stream): void {
+    let streams = this.bySignal.get(signal);
+    if (!streams) {
+      const set = new Set<ClientHttp2Stream>();
+      streams = set;
+      this.bySignal.set(signal, set);
+      signal.addEventListener('abort', () => {
+        for (const open of set) open.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+      }, { once: true });
+    }
+    const set = streams;
+    set.add(stream);
+    stream.once('close', () => set.delete(stream));
   }
 
   async close(): Promise<void> {

@@ -5,13 +5,16 @@
  * request a stream), else HTTP/1.1 through undici (kept-alive connections, `http-connections`
  * of them, pipelined).
  */
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { createRequire } from 'node:module';
+import type { Readable } from 'node:stream';
+import type { TLSSocket } from 'node:tls';
 import { TransientCacheError } from './errors.js';
 
 export interface HttpResponse {
   statusCode: number;
   headers: Readonly<Record<string, string | string[] | undefined>>;
-  body: AsyncIterable<Buffer>;
+  /** undici's body or the HTTP/2 stream: a Readable either way. */
+  body: Readable;
   /** Reads and drops what is left of the body, freeing the connection (or the stream). */
   dump(): Promise<void>;
 }
@@ -34,7 +37,7 @@ export interface HttpClientOptions {
   /** Milliseconds to wait for a connection, and for an answer once asked. */
   timeout: number;
   /** PEM certificates to trust instead of Node's (`ssl-cert-file`). */
-  ca?: Buffer;
+  ca?: Buffer | Buffer[];
 }
 
 /**
@@ -47,6 +50,8 @@ export function connectTls(origin: URL, options: HttpClientOptions): Promise<TLS
   return new Promise((resolve, reject) => {
     // A host name is sent as SNI; an IP address may not be (RFC 6066).
     const isIp = /^[\d.]+$/.test(host) || host.includes(':');
+    // node:tls is loaded here, not with this module: http:// caches do without its ~5 ms.
+    const { connect: tlsConnect } = createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
     const socket = tlsConnect({ host, port, ALPNProtocols: ['h2', 'http/1.1'], ...(isIp ? {} : { servername: host }), ...(options.ca ? { ca: options.ca } : {}) });
     const fail = (error: Error): void => {
       socket.destroy();

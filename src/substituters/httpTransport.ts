@@ -4,6 +4,7 @@
  * connections are an HttpClient's (httpClient.ts): HTTP/2 where the server offers it, else
  * kept-alive HTTP/1.1 bounded by `http-connections`.
  */
+import type { Readable } from 'node:stream';
 import { CacheAccessError, TransientCacheError } from './errors.js';
 import { openHttpClient, type HttpClient, type HttpResponse } from './httpClient.js';
 import type { CacheTransport } from './transport.js';
@@ -16,7 +17,7 @@ export interface HttpTransportOptions {
   /** `download-attempts`: tries of a request that fails for a passing reason (5xx, a dropped connection). */
   attempts: number;
   /** `ssl-cert-file`'s certificates, trusted instead of Node's. */
-  ca?: Buffer;
+  ca?: Buffer | Buffer[];
 }
 
 /** The most a narinfo or nix-cache-info may hold (a narinfo of thousands of references is a few hundred KiB). */
@@ -100,15 +101,9 @@ export class HttpTransport implements CacheTransport {
         // Narinfos and nix-cache-info are small; a body that is not is refused, not buffered.
         const declared = Number(response.headers['content-length'] ?? 0);
         if (declared > MAX_SMALL_FILE) throw new CacheAccessError(`'${this.url(name)}' is ${declared} bytes, too large for a narinfo`);
-        const chunks: Buffer[] = [];
-        let total = 0;
-        for await (const chunk of response.body) {
-          total += (chunk as Buffer).length;
-          if (total > MAX_SMALL_FILE) throw new CacheAccessError(`'${this.url(name)}' is larger than ${MAX_SMALL_FILE} bytes, too large for a narinfo`);
-          chunks.push(chunk as Buffer);
-        }
-        checkLength(response, total);
-        return Buffer.concat(chunks);
+        const body = await readSmallBody(response.body, () => new CacheAccessError(`'${this.url(name)}' is larger than ${MAX_SMALL_FILE} bytes, too large for a narinfo`));
+        checkLength(response, body.length);
+        return body;
       } catch (error) {
         if (error instanceof CacheAccessError) throw error;
         if (signal?.aborted) throw error;
@@ -162,6 +157,30 @@ export class HttpTransport implements CacheTransport {
     this.client = undefined;
     await client?.close();
   }
+}
+
+/**
+ * All of a small body, through the stream's events: an async iterator costs more than the
+ * narinfo's parsing, and a closure asks for a thousand of them. `tooLarge` past MAX_SMALL_FILE.
+ */
+function readSmallBody(body: Readable, tooLarge: () => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    body.on('data', (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > MAX_SMALL_FILE) {
+        body.destroy();
+        reject(tooLarge());
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    body.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks)));
+    body.once('error', reject);
+    // A body that closes without ending (a reset stream) is cut off.
+    body.once('close', () => reject(new Error('the body broke off')));
+  });
 }
 
 /** A body that ended short of its Content-Length was cut off (a server that died, a reset stream). */

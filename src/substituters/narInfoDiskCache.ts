@@ -100,12 +100,13 @@ export class NarInfoDiskCache {
   }
 
   /**
-   * Queued, and written with the others of this turn of the event loop in one transaction
-   * (one commit instead of hundreds: measured ~60 us a narinfo alone).
+   * Queued, and written together in one transaction when the command closes its caches (or
+   * every few thousand): one commit instead of hundreds (~60 us a narinfo alone), and no
+   * writing on the main thread while the answers of a closure's level are waited for.
    */
   private write(run: () => void): void {
-    if (this.pending.length === 0) setImmediate(() => this.flush());
     this.pending.push(run);
+    if (this.pending.length >= 4096) this.flush();
   }
 
   /** A write that fails (a full disk, a lock held too long) only loses the memo. */

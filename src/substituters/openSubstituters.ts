@@ -4,6 +4,7 @@
  * a cache is first read when a path is asked for.
  */
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { parsePublicKey, type PublicKey } from '../format/signing.js';
 import type { Settings } from '../store/settings.js';
 import { BinaryCache } from './binaryCache.js';
@@ -27,24 +28,39 @@ export function openTransport(uri: string, settings: Settings): { transport: Cac
     return { transport: new FileTransport(uri, dir.replace(/\/+$/, '') || '/'), params };
   }
   if (base.startsWith('http://') || base.startsWith('https://')) {
-    const caFile = settings.get('ssl-cert-file') || process.env['NIX_SSL_CERT_FILE'] || process.env['SSL_CERT_FILE'];
+    const ca = base.startsWith('https://') ? certificates(settings) : undefined;
     const transport = new HttpTransport(uri, base.replace(/\/+$/, ''), {
       connections: settings.int('http-connections'),
       connectTimeout: settings.int('connect-timeout'),
       attempts: settings.int('download-attempts'),
-      ...(caFile ? { ca: readCertificates(caFile) } : {}),
+      ...(ca ? { ca } : {}),
     });
     return { transport, params };
   }
   throw new CacheAccessError(`don't know how to open Nix store '${uri}'`);
 }
 
-/** `ssl-cert-file`: PEM certificates, the only ones trusted for https:// caches when set. */
-function readCertificates(file: string): Buffer {
+/**
+ * The certificates trusted for https:// caches: `ssl-cert-file` (else $NIX_SSL_CERT_FILE, else
+ * $SSL_CERT_FILE) alone, as Nix; else Node's own, with those of NODE_EXTRA_CA_CERTS that
+ * bin/tsnix-store kept from Node's start (undefined: Node's defaults as they are).
+ */
+function certificates(settings: Settings): Buffer | Buffer[] | undefined {
+  const file = settings.get('ssl-cert-file') || process.env['NIX_SSL_CERT_FILE'] || process.env['SSL_CERT_FILE'];
+  if (file) return readCertificates(file, "'ssl-cert-file'");
+  const extra = process.env['TSNIX_EXTRA_CA_CERTS'];
+  if (extra) return [...nodeTls().rootCertificates.map((pem) => Buffer.from(pem)), readCertificates(extra, 'NODE_EXTRA_CA_CERTS')];
+  return undefined;
+}
+
+/** node:tls costs ~5 ms to load; a command with http:// caches only does not need it. */
+const nodeTls = (): typeof import('node:tls') => createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
+
+function readCertificates(file: string, what: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new CacheAccessError(`cannot read 'ssl-cert-file' '${file}': ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new CacheAccessError(`cannot read ${what} '${file}': ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 

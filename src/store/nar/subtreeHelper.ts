@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { NarDumpError } from './errors.js';
 import { allocateRing, Claim, MAX_OUTSTANDING_JOBS, Ring, SlotFlag, WORKER_READY } from './subtreeRing.js';
 import type { SubtreeJob } from './subtreeWorker.js';
+import { compiledModule } from '../../packagePaths.js';
 
 export class SubtreeHelper {
   /** Fragments the helper threads have delivered, process-wide (lets tests see they ran). */
@@ -21,7 +22,7 @@ export class SubtreeHelper {
   private outstanding = 0;
 
   constructor(private readonly useCaseHack: boolean) {
-    this.worker = new Worker(new URL('./subtreeWorker.js', import.meta.url), { workerData: { memory: this.ring.memory } });
+    this.worker = new Worker(compiledModule('store/nar/subtreeWorker.js'), { workerData: { memory: this.ring.memory } });
     // Never keep the process alive for it, even if a consumer abandons the dump.
     this.worker.unref();
   }

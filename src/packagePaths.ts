@@ -1,0 +1,26 @@
+/**
+ * Where the package's own files are (the sandbox helper, worker scripts, the man page), from
+ * its root directory: the same code runs from dist/ and from the one-file bundle of the CLI
+ * (dist/tsnix-store.mjs), whose location says nothing of where a module was.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+function findPackageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error(`tsnix: no package.json above '${fileURLToPath(import.meta.url)}'`);
+    dir = up;
+  }
+  return dir;
+}
+
+export const packageRoot = findPackageRoot();
+
+/** A file of the package, by its path from the root (`helper-c/tsnix-helper`). */
+export const packageFile = (relative: string): string => join(packageRoot, relative);
+
+/** A compiled module of src/ (`pool/worker.js`): worker threads run these files, never the bundle. */
+export const compiledModule = (relative: string): URL => new URL(`file://${join(packageRoot, 'dist', 'src', relative)}`);

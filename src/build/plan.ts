@@ -82,20 +82,23 @@ async function querySubstitutes(substituters: readonly Substituter[], path: stri
  * soon as it is known to be needed, not level by level: the HTTP connections stay busy, and a
  * closure costs about (its paths / connections) round trips, or its depth when that is more.
  */
-export async function planWithSubstitutes(
-  store: LocalStore,
-  targets: readonly Target[],
+export interface PlanOptions {
   /** Asked for only when some path is missing: no request goes out when nothing is needed. */
-  substituters: () => Promise<readonly Substituter[]>,
-  signal?: AbortSignal,
+  substituters: () => Promise<readonly Substituter[]>;
+  signal?: AbortSignal;
   /** Told the missing paths named by `targets` before the substituters are ranked (which costs a round trip). */
-  prefetch?: (paths: string[]) => void,
-): Promise<Plan> {
+  prefetch?: (paths: string[]) => void;
+  /** Paths that the goals of this very request made valid while the plan was worked out: still to be fetched, as far as the plan goes. */
+  madeMeanwhile?: ReadonlySet<string>;
+}
+
+export async function planWithSubstitutes(store: LocalStore, targets: readonly Target[], options: PlanOptions): Promise<Plan> {
+  const { substituters, signal, prefetch, madeMeanwhile } = options;
   const willBuild = new Set<string>();
   const willSubstitute = new Map<string, SubstitutableInfo>();
   const unknown = new Set<string>();
   const seen = new Set<string>();
-  const isValid = (path: string): boolean => queryValidPaths(store.db, [path]).size > 0;
+  const isValid = (path: string): boolean => queryValidPaths(store.db, [path]).size > 0 && !madeMeanwhile?.has(path);
   const query = async (path: string): Promise<SubstitutableInfo | undefined> => querySubstitutes(await substituters(), path, signal);
 
   const fetched = async (path: string, info: SubstitutableInfo): Promise<void> => {

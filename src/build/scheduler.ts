@@ -17,6 +17,7 @@ import { BuildError, exitStatusOf } from './errors.js';
 import { QUIET_EVENTS, type BuildEvents } from './events.js';
 import { GoalGraph } from './goals/goalGraph.js';
 import { wantedOutputs } from './drvOutputs.js';
+import { HeldEvents } from './heldEvents.js';
 import { planRequest, planWithSubstitutes, type Plan } from './plan.js';
 import { Semaphore } from './semaphore.js';
 import type { Substituter } from './substituter.js';
@@ -58,8 +59,12 @@ export class Scheduler {
   private readonly background = new Set<Promise<void>>();
   readonly ctx: BuildContext;
 
+  /** The events of the goals, held back while `realiseAnnounced` waits for the plan. */
+  private readonly events: HeldEvents;
+
   constructor(store: LocalStore, options: SchedulerOptions) {
-    const events = options.events ?? QUIET_EVENTS;
+    const events = new HeldEvents(options.events ?? QUIET_EVENTS);
+    this.events = events;
     this.ctx = {
       store,
       settings: options.settings,
@@ -111,7 +116,7 @@ export class Scheduler {
     const prefetch = (paths: string[]): void => {
       for (const substituter of this.ctx.substituters) substituter.prefetch?.(paths, this.ctx.signal);
     };
-    return planWithSubstitutes(this.ctx.store, targets, () => this.graph.substituters(), this.ctx.signal, prefetch);
+    return planWithSubstitutes(this.ctx.store, targets, { substituters: () => this.graph.substituters(), signal: this.ctx.signal, prefetch, madeMeanwhile: this.graph.substituted });
   }
 
   /** Stops everything: running builders are killed, waiting goals give up. */
@@ -121,14 +126,53 @@ export class Scheduler {
 
   /** `plan`: what `plan(targets)` gave already (a plan with substituters walks the whole closure). */
   async realise(targets: readonly Target[], plan?: Plan): Promise<RealiseResult> {
-    for (const target of targets) {
-      if (target.kind === 'derivation' && target.outputs) wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
-    }
+    checkTargets(this.ctx.store, targets);
     plan ??= await this.plan(targets);
+    this.expectPlan(plan);
+    return this.runGoals(targets);
+  }
+
+  /**
+   * `realise`, telling `announce` the plan before any event of the goals (nix-store prints
+   * its listing first). With substituters the goals start at once, beside the plan's walk of
+   * the closure: downloads begin with the first narinfos, not after the last one (for a
+   * closure nine levels deep, a second sooner over a 100 ms link); their events wait for
+   * the announcement.
+   */
+  async realiseAnnounced(targets: readonly Target[], announce: (plan: Plan) => void): Promise<RealiseResult> {
+    checkTargets(this.ctx.store, targets);
+    if (this.ctx.substituters.length === 0 || this.ctx.settings.maxJobs === 0) {
+      const plan = await this.plan(targets);
+      announce(plan);
+      return this.realise(targets, plan);
+    }
+    this.events.hold();
+    const planned = this.plan(targets).then(
+      (plan) => {
+        announce(plan);
+        this.expectPlan(plan);
+        this.events.release();
+      },
+      (error: unknown) => {
+        this.cancel(error instanceof Error ? error : new Error(String(error)));
+        this.events.release();
+        throw error;
+      },
+    );
+    const [plan, result] = await Promise.allSettled([planned, this.runGoals(targets)]);
+    if (plan.status === 'rejected') throw plan.reason;
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  }
+
+  private expectPlan(plan: Plan): void {
     this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
     if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0) {
       throw new BuildError("unable to start any build; either increase '--max-jobs' or enable remote builds.", 'other');
     }
+  }
+
+  private async runGoals(targets: readonly Target[]): Promise<RealiseResult> {
     for (const t of targets) this.graph.targets.add(t.kind === 'path' ? t.path : t.drvPath);
     const settled = await Promise.allSettled(targets.map((t) => (t.kind === 'path' ? this.graph.path(t.path) : this.graph.derivation(t.drvPath))));
     const outputs = targets.map((target, i) => {
@@ -141,5 +185,12 @@ export class Scheduler {
     const failures = [...this.graph.failures];
     const targetFailures = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined));
     return { outputs, failures, targetFailures, exitStatus: exitStatusOf(failures.map((f) => f.kind)) };
+  }
+}
+
+/** An output named that its derivation does not have is an error before anything starts. */
+function checkTargets(store: LocalStore, targets: readonly Target[]): void {
+  for (const target of targets) {
+    if (target.kind === 'derivation' && target.outputs) wantedOutputs(store, target.drvPath, target.outputs);
   }
 }

@@ -1,6 +1,17 @@
 /** A counting semaphore for job slots (`max-jobs`): waiters are served in arrival order. */
+interface Waiter {
+  grant: () => void;
+  fail: (reason: Error) => void;
+  signal: AbortSignal | undefined;
+}
+
 export class Semaphore {
-  private readonly waiters: Array<() => void> = [];
+  private waiters: Waiter[] = [];
+  /**
+   * Signals listened to: one listener each, however many goals wait with it (a closure of a
+   * thousand paths queues a thousand substitutions on one signal).
+   */
+  private readonly watched = new WeakSet<AbortSignal>();
 
   constructor(private available: number) {}
 
@@ -12,19 +23,20 @@ export class Semaphore {
       return this.releaser();
     }
     await new Promise<void>((resolve, reject) => {
-      const grant = (): void => {
-        signal?.removeEventListener('abort', onAbort);
-        resolve();
-      };
-      const onAbort = (): void => {
-        const index = this.waiters.indexOf(grant);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(signal!.reason as Error);
-      };
-      this.waiters.push(grant);
-      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push({ grant: resolve, fail: reject, signal });
+      if (signal && !this.watched.has(signal)) {
+        this.watched.add(signal);
+        signal.addEventListener('abort', () => this.abandon(signal), { once: true });
+      }
     });
     return this.releaser();
+  }
+
+  /** Every waiter of `signal` gives up with its reason. */
+  private abandon(signal: AbortSignal): void {
+    const leaving = this.waiters.filter((w) => w.signal === signal);
+    this.waiters = this.waiters.filter((w) => w.signal !== signal);
+    for (const waiter of leaving) waiter.fail(signal.reason as Error);
   }
 
   private releaser(): () => void {
@@ -34,7 +46,7 @@ export class Semaphore {
       released = true;
       const next = this.waiters.shift();
       // The slot passes straight to the next waiter, so a newcomer cannot overtake it.
-      if (next) next();
+      if (next) next.grant();
       else this.available++;
     };
   }

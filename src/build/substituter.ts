@@ -26,8 +26,20 @@ export interface Substituter {
   query(paths: string[], signal?: AbortSignal): Promise<Map<string, SubstitutableInfo>>;
   /** Throws when this substituter's `path` may not be used (say, not signed by a trusted key): asked before its references are fetched. */
   vouch(path: string, signal?: AbortSignal): Promise<void>;
-  /** Fetches `path` into `store` and makes it valid (its references are valid already); `onBytes` hears the download. */
-  fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void>;
+  /**
+   * Downloads `path` into a temporary place in `store`, checked against what the substituter
+   * says of it; it becomes valid only by `commit`, once its references are. `onBytes` hears
+   * the download, `onDownloaded` its last byte (the path is then unpacked and checked).
+   */
+  fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void, onDownloaded?: () => void): Promise<FetchedPath>;
+}
+
+/** A substitute downloaded and checked, not yet valid. */
+export interface FetchedPath {
+  /** Makes the path valid with the substituter's references, deriver and signatures; its references must be valid. */
+  commit(): Promise<void>;
+  /** Drops it (a reference could not be had, or the request was cancelled). */
+  discard(): void;
 }
 
 /**

@@ -55,6 +55,8 @@ async function commitBatch(store: LocalStore, entries: NewPath[]): Promise<strin
       }
       const infos = fresh.map((e) => e.info);
       registerValidPaths(store.db, infos, derivationOutputsOf(store.layout, infos.map((i) => i.path)));
+      // Emptied by the moves: removed off the main thread. (The others may hold a read-only tree.)
+      for (const { temp } of fresh) temp.removeInBackground();
       return fresh.map((e) => e.info.path);
     } catch (e) {
       // Refused (say, a reference is not valid): leave no unregistered content behind.

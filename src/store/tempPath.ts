@@ -11,6 +11,7 @@
  * collector, and `--verify`, remove those of dead processes (the pid is in the name).
  */
 import { closeSync, mkdirSync, readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { StoreLayout } from './layout.js';
@@ -92,6 +93,22 @@ export class TempDir {
     } finally {
       releaseGcLock(this.stateDir);
     }
+  }
+
+  /**
+   * For a directory whose content has been committed: removed on the thread pool, not the
+   * main thread (an rmdir costs ~0.3 ms on ext4; a substitution of a thousand paths waited
+   * 0.35 s for them). Left behind by a process that dies meanwhile, it is stale garbage the
+   * next collection or --verify removes (the pid in its name is dead).
+   */
+  removeInBackground(): void {
+    if (this.removed) return;
+    this.removed = true;
+    live.delete(this);
+    releaseGcLock(this.stateDir);
+    rm(this.path, { recursive: true, force: true }).catch(() => {
+      // Nothing to do: what remains is garbage for the next collection.
+    });
   }
 }
 

@@ -25,6 +25,12 @@ import type { NarInfoDiskCache } from './narInfoDiskCache.js';
 import { decompress, parseCompression, type Compression } from './compression.js';
 import type { CacheTransport } from './transport.js';
 
+/** A path downloaded and checked into a temporary directory, made valid by `commit`. */
+export interface DownloadedPath {
+  commit(): Promise<void>;
+  discard(): void;
+}
+
 export interface BinaryCacheOptions {
   /** The store directory paths must be in (the cache's `StoreDir` must be the same). */
   storeDir: string;
@@ -175,10 +181,11 @@ export class BinaryCache {
   }
 
   /**
-   * Downloads `path` into `store` and makes it valid with the narinfo's references, deriver,
-   * signatures and content address. Its references must be valid already.
+   * Downloads `path` into a temporary directory of `store`, checked against the narinfo;
+   * `commit` then makes it valid with the narinfo's references, deriver, signatures and
+   * content address (its references must be valid by then).
    */
-  async fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void): Promise<void> {
+  async fetch(store: LocalStore, path: string, signal?: AbortSignal, onBytes?: (bytes: number) => void, onDownloaded?: () => void): Promise<DownloadedPath> {
     const info = await this.narInfo(path, signal);
     if (!info) throw new SubstituteRejectedError(`binary cache '${this.uri}' does not have '${path}'`);
     const trust = this.checkTrust(info);
@@ -186,7 +193,7 @@ export class BinaryCache {
     const attempts = Math.max(1, this.options.attempts ?? 1);
     for (let tried = 1; ; tried++) {
       try {
-        return await this.download(store, info, compression, trust === 'content', signal, onBytes);
+        return await this.download(store, info, compression, trust === 'content', signal, onBytes, onDownloaded);
       } catch (error) {
         // A broken connection may heal; a wrong or corrupt substitute stays what it is.
         if (!(error instanceof TransientCacheError) || signal?.aborted || tried >= attempts) {
@@ -197,7 +204,7 @@ export class BinaryCache {
     }
   }
 
-  /** One attempt: stream, decompress and unpack while hashing; commit only what matches the narinfo. */
+  /** One attempt: stream, decompress and unpack while hashing; keep only what matches the narinfo. */
   private async download(
     store: LocalStore,
     info: NarInfo,
@@ -205,13 +212,22 @@ export class BinaryCache {
     checkContent: boolean,
     signal?: AbortSignal,
     onBytes?: (bytes: number) => void,
-  ): Promise<void> {
+    onDownloaded?: () => void,
+  ): Promise<DownloadedPath> {
     const path = info.storePath;
-    const temp = await TempDir.create(store.layout, 'substitute', store.onWait);
+    // The request goes out first; the temporary directory is made while the answer travels.
+    const download = started(this.transport.streamFile(info.url, signal));
+    let temp: TempDir;
+    try {
+      temp = await TempDir.create(store.layout, 'substitute', store.onWait);
+    } catch (error) {
+      await download.cancel();
+      throw error;
+    }
     try {
       const source = `${this.uri}/${info.url}`;
       // No more than the narinfo states is ever written: a NAR that inflates past it is cut off.
-      const raw = bounded(counted(this.transport.streamFile(info.url, signal), onBytes), info.fileSize, `${source} is larger than its narinfo's FileSize`);
+      const raw = bounded(counted(download.chunks, onBytes, onDownloaded), info.fileSize, `${source} is larger than its narinfo's FileSize`);
       const nar = bounded(decompress(compression, raw, source), info.narSize, `the NAR of '${path}' from '${this.uri}' is larger than its narinfo's NarSize`);
       const got = await restorePath(temp.contentPath, nar, { useCaseHack: store.useCaseHack, hashOnThread: info.narSize > 8 << 20 });
       if (!got.narHash.equals(info.narHash) || got.narSize !== info.narSize) {
@@ -221,21 +237,25 @@ export class BinaryCache {
         );
       }
       if (checkContent) await checkContentAddress(info, temp.contentPath, got.narHash);
-      await commitPath(
-        store,
-        temp,
-        makePathInfo({
-          path,
-          narHash: got.narHash,
-          narSize: got.narSize,
-          references: info.references,
-          ...(info.deriver !== undefined ? { deriver: info.deriver } : {}),
-          sigs: info.sigs,
-          ...(info.ca !== undefined ? { ca: info.ca } : {}),
-        }),
-      );
-    } finally {
+      const pathInfo = makePathInfo({
+        path,
+        narHash: got.narHash,
+        narSize: got.narSize,
+        references: info.references,
+        ...(info.deriver !== undefined ? { deriver: info.deriver } : {}),
+        sigs: info.sigs,
+        ...(info.ca !== undefined ? { ca: info.ca } : {}),
+      });
+      const kept = temp;
+      return {
+        commit: async () => {
+          await commitPath(store, kept, pathInfo);
+        },
+        discard: () => kept.remove(),
+      };
+    } catch (error) {
       temp.remove();
+      throw error;
     }
   }
 
@@ -279,12 +299,43 @@ async function checkContentAddress(info: NarInfo, contentPath: string, narHash: 
   }
 }
 
-/** The same chunks, each told to `onBytes` as it passes. */
-async function* counted(chunks: AsyncIterable<Buffer>, onBytes: ((bytes: number) => void) | undefined): AsyncIterable<Buffer> {
+/**
+ * `chunks` with its first chunk asked for now (for a download: the request is sent now), not
+ * when it is first read. `cancel` lets go of it when it will not be read.
+ */
+function started(chunks: AsyncIterable<Buffer>): { chunks: AsyncIterable<Buffer>; cancel(): Promise<void> } {
+  const iterator = chunks[Symbol.asyncIterator]();
+  const first = iterator.next();
+  // A failure is seen by whoever reads; until then it is not unhandled.
+  first.catch(() => {});
+  const cancel = async (): Promise<void> => {
+    await first.catch(() => {});
+    await iterator.return?.();
+  };
+  async function* read(): AsyncGenerator<Buffer> {
+    let done = false;
+    try {
+      let next = await first;
+      while (!next.done) {
+        yield next.value;
+        next = await iterator.next();
+      }
+      done = true;
+    } finally {
+      // A reader that stops early (a NAR found too large, say) ends the download too.
+      if (!done) await iterator.return?.();
+    }
+  }
+  return { chunks: read(), cancel };
+}
+
+/** The same chunks, each told to `onBytes` as it passes, and their end to `onEnd`. */
+async function* counted(chunks: AsyncIterable<Buffer>, onBytes: ((bytes: number) => void) | undefined, onEnd?: () => void): AsyncIterable<Buffer> {
   for await (const chunk of chunks) {
     onBytes?.(chunk.length);
     yield chunk;
   }
+  onEnd?.();
 }
 
 /** A content-addressed path is its own proof: its name follows from its `CA:` and references. */

@@ -37,10 +37,10 @@ function narinfoOf(cache: string, path: string): Map<string, string[]> {
   return fields;
 }
 
-function rowOf(root: string, path: string): { hash: string; narSize: number; deriver: string | null; sigs: string | null } | undefined {
+function rowOf(root: string, path: string): { id: number; hash: string; narSize: number; deriver: string | null; sigs: string | null } | undefined {
   const db = new Database(join(root, 'nix/var/nix/db/db.sqlite'), { readonly: true });
   try {
-    return db.prepare('SELECT hash, narSize, deriver, sigs FROM ValidPaths WHERE path = ?').get(path) as never;
+    return db.prepare('SELECT id, hash, narSize, deriver, sigs FROM ValidPaths WHERE path = ?').get(path) as never;
   } finally {
     db.close();
   }
@@ -101,6 +101,33 @@ describe('substitution from file:// binary caches nix wrote', function () {
       assert.equal(verify.code, 0, verify.stderr);
     });
   }
+
+  it('prints the listing before any copying, and makes a path valid only after its reference', async () => {
+    const root = tempDir();
+    const r = await realise(root, join(vectors, 'cache-none'), ['--option', 'trusted-public-keys', PUBLIC_KEY], WITH_REF);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stderr.split('\n');
+    const listing = lines.findIndex((l) => l.startsWith('these 2 paths will be fetched'));
+    const copying = lines.findIndex((l) => l.startsWith('copying path'));
+    assert.ok(listing >= 0 && copying > listing, r.stderr);
+    // Registration order: the reference's row comes first.
+    assert.ok(rowOf(root, SIMPLE)!.id < rowOf(root, WITH_REF)!.id);
+  });
+
+  it('downloads a path beside its failing reference but never makes it valid, and leaves no temporary directory', async () => {
+    const cache = copyOfCache();
+    const nar = join(cache, narinfoOf(cache, SIMPLE).get('URL')![0]!);
+    const bytes = readFileSync(nar);
+    bytes[bytes.length - 20] ^= 1;
+    writeFileSync(nar, bytes);
+    const root = tempDir();
+    const r = await realise(root, cache, ['--option', 'trusted-public-keys', PUBLIC_KEY, '-j', '4'], WITH_REF);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /hash mismatch importing path '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple'/);
+    assert.equal(rowOf(root, SIMPLE), undefined);
+    assert.equal(rowOf(root, WITH_REF), undefined);
+    assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => !n.endsWith('.lock')), []);
+  });
 
   it('refuses a path without a signature by a trusted key (require-sigs), and takes it with require-sigs = false', async () => {
     const cache = join(vectors, 'cache-none');

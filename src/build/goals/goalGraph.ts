@@ -24,6 +24,8 @@ export class GoalGraph {
   ) {}
 
   private ordered: Promise<Substituter[]> | undefined;
+  /** Paths this graph's goals fetched and made valid. */
+  readonly substituted = new Set<string>();
 
   /** The substituters by priority, worked out when a goal first needs one (no request before). */
   substituters(): Promise<Substituter[]> {

@@ -10,7 +10,7 @@ import { encodeNix32 } from '../../format/base32.js';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
 import { groupId } from '../../build/sandbox/buildUsers.js';
 import { BuildCancelledError } from '../../build/errors.js';
-import { describePlan } from '../../build/plan.js';
+import { describePlan, type Plan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
 import { ensureStoreDirs } from '../../store/layout.js';
@@ -101,16 +101,21 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
 }
 
 async function realiseWith(store: LocalStore, parsed: ParsedArgs, scheduler: Scheduler, targets: Target[], events: ReturnType<typeof createProgress>): Promise<number> {
-  const plan = await scheduler.plan(targets);
-  const listing = describePlan(plan);
-  if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
-  if (parsed.dryRun) return 0;
-  if (!parsed.addRoot && targets.some((t) => t.kind === 'derivation' && !t.outputs)) {
-    warn("you did not specify '--add-root'; the result might be removed by the garbage collector");
+  const announce = (plan: Plan): void => {
+    const listing = describePlan(plan);
+    if (listing.length > 0) process.stderr.write(listing.join('\n') + '\n');
+    if (parsed.dryRun) return;
+    if (!parsed.addRoot && targets.some((t) => t.kind === 'derivation' && !t.outputs)) {
+      warn("you did not specify '--add-root'; the result might be removed by the garbage collector");
+    }
+  };
+  if (parsed.dryRun) {
+    announce(await scheduler.plan(targets));
+    return 0;
   }
   let result;
   try {
-    result = await scheduler.realise(targets, plan);
+    result = await scheduler.realiseAnnounced(targets, announce);
   } finally {
     events.finish();
   }

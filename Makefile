@@ -22,7 +22,12 @@ dist/.stamp: node_modules/.package-lock.json tsconfig.json $(TS_SRC)
 helper-c/tsnix-helper: $(HELPER_SRC) $(HELPER_HDR)
 	@if [ -n "$(HELPER_SRC)" ]; then $(CC) $(HELPER_CFLAGS) -o $@ $(HELPER_SRC); else echo "no helper sources yet"; fi
 
-build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper)
+# A Node-API addon for socket options Node lacks, against the running node's headers.
+NODE_INCLUDE = $(shell node -p "require('path').resolve(process.execPath, '../../include/node')")
+addon-c/socket-options.node: addon-c/socketOptions.c
+	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
+
+build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper) addon-c/socket-options.node
 
 test: build
 	npx mocha
@@ -41,4 +46,4 @@ bench-build: build
 	node dist/bench/build.js $(BENCH_ARGS)
 
 clean:
-	rm -rf dist helper-c/tsnix-helper
+	rm -rf dist helper-c/tsnix-helper addon-c/socket-options.node

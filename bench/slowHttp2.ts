@@ -35,7 +35,8 @@ server.on('stream', (stream, headers) => {
   setTimeout(() => {
     body
       .then((content) => {
-        if (stream.destroyed) return;
+        // A client may have cancelled meanwhile (nix resets streams it no longer wants).
+        if (stream.destroyed || stream.closed) return;
         if (content === undefined) {
           stats.status404++;
           stream.respond({ [constants.HTTP2_HEADER_STATUS]: 404 }, { endStream: true });
@@ -43,6 +44,9 @@ server.on('stream', (stream, headers) => {
         }
         stream.respond({ [constants.HTTP2_HEADER_STATUS]: 200, 'content-length': content.length });
         stream.end(headers[constants.HTTP2_HEADER_METHOD] === 'HEAD' ? undefined : content);
+      })
+      .catch(() => {
+        // The stream went away while answering: nothing to answer.
       })
       .finally(() => current--);
   }, Number(delay) * 1000);

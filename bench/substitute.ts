@@ -59,8 +59,17 @@ interface Stats {
 }
 
 async function stats(statsUrl: string, reset = false): Promise<Stats> {
-  const response = await fetch(`${statsUrl}/${reset ? '__reset' : '__stats'}`);
-  return (await response.json()) as Stats;
+  // A kept-alive connection to the stats server may be closed by it just as it is reused
+  // after a long run ('fetch failed'): asked again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const response = await fetch(`${statsUrl}/${reset ? '__reset' : '__stats'}`);
+      return (await response.json()) as Stats;
+    } catch (error) {
+      if (attempt >= 3) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
 }
 
 // 1. The cache: the layered graph built by tsnix, copied out with --copy-to (xz, as nix copy writes).
@@ -100,9 +109,11 @@ interface Scenario {
 const scenarios: Scenario[] = [
   { name: 'query (-r --dry-run), HTTP/1.1, http-connections 25', tools, url: h1Url, statsUrl: h1Url, args: ['-r', '--dry-run'], goal: '<= 0.70x, <= 25 conns' },
   { name: 'query, HTTP/1.1, http-connections 150', tools, url: h1Url, statsUrl: h1Url, args: ['--option', 'http-connections', '150', '-r', '--dry-run'], goal: '<= 1.2 s' },
-  { name: 'query, HTTP/2, defaults', tools: tools.filter((t) => t === 'tsnix'), url: h2Url, statsUrl: h2Stats, args: ['-r', '--dry-run'], goal: '<= 1.2 s, few conns' },
+  // nix runs against the HTTP/2 server too (its curl speaks HTTP/2 over TLS): the goals are
+  // the issue's, stated against nix on HTTP/1.1, but the same-server ratio is shown as well.
+  { name: 'query, HTTP/2, defaults', tools, url: h2Url, statsUrl: h2Stats, args: ['-r', '--dry-run'], goal: '<= 1.2 s, few conns' },
   { name: 'full substitution -j16, HTTP/1.1', tools, url: h1Url, statsUrl: h1Url, args: ['-j', '16', '-r'], goal: '<= 0.50x' },
-  { name: 'full substitution -j16, HTTP/2', tools: tools.filter((t) => t === 'tsnix'), url: h2Url, statsUrl: h2Stats, args: ['-j', '16', '-r'], goal: '-' },
+  { name: 'full substitution -j16, HTTP/2', tools, url: h2Url, statsUrl: h2Stats, args: ['-j', '16', '-r'], goal: '<= 0.50x of nix on HTTP/1.1' },
 ];
 
 interface Result {

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 function findPackageRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -23,4 +23,4 @@ export const packageRoot = findPackageRoot();
 export const packageFile = (relative: string): string => join(packageRoot, relative);
 
 /** A compiled module of src/ (`pool/worker.js`): worker threads run these files, never the bundle. */
-export const compiledModule = (relative: string): URL => new URL(`file://${join(packageRoot, 'dist', 'src', relative)}`);
+export const compiledModule = (relative: string): URL => pathToFileURL(join(packageRoot, 'dist', 'src', relative));

@@ -45,8 +45,22 @@ export class HeldEvents implements BuildEvents {
   substitutionFinished(path: string, succeeded: boolean): void {
     this.pass(() => this.inner.substitutionFinished(path, succeeded));
   }
+  /** Bytes of a path that arrive while held are added up: one event each path, not one a chunk. */
+  private readonly heldBytes = new Map<string, number>();
   downloaded(path: string, bytes: number): void {
-    this.pass(() => this.inner.downloaded(path, bytes));
+    if (!this.held) {
+      this.inner.downloaded(path, bytes);
+      return;
+    }
+    const before = this.heldBytes.get(path);
+    this.heldBytes.set(path, (before ?? 0) + bytes);
+    if (before === undefined) {
+      this.held.push(() => {
+        const total = this.heldBytes.get(path) ?? 0;
+        this.heldBytes.delete(path);
+        this.inner.downloaded(path, total);
+      });
+    }
   }
   message(text: string): void {
     this.pass(() => this.inner.message(text));

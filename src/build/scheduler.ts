@@ -111,18 +111,25 @@ export class Scheduler {
   }
 
   /** What realising `targets` will do; asks the substituters (level by level) when there are any. */
-  async plan(targets: readonly Target[]): Promise<Plan> {
+  async plan(targets: readonly Target[], signal: AbortSignal = this.ctx.signal): Promise<Plan> {
     if (this.ctx.substituters.length === 0) return planRequest(this.ctx.store, targets);
     const prefetch = (paths: string[]): void => {
-      for (const substituter of this.ctx.substituters) substituter.prefetch?.(paths, this.ctx.signal);
+      for (const substituter of this.ctx.substituters) substituter.prefetch?.(paths, signal);
     };
-    return planWithSubstitutes(this.ctx.store, targets, { substituters: () => this.graph.substituters(), signal: this.ctx.signal, prefetch, madeMeanwhile: this.graph.substituted });
+    return planWithSubstitutes(this.ctx.store, targets, { substituters: () => this.graph.substituters(), signal, prefetch, madeMeanwhile: this.graph.substituted });
   }
 
   /** Stops everything: running builders are killed, waiting goals give up. */
   cancel(reason: Error): void {
     this.abort.abort(reason);
+    this.planAbort.abort(reason);
   }
+
+  /**
+   * The signal of a plan worked out beside the goals: a failing goal stops the other goals
+   * (without --keep-going) but not the plan, whose listing still comes first; only `cancel` stops it.
+   */
+  private readonly planAbort = new AbortController();
 
   /** `plan`: what `plan(targets)` gave already (a plan with substituters walks the whole closure). */
   async realise(targets: readonly Target[], plan?: Plan): Promise<RealiseResult> {
@@ -147,11 +154,17 @@ export class Scheduler {
       return this.realise(targets, plan);
     }
     this.events.hold();
-    const planned = this.plan(targets).then(
+    const planned = this.plan(targets, this.planAbort.signal).then(
       (plan) => {
-        announce(plan);
-        this.expectPlan(plan);
-        this.events.release();
+        try {
+          announce(plan);
+          this.expectPlan(plan);
+        } catch (error) {
+          this.cancel(error instanceof Error ? error : new Error(String(error)));
+          throw error;
+        } finally {
+          this.events.release();
+        }
       },
       (error: unknown) => {
         this.cancel(error instanceof Error ? error : new Error(String(error)));

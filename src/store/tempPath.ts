@@ -105,10 +105,11 @@ export class TempDir {
     if (this.removed) return;
     this.removed = true;
     live.delete(this);
-    releaseGcLock(this.stateDir);
-    rm(this.path, { recursive: true, force: true }).catch(() => {
-      // Nothing to do: what remains is garbage for the next collection.
-    });
+    rm(this.path, { recursive: true, force: true })
+      .catch(() => {
+        // Nothing to do: what remains is garbage for the next collection.
+      })
+      .finally(() => releaseGcLock(this.stateDir));
   }
 }
 

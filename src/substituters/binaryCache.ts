@@ -254,6 +254,8 @@ export class BinaryCache {
         discard: () => kept.remove(),
       };
     } catch (error) {
+      // A download never read (a decompressor that failed to load, say) is let go of too.
+      void download.cancel();
       temp.remove();
       throw error;
     }

@@ -3,8 +3,9 @@
  * `http-connections`, two requests pipelined on each.
  */
 import { createRequire } from 'node:module';
-import type { Agent, Dispatcher } from 'undici';
+import type { Agent, Dispatcher, buildConnector } from 'undici';
 import type { HttpClient, HttpClientOptions, HttpRequestOptions, HttpResponse } from './httpClient.js';
+import { acknowledgeAtOnce } from './quickAck.js';
 
 type AgentClass = typeof Agent;
 type RequestFunction = (this: Dispatcher, options: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
@@ -14,13 +15,19 @@ type RequestFunction = (this: Dispatcher, options: Dispatcher.RequestOptions) =>
  * fetch, WebSocket, the mock and cache layers, ~45 ms more of every command that asks a cache.
  * The version is pinned by the lock file; the HTTP tests cover these two paths.
  */
-let loaded: { Agent: AgentClass; request: RequestFunction } | undefined;
-function undici(): { Agent: AgentClass; request: RequestFunction } {
+interface Undici {
+  Agent: AgentClass;
+  request: RequestFunction;
+  buildConnector: typeof buildConnector;
+}
+let loaded: Undici | undefined;
+function undici(): Undici {
   if (!loaded) {
     const require = createRequire(import.meta.url);
     loaded = {
       Agent: require('undici/lib/dispatcher/agent.js') as AgentClass,
       request: require('undici/lib/api/api-request.js') as RequestFunction,
+      buildConnector: require('undici/lib/core/connect.js') as typeof buildConnector,
     };
   }
   return loaded;
@@ -33,7 +40,15 @@ export class Http1Client implements HttpClient {
   ) {}
 
   static create(origin: URL, options: HttpClientOptions): Http1Client {
-    const { Agent } = undici();
+    const { Agent, buildConnector } = undici();
+    const connectTo = buildConnector({ timeout: options.timeout, ...(options.ca ? { ca: options.ca } : {}) });
+    // undici's own connector, with every plain TCP connection acknowledging at once (quickAck.ts).
+    const connect: buildConnector.connector = (connectOptions, callback) =>
+      connectTo(connectOptions, (error, socket) => {
+        if (!error && socket && !('encrypted' in socket)) acknowledgeAtOnce(socket);
+        if (error) callback(error, null);
+        else callback(null, socket!);
+      });
     const agent = new Agent({
       ...(options.connections > 0 ? { connections: options.connections } : {}),
       // Two requests in flight on one connection (GET and HEAD only): the next is on the wire
@@ -43,7 +58,7 @@ export class Http1Client implements HttpClient {
       // narinfos over 25 connections in 6.2 s without, 4.5 s with (the floor is 4.2 s).
       pipelining: 2,
       keepAliveTimeout: 30_000,
-      connect: { timeout: options.timeout, ...(options.ca ? { ca: options.ca } : {}) },
+      connect,
       headersTimeout: options.timeout,
       bodyTimeout: options.timeout,
     });

@@ -14,12 +14,19 @@ import { TransientCacheError } from './errors.js';
 const STREAM_WINDOW = 4 << 20;
 const SESSION_WINDOW = 32 << 20;
 
+/** A connection and its open streams: while it has none it does not keep the process alive. */
+interface Connection {
+  session: ClientHttp2Session;
+  active: number;
+  /** Failed, closed or told to go away: no new streams (open ones finish or fail on their own). */
+  gone: boolean;
+}
+
 export class Http2Client implements HttpClient {
-  private current: Promise<ClientHttp2Session> | undefined;
-  /** The newest session: only its end makes `current` forget it. */
-  private session: ClientHttp2Session | undefined;
-  /** Streams open: while there are none the connection does not keep the process alive. */
-  private active = 0;
+  /** The connection new requests use, or the attempt to make it. */
+  private current: Promise<Connection> | undefined;
+  /** Every connection not yet closed, the current one and those still finishing streams. */
+  private readonly open = new Set<Connection>();
 
   constructor(
     private readonly origin: URL,
@@ -29,46 +36,59 @@ export class Http2Client implements HttpClient {
     this.current = Promise.resolve(this.start(first));
   }
 
-  /** A session over `socket`, forgotten when it ends so that the next request connects again. */
-  private start(socket: TLSSocket): ClientHttp2Session {
+  private start(socket: TLSSocket): Connection {
     const session = http2Connect(this.origin, { createConnection: () => socket, settings: { initialWindowSize: STREAM_WINDOW } });
+    const connection: Connection = { session, active: 0, gone: false };
+    this.open.add(connection);
     session.setLocalWindowSize(SESSION_WINDOW);
     // A server that sends nothing for the timeout while requests wait has hung: the
     // connection is dropped and its requests fail (and are tried again on a new one). One
     // timer for the connection; a timer per stream cost ~20 us a request.
     session.setTimeout(this.options.timeout, () => {
-      if (this.active > 0) session.destroy(new Error(`no answer within ${this.options.timeout / 1000} s`));
+      if (connection.active > 0) session.destroy(new Error(`no answer within ${this.options.timeout / 1000} s`));
     });
-    const forget = (): void => {
-      if (this.current && this.session === session) this.current = undefined;
+    const retire = (): void => {
+      connection.gone = true;
     };
-    this.session = session;
-    // A connection that fails or is told to go away fails its open streams (they see the
-    // error); new requests get a new connection.
-    session.on('error', forget);
-    session.on('goaway', forget);
-    session.on('close', forget);
+    session.on('error', retire);
+    // After a GOAWAY (nginx sends one every 1,000 requests) the streams begun still finish.
+    session.on('goaway', retire);
+    session.on('close', () => {
+      retire();
+      this.open.delete(connection);
+    });
     session.unref();
-    return session;
+    return connection;
   }
 
-  private connected(): Promise<ClientHttp2Session> {
-    this.current ??= connectTls(this.origin, this.options).then((socket) => {
-      if (socket.alpnProtocol !== 'h2') {
-        socket.destroy();
-        throw new TransientCacheError(`'${this.origin.origin}' no longer offers HTTP/2`);
+  private async connect(): Promise<Connection> {
+    const socket = await connectTls(this.origin, this.options);
+    if (socket.alpnProtocol !== 'h2') {
+      socket.destroy();
+      throw new TransientCacheError(`'${this.origin.origin}' no longer offers HTTP/2`);
+    }
+    return this.start(socket);
+  }
+
+  /** The current connection, made again when it has gone; a failed attempt is not kept. */
+  private async connected(): Promise<Connection> {
+    for (;;) {
+      const attempt = (this.current ??= this.connect());
+      let connection: Connection;
+      try {
+        connection = await attempt;
+      } catch (error) {
+        if (this.current === attempt) this.current = undefined;
+        throw error;
       }
-      return this.start(socket);
-    });
-    const attempt = this.current;
-    attempt.catch(() => {
+      if (!connection.gone) return connection;
       if (this.current === attempt) this.current = undefined;
-    });
-    return attempt;
+    }
   }
 
   async request(path: string, options: HttpRequestOptions): Promise<HttpResponse> {
-    const session = await this.connected();
+    const connection = await this.connected();
+    const { session } = connection;
     const { signal } = options;
     if (signal?.aborted) throw signal.reason;
     return new Promise<HttpResponse>((resolve, reject) => {
@@ -82,9 +102,12 @@ export class Http2Client implements HttpClient {
         reject(error as Error);
         return;
       }
-      if (this.active++ === 0) session.ref();
+      if (connection.active++ === 0) session.ref();
       stream.once('close', () => {
-        if (--this.active === 0) session.unref();
+        if (--connection.active === 0) session.unref();
+        // Closed without an answer and without an error (a connection that ended cleanly, a
+        // stream the server cancelled): the request fails rather than waiting forever.
+        reject(new Error(`the stream closed before an answer (HTTP/2 code ${stream.rstCode ?? 0})`));
       });
       if (signal) this.cancelWith(signal, stream);
       // Before the answer, an error fails the request; after it, whoever reads the body sees it.
@@ -112,9 +135,13 @@ export class Http2Client implements HttpClient {
       const set = new Set<ClientHttp2Stream>();
       streams = set;
       this.bySignal.set(signal, set);
-      signal.addEventListener('abort', () => {
-        for (const open of set) open.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
-      }, { once: true });
+      signal.addEventListener(
+        'abort',
+        () => {
+          for (const open of set) open.destroy(signal.reason instanceof Error ? signal.reason : new Error(String(signal.reason)));
+        },
+        { once: true },
+      );
     }
     const set = streams;
     set.add(stream);
@@ -124,13 +151,19 @@ export class Http2Client implements HttpClient {
   async close(): Promise<void> {
     const pending = this.current;
     this.current = undefined;
-    const session = await pending?.catch(() => undefined);
-    if (!session || session.closed || session.destroyed) return;
-    // Held again while it closes: an unheld connection would let the process end (exit
-    // status 0) with the close still awaited. Streams still open are cut.
-    session.ref();
-    if (this.active > 0) session.destroy();
-    else await new Promise<void>((resolve) => session.close(resolve));
+    await pending?.catch(() => undefined);
+    const connections = [...this.open];
+    this.open.clear();
+    await Promise.all(
+      connections.map(async ({ session, active }) => {
+        if (session.closed || session.destroyed) return;
+        // Held again while it closes: an unheld connection would let the process end (exit
+        // status 0) with the close still awaited. Streams still open are cut.
+        session.ref();
+        if (active > 0) session.destroy();
+        else await new Promise<void>((resolve) => session.close(resolve));
+      }),
+    );
   }
 }
 

@@ -61,6 +61,9 @@ export function connectTls(origin: URL, options: HttpClientOptions): Promise<TLS
     socket.once('secureConnect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
+      // Until HTTP/2 takes the socket over (or it is dropped for HTTP/1.1), an error on it
+      // must not be an unhandled 'error' event; whoever uses it then sees it closed.
+      socket.on('error', () => {});
       resolve(socket);
     });
     const onError = (error: Error): void => {

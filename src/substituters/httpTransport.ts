@@ -16,8 +16,8 @@ export interface HttpTransportOptions {
   connectTimeout: number;
   /** `download-attempts`: tries of a request that fails for a passing reason (5xx, a dropped connection). */
   attempts: number;
-  /** `ssl-cert-file`'s certificates, trusted instead of Node's. */
-  ca?: Buffer | Buffer[];
+  /** The certificates to trust instead of Node's (`ssl-cert-file`), read at the first connection. */
+  ca?: () => Buffer | Buffer[] | undefined;
 }
 
 /** The most a narinfo or nix-cache-info may hold (a narinfo of thousands of references is a few hundred KiB). */
@@ -42,7 +42,10 @@ export class HttpTransport implements CacheTransport {
   private connection(): Promise<HttpClient> {
     if (!this.client) {
       const timeout = (this.options.connectTimeout > 0 ? this.options.connectTimeout : 300) * 1000;
-      const attempt = openHttpClient(this.base, { connections: this.options.connections, timeout, ...(this.options.ca ? { ca: this.options.ca } : {}) });
+      const attempt = (async () => {
+        const ca = this.options.ca?.();
+        return openHttpClient(this.base, { connections: this.options.connections, timeout, ...(ca ? { ca } : {}) });
+      })();
       this.client = attempt;
       attempt.catch(() => {
         if (this.client === attempt) this.client = undefined;
@@ -66,7 +69,8 @@ export class HttpTransport implements CacheTransport {
     try {
       response = await this.request(name, { method: 'GET', ...(signal ? { signal } : {}) });
     } catch (error) {
-      if (signal?.aborted) throw error;
+      // A certificate file that cannot be read will not be readable on the next attempt either.
+      if (signal?.aborted || error instanceof CacheAccessError) throw error;
       throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
     }
     if (ABSENT.has(response.statusCode)) {

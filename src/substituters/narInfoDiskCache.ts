@@ -84,7 +84,8 @@ export class NarInfoDiskCache {
   }
 
   rememberCacheInfo(url: string, info: CachedCacheInfo): void {
-    this.write(() => this.putInfo.run(url, info.storeDir ?? null, info.priority ?? null, info.wantMassQuery ? 1 : 0, this.now()));
+    const now = this.now();
+    this.write(() => this.putInfo.run(url, info.storeDir ?? null, info.priority ?? null, info.wantMassQuery ? 1 : 0, now));
   }
 
   /** The narinfo text, null for a remembered absence, undefined when nothing (fresh) is known. */
@@ -96,7 +97,8 @@ export class NarInfoDiskCache {
   }
 
   rememberNarInfo(url: string, hashPart: string, narinfo: string | null): void {
-    this.write(() => this.putNar.run(url, hashPart, narinfo, this.now()));
+    const now = this.now();
+    this.write(() => this.putNar.run(url, hashPart, narinfo, now));
   }
 
   /**

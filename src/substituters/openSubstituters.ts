@@ -28,12 +28,13 @@ export function openTransport(uri: string, settings: Settings): { transport: Cac
     return { transport: new FileTransport(uri, dir.replace(/\/+$/, '') || '/'), params };
   }
   if (base.startsWith('http://') || base.startsWith('https://')) {
-    const ca = base.startsWith('https://') ? certificates(settings) : undefined;
+    // Read when the cache is first connected to, as curl reads Nix's: a missing file fails
+    // only a command that has something to fetch.
     const transport = new HttpTransport(uri, base.replace(/\/+$/, ''), {
       connections: settings.int('http-connections'),
       connectTimeout: settings.int('connect-timeout'),
       attempts: settings.int('download-attempts'),
-      ...(ca ? { ca } : {}),
+      ...(base.startsWith('https://') ? { ca: () => certificates(settings) } : {}),
     });
     return { transport, params };
   }
@@ -49,8 +50,15 @@ function certificates(settings: Settings): Buffer | Buffer[] | undefined {
   const file = settings.get('ssl-cert-file') || process.env['NIX_SSL_CERT_FILE'] || process.env['SSL_CERT_FILE'];
   if (file) return readCertificates(file, "'ssl-cert-file'");
   const extra = process.env['TSNIX_EXTRA_CA_CERTS'];
-  if (extra) return [...nodeTls().rootCertificates.map((pem) => Buffer.from(pem)), readCertificates(extra, 'NODE_EXTRA_CA_CERTS')];
-  return undefined;
+  if (!extra) return undefined;
+  // As Node itself: an extra file that cannot be read adds nothing (Node warns and goes on).
+  let added: Buffer;
+  try {
+    added = readFileSync(extra);
+  } catch {
+    return undefined;
+  }
+  return [...nodeTls().rootCertificates.map((pem) => Buffer.from(pem)), added];
 }
 
 /** node:tls costs ~5 ms to load; a command with http:// caches only does not need it. */

@@ -119,6 +119,20 @@ for (const [protocol, title] of PROTOCOLS) describe(`substitution over ${title}`
     assert.equal(isValid(root, SIMPLE), false);
   });
 
+  it('a substitute that fails while the plan is still asked for: the listing, then that failure, not a cancellation', async () => {
+    // SIMPLE's NAR is corrupt and fails at once; WITH_REF's narinfo is slow, so the plan is
+    // still waiting for it when the goal of SIMPLE fails and stops the others.
+    server.inject(narOf('dzlyqx2ian7g7d3q7c82f62y9gabffbn'), { kind: 'status', status: 404 });
+    server.inject('czmxh0q1hdaw4bf1s12qf6jq5l4g4y0y.narinfo', { kind: 'delay', ms: 1500 });
+    const root = tempDir();
+    const r = await realise(root, [], SIMPLE, WITH_REF);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /^these 2 paths will be fetched/m);
+    assert.match(r.stderr, /cannot substitute path '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple'/);
+    assert.doesNotMatch(r.stderr, /cancel/i);
+    assert.equal(isValid(root, SIMPLE), false);
+  });
+
   it('gives up on a server that does not answer within connect-timeout', async () => {
     server.inject('dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo', { kind: 'hang' });
     const root = tempDir();

@@ -18,7 +18,7 @@ export const TEST_CERT = fixture('tls/cert.pem');
 
 export type Protocol = 'http' | 'https-h2' | 'https-h1';
 
-export type Fault = { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'cut'; afterBytes: number };
+export type Fault = { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'cut'; afterBytes: number } | { kind: 'delay'; ms: number };
 
 export class CacheServer {
   requests: string[] = [];
@@ -68,6 +68,7 @@ export class CacheServer {
       return;
     }
     if (fault?.kind === 'hang') return; // never answers
+    if (fault?.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
     const path = normalize(join(dir, name));
     if (!path.startsWith(dir)) {
       res.writeHead(403).end();

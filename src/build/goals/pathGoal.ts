@@ -81,8 +81,9 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
     let ok = false;
     try {
       await referencesValid;
-      await fetched.commit();
+      // Noted before it is valid: a plan still being worked out lists it as fetched, not as there.
       graph.substituted.add(path);
+      await fetched.commit();
       ok = true;
       return;
     } finally {

@@ -45,14 +45,23 @@ describe('job slots (Semaphore)', () => {
 describe('held build events', () => {
   it('waits while held and lets everything through in order on release', () => {
     const seen: string[] = [];
-    const events = new HeldEvents({ ...QUIET_EVENTS, message: (text) => seen.push(text), substitutionStarted: (path) => seen.push(`copy ${path}`) });
+    const events = new HeldEvents({
+      ...QUIET_EVENTS,
+      message: (text) => seen.push(text),
+      substitutionStarted: (path) => seen.push(`copy ${path}`),
+      downloaded: (path, bytes) => seen.push(`${bytes} bytes of ${path}`),
+    });
     events.message('before');
     events.hold();
     events.substitutionStarted('/nix/store/x', 'file:///c');
+    events.downloaded('/nix/store/x', 10);
     events.message('held');
+    events.downloaded('/nix/store/x', 5);
     assert.deepEqual(seen, ['before']);
     events.release();
     events.message('after');
-    assert.deepEqual(seen, ['before', 'copy /nix/store/x', 'held', 'after']);
+    events.downloaded('/nix/store/x', 1);
+    // The bytes that came while held arrive as one event, in the place of the first.
+    assert.deepEqual(seen, ['before', 'copy /nix/store/x', '15 bytes of /nix/store/x', 'held', 'after', '1 bytes of /nix/store/x']);
   });
 });

@@ -1,0 +1,43 @@
+/*
+ * socket-options.node: the socket options Node.js does not expose, for tsnix's own
+ * connections. Loaded by src/substituters/quickAck.ts; built by the Makefile against the
+ * Node-API headers of the node that runs tsnix.
+ *
+ *   quickAck(fd) -> boolean
+ *     TCP_QUICKACK on a connected TCP socket: what has arrived is acknowledged now, not
+ *     after the delayed-ACK timer (40 ms on Linux). Linux clears the mode again as it sees
+ *     fit, so the caller sets it after every read.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <node_api.h>
+#include <sys/socket.h>
+
+static napi_value quick_ack(napi_env env, napi_callback_info info)
+{
+    size_t argc = 1;
+    napi_value argv[1];
+    int32_t fd = -1;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
+        napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+        napi_throw_type_error(env, NULL, "quickAck: a file descriptor is expected");
+        return NULL;
+    }
+    int on = 1;
+    int ok = setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on) == 0;
+    napi_value result;
+    napi_get_boolean(env, ok, &result);
+    return result;
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    napi_value fn;
+    if (napi_create_function(env, "quickAck", NAPI_AUTO_LENGTH, quick_ack, NULL, &fn) != napi_ok ||
+        napi_set_named_property(env, exports, "quickAck", fn) != napi_ok)
+        return NULL;
+    return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

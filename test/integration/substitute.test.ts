@@ -65,6 +65,16 @@ function copyOfCache(): string {
   return cache;
 }
 
+/** A copy of the cache in which one byte of SIMPLE's NAR is flipped. */
+function cacheWithCorruptSimpleNar(): string {
+  const cache = copyOfCache();
+  const nar = join(cache, narinfoOf(cache, SIMPLE).get('URL')![0]!);
+  const bytes = readFileSync(nar);
+  bytes[bytes.length - 20] ^= 1;
+  writeFileSync(nar, bytes);
+  return cache;
+}
+
 /** A copy of the cache whose narinfo of SIMPLE is changed by `edit`. */
 function cacheWithSimpleNarInfo(edit: (text: string) => string): string {
   const cache = copyOfCache();
@@ -115,11 +125,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('downloads a path beside its failing reference but never makes it valid, and leaves no temporary directory', async () => {
-    const cache = copyOfCache();
-    const nar = join(cache, narinfoOf(cache, SIMPLE).get('URL')![0]!);
-    const bytes = readFileSync(nar);
-    bytes[bytes.length - 20] ^= 1;
-    writeFileSync(nar, bytes);
+    const cache = cacheWithCorruptSimpleNar();
     const root = tempDir();
     const r = await realise(root, cache, ['--option', 'trusted-public-keys', PUBLIC_KEY, '-j', '4'], WITH_REF);
     assert.notEqual(r.code, 0);
@@ -142,11 +148,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
   });
 
   it('refuses a NAR whose hash is not the narinfo\'s, registering nothing', async () => {
-    const cache = copyOfCache();
-    const nar = join(cache, narinfoOf(cache, SIMPLE).get('URL')![0]!);
-    const bytes = readFileSync(nar);
-    bytes[bytes.length - 20] ^= 1;
-    writeFileSync(nar, bytes);
+    const cache = cacheWithCorruptSimpleNar();
     const root = tempDir();
     const r = await realise(root, cache, ['--option', 'trusted-public-keys', PUBLIC_KEY], SIMPLE);
     assert.notEqual(r.code, 0);

@@ -13,6 +13,8 @@ export interface BuildSettings {
   keepGoing: boolean;
   keepFailed: boolean;
   fallback: boolean;
+  /** `always-allow-substitutes`: `allowSubstitutes = false` of a derivation is not heeded. */
+  alwaysAllowSubstitutes: boolean;
   compressBuildLog: boolean;
   /** `pre-build-hook`: empty = none. */
   preBuildHook: string;
@@ -33,6 +35,7 @@ export function buildSettingsFrom(settings: Settings): BuildSettings {
     keepGoing: settings.bool('keep-going'),
     keepFailed: settings.bool('keep-failed'),
     fallback: settings.bool('fallback'),
+    alwaysAllowSubstitutes: settings.bool('always-allow-substitutes'),
     compressBuildLog: settings.bool('compress-build-log'),
     preBuildHook: settings.get('pre-build-hook'),
     sandbox: sandboxSettingsFrom(settings),

@@ -7,6 +7,7 @@ import type { LocalStore } from '../store/localStore.js';
 import { queryValidPaths } from '../store/queryPathInfo.js';
 import { readDerivation } from '../store/readDerivation.js';
 import { wantedOutputs } from './drvOutputs.js';
+import { substitutesAllowed } from './substitutesAllowed.js';
 import type { SubstitutableInfo, Substituter } from './substituter.js';
 import type { Target } from './targets.js';
 
@@ -90,10 +91,12 @@ export interface PlanOptions {
   prefetch?: (paths: string[]) => void;
   /** Paths that the goals of this very request made valid while the plan was worked out: still to be fetched, as far as the plan goes. */
   madeMeanwhile?: ReadonlySet<string>;
+  /** `always-allow-substitutes`. */
+  alwaysAllowSubstitutes?: boolean;
 }
 
 export async function planWithSubstitutes(store: LocalStore, targets: readonly Target[], options: PlanOptions): Promise<Plan> {
-  const { substituters, signal, prefetch, madeMeanwhile } = options;
+  const { substituters, signal, prefetch, madeMeanwhile, alwaysAllowSubstitutes = false } = options;
   const willBuild = new Set<string>();
   const willSubstitute = new Map<string, SubstitutableInfo>();
   const unknown = new Set<string>();
@@ -124,20 +127,22 @@ export async function planWithSubstitutes(store: LocalStore, targets: readonly T
       .map((o) => o.path)
       .filter((p) => !isValid(p));
     if (missing.length === 0) return;
-    const infos = await Promise.all(missing.map(query));
-    if (infos.every((i) => i !== undefined)) {
-      for (const path of missing) seen.add(path);
-      await Promise.all(missing.map((path, i) => fetched(path, infos[i]!)));
-      return;
+    const drv = readDerivation(store, drvPath);
+    if (substitutesAllowed(drv, alwaysAllowSubstitutes)) {
+      const infos = await Promise.all(missing.map(query));
+      if (infos.every((i) => i !== undefined)) {
+        for (const path of missing) seen.add(path);
+        await Promise.all(missing.map((path, i) => fetched(path, infos[i]!)));
+        return;
+      }
     }
     willBuild.add(drvPath);
-    const drv = readDerivation(store, drvPath);
     await Promise.all([...drv.inputSrcs.map(visitPath), ...[...drv.inputDrvs.keys()].map(visitDerivation)]);
   };
   if (prefetch) {
     const first = targets.flatMap((t) => {
       if (t.kind === 'path') return isValid(t.path) ? [] : [t.path];
-      if (!isValid(t.drvPath)) return [];
+      if (!isValid(t.drvPath) || !substitutesAllowed(readDerivation(store, t.drvPath), alwaysAllowSubstitutes)) return [];
       return wantedOutputs(store, t.drvPath)
         .map((o) => o.path)
         .filter((p) => !isValid(p));

@@ -116,7 +116,13 @@ export class Scheduler {
     const prefetch = (paths: string[]): void => {
       for (const substituter of this.ctx.substituters) substituter.prefetch?.(paths, signal);
     };
-    return planWithSubstitutes(this.ctx.store, targets, { substituters: () => this.graph.substituters(), signal, prefetch, madeMeanwhile: this.graph.substituted });
+    return planWithSubstitutes(this.ctx.store, targets, {
+      substituters: () => this.graph.substituters(),
+      signal,
+      prefetch,
+      madeMeanwhile: this.graph.substituted,
+      alwaysAllowSubstitutes: this.ctx.settings.alwaysAllowSubstitutes,
+    });
   }
 
   /** Stops everything: running builders are killed, waiting goals give up. */

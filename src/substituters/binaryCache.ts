@@ -40,6 +40,8 @@ export interface BinaryCacheOptions {
   requireSigs: boolean;
   /** The `priority=` store parameter; else the cache's own `Priority`, else 0 as in Nix 2.8. */
   priority?: number;
+  /** The `trusted=1` store parameter: its paths need no signature. */
+  trusted?: boolean;
   /** `download-attempts`: a download that breaks off is started again, this many times in all. */
   attempts?: number;
   /** Answers remembered between commands. */
@@ -166,7 +168,7 @@ export class BinaryCache {
    * against that address once it is here.
    */
   private checkTrust(info: NarInfo): 'unchecked' | 'signed' | 'content' {
-    if (!this.options.requireSigs) return 'unchecked';
+    if (!this.options.requireSigs || this.options.trusted) return 'unchecked';
     const fingerprint = narInfoFingerprint(info);
     if (info.sigs.some((sig) => verifySignature(sig, fingerprint, this.options.trustedKeys))) return 'signed';
     if (info.ca !== undefined && contentAddressChecks(info, this.options.storeDir)) return 'content';

@@ -83,6 +83,8 @@ export function trustedKeys(settings: Settings): PublicKey[] {
 export function openSubstituters(settings: Settings, storeDir: string): BinaryCache[] {
   const keys = trustedKeys(settings);
   const requireSigs = settings.bool('require-sigs');
+  // `substitute = false`: as if no substituter were configured.
+  if (!settings.bool('substitute')) return [];
   const uris = settings
     .get('substituters')
     .split(/\s+/)
@@ -102,6 +104,7 @@ export function openSubstituters(settings: Settings, storeDir: string): BinaryCa
         attempts: settings.int('download-attempts'),
         ...(diskCache ? { diskCache } : {}),
         ...(priority !== null && /^-?\d+$/.test(priority) ? { priority: Number(priority) } : {}),
+        ...(params.get('trusted') === '1' || params.get('trusted') === 'true' ? { trusted: true } : {}),
       });
     });
 }

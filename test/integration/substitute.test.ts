@@ -135,7 +135,7 @@ describe('substitution from file:// binary caches nix wrote', function () {
     assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => !n.endsWith('.lock')), []);
   });
 
-  it('refuses a path without a signature by a trusted key (require-sigs), and takes it with require-sigs = false', async () => {
+  it('refuses a path without a signature by a trusted key (require-sigs), and takes it with require-sigs = false or from a cache marked trusted', async () => {
     const cache = join(vectors, 'cache-none');
     const root = tempDir();
     const refused = await realise(root, cache, ['--option', 'trusted-public-keys', 'other-key-1:XFs/fmpnEXhcgUTWffokaCVp548oGpEtMWb2O25Rs/g='], SIMPLE);
@@ -145,6 +145,11 @@ describe('substitution from file:// binary caches nix wrote', function () {
     const taken = await realise(root, cache, ['--option', 'require-sigs', 'false'], SIMPLE);
     assert.equal(taken.code, 0, taken.stderr);
     assert.ok(rowOf(root, SIMPLE));
+    // A cache marked trusted (`?trusted=1`) needs no signature either, as in Nix.
+    const other = tempDir();
+    const trusted = await realise(other, `${cache}?trusted=1`, ['--option', 'trusted-public-keys', 'other-key-1:XFs/fmpnEXhcgUTWffokaCVp548oGpEtMWb2O25Rs/g='], SIMPLE);
+    assert.equal(trusted.code, 0, trusted.stderr);
+    assert.ok(rowOf(other, SIMPLE));
   });
 
   it('refuses a NAR whose hash is not the narinfo\'s, registering nothing', async () => {
@@ -259,6 +264,35 @@ describe('substitution from file:// binary caches nix wrote', function () {
 
 describe('derivations and untrusted substitutes', function () {
   this.timeout(120000);
+
+  it('builds a derivation with allowSubstitutes = false though a cache has it; fetches it with always-allow-substitutes', async () => {
+    const { BuildStore } = await import('../support/buildStore.js');
+    const source = await BuildStore.create();
+    // `allowSubstitutes = false` in Nix's language is the empty string in the environment.
+    const drv = source.drv('cheap-output', 'echo cheap > $out', [], { allowSubstitutes: '' });
+    await source.write([drv]);
+    assert.equal((await source.run(['-r', drv.drvPath])).code, 0);
+    const cache = join(tempDir(), 'cache');
+    const copied = await source.run(['--copy-to', `file://${cache}`, drv.out]);
+    assert.equal(copied.code, 0, copied.stderr);
+    const options = ['--option', 'substituters', `file://${cache}`, '--option', 'require-sigs', 'false'];
+
+    const local = await BuildStore.create();
+    await local.write([drv]);
+    const dry = await local.run([...options, '-r', '--dry-run', drv.drvPath]);
+    assert.match(dry.stderr, /this derivation will be built:/);
+    const built = await local.run([...options, '-r', drv.drvPath]);
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /building '.*cheap-output\.drv'/);
+    assert.doesNotMatch(built.stderr, /copying path/);
+
+    const always = await BuildStore.create();
+    await always.write([drv]);
+    const fetched = await always.run([...options, '--option', 'always-allow-substitutes', 'true', '-r', drv.drvPath]);
+    assert.equal(fetched.code, 0, fetched.stderr);
+    assert.match(fetched.stderr, /copying path '.*cheap-output'/);
+    assert.doesNotMatch(fetched.stderr, /building/);
+  });
 
   it('builds a derivation whose outputs only an unsigned cache has, and fetches them when signatures are not required', async () => {
     const { BuildStore } = await import('../support/buildStore.js');

@@ -6,6 +6,7 @@
  */
 import { queryValidPaths } from '../../store/queryPathInfo.js';
 import { readDerivation } from '../../store/readDerivation.js';
+import { substitutesAllowed } from '../substitutesAllowed.js';
 import { runBuild } from '../buildStep.js';
 import { outputPathsOf, wantedOutputs } from '../drvOutputs.js';
 import { isIntact } from '../intact.js';
@@ -73,8 +74,9 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
   if (mode === 'normal') {
     const valid = queryValidPaths(store.db, outputs.values());
     if (valid.size === outputs.size) return;
-    // As Nix: outputs every one of which a cache has are fetched, not built (nor are the inputs).
-    if (await substituteOutputs(graph, drvPath, [...outputs.values()].filter((p) => !valid.has(p)))) return;
+    // As Nix: outputs every one of which a cache has are fetched, not built (nor are the
+    // inputs), unless the derivation says it is cheaper to build (allowSubstitutes = false).
+    if (substitutesAllowed(drv, graph.ctx.settings.alwaysAllowSubstitutes) && (await substituteOutputs(graph, drvPath, [...outputs.values()].filter((p) => !valid.has(p))))) return;
   }
   // Repair goes through the whole closure: the inputs' goals check (and repair) them too.
   const intact = mode === 'repair' ? await Promise.all([...outputs.values()].map((path) => isIntact(store, path))) : [];

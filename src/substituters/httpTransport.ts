@@ -26,37 +26,54 @@ const MAX_SMALL_FILE = 16 << 20;
 /** Statuses that mean "not here", as Nix reads them. */
 const ABSENT = new Set([404, 403, 410]);
 
+/** Redirects followed for one request, as curl's default in Nix (CURLOPT_MAXREDIRS is unset; 10 is plenty). */
+const MAX_REDIRECTS = 10;
+const REDIRECT = new Set([301, 302, 303, 307, 308]);
+
 export class HttpTransport implements CacheTransport {
-  private client: Promise<HttpClient> | undefined;
-  private readonly path: string;
+  /** A client per origin: the cache's own, and those its redirects lead to (a CDN, a bucket). */
+  private readonly clients = new Map<string, Promise<HttpClient>>();
 
   constructor(
     readonly uri: string,
     private readonly base: string,
     private readonly options: HttpTransportOptions,
-  ) {
-    this.path = new URL(base).pathname.replace(/\/+$/, '');
-  }
+  ) {}
 
   /** Connects on first use; a failed first connection is tried again by the next request. */
-  private connection(): Promise<HttpClient> {
-    if (!this.client) {
+  private connection(origin: string): Promise<HttpClient> {
+    let client = this.clients.get(origin);
+    if (!client) {
       const timeout = (this.options.connectTimeout > 0 ? this.options.connectTimeout : 300) * 1000;
       const attempt = (async () => {
-        const ca = this.options.ca?.();
-        return openHttpClient(this.base, { connections: this.options.connections, timeout, ...(ca ? { ca } : {}) });
+        const ca = origin.startsWith('https:') ? this.options.ca?.() : undefined;
+        return openHttpClient(origin, { connections: this.options.connections, timeout, ...(ca ? { ca } : {}) });
       })();
-      this.client = attempt;
+      client = attempt;
+      this.clients.set(origin, attempt);
       attempt.catch(() => {
-        if (this.client === attempt) this.client = undefined;
+        if (this.clients.get(origin) === attempt) this.clients.delete(origin);
       });
     }
-    return this.client;
+    return client;
   }
 
+  /**
+   * `name` of the cache, following redirects (GET and HEAD; a redirect to a scheme other than
+   * http(s) is refused).
+   */
   private async request(name: string, options: { method: 'GET' | 'HEAD' | 'PUT'; body?: Buffer; signal?: AbortSignal }): Promise<HttpResponse> {
-    const client = await this.connection();
-    return client.request(`${this.path}/${name}`, options);
+    let url = new URL(this.url(name));
+    for (let redirects = 0; ; redirects++) {
+      const client = await this.connection(url.origin);
+      const response = await client.request(`${url.pathname}${url.search}`, options);
+      const location = response.headers['location'];
+      if (options.method === 'PUT' || !REDIRECT.has(response.statusCode) || typeof location !== 'string') return response;
+      await response.dump();
+      if (redirects >= MAX_REDIRECTS) throw new CacheAccessError(`unable to download '${this.url(name)}': more than ${MAX_REDIRECTS} redirects`);
+      url = new URL(location, url);
+      if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CacheAccessError(`unable to download '${this.url(name)}': redirected to '${url.href}'`);
+    }
   }
 
   private url(name: string): string {
@@ -157,9 +174,9 @@ export class HttpTransport implements CacheTransport {
   }
 
   async close(): Promise<void> {
-    const client = await this.client?.catch(() => undefined);
-    this.client = undefined;
-    await client?.close();
+    const clients = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(clients.map(async (pending) => (await pending.catch(() => undefined))?.close()));
   }
 }
 

@@ -67,6 +67,23 @@ for (const [protocol, title] of PROTOCOLS) describe(`substitution over ${title}`
     });
   }
 
+  it('follows redirects, to another server too', async () => {
+    const mirror = await CacheServer.serve(cacheDir, protocol);
+    try {
+      const nar = narOf('dzlyqx2ian7g7d3q7c82f62y9gabffbn');
+      // The narinfo moved within the cache (a relative Location), the NAR to another server.
+      server.inject('dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo', { kind: 'redirect', location: './dzlyqx2ian7g7d3q7c82f62y9gabffbn.narinfo?moved=1' }, 1);
+      server.inject(nar, { kind: 'redirect', location: `${mirror.url}/${nar}` });
+      const root = tempDir();
+      const r = await realise(root, [], SIMPLE);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(isValid(root, SIMPLE));
+      assert.deepEqual(mirror.requests, [nar]);
+    } finally {
+      await mirror.close();
+    }
+  });
+
   it('asks nothing when nothing needs substituting', async () => {
     const root = tempDir();
     assert.equal((await realise(root, [], SIMPLE)).code, 0);

@@ -18,7 +18,7 @@ export const TEST_CERT = fixture('tls/cert.pem');
 
 export type Protocol = 'http' | 'https-h2' | 'https-h1';
 
-export type Fault = { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'cut'; afterBytes: number } | { kind: 'delay'; ms: number };
+export type Fault = { kind: 'status'; status: number } | { kind: 'hang' } | { kind: 'cut'; afterBytes: number } | { kind: 'delay'; ms: number } | { kind: 'redirect'; location: string };
 
 export class CacheServer {
   requests: string[] = [];
@@ -68,6 +68,10 @@ export class CacheServer {
       return;
     }
     if (fault?.kind === 'hang') return; // never answers
+    if (fault?.kind === 'redirect') {
+      res.writeHead(302, { location: fault.location }).end();
+      return;
+    }
     if (fault?.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.ms));
     const path = normalize(join(dir, name));
     if (!path.startsWith(dir)) {

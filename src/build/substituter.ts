@@ -38,6 +38,8 @@ export interface Substituter {
 export interface FetchedPath {
   /** Makes the path valid with the substituter's references, deriver and signatures; its references must be valid. */
   commit(): Promise<void>;
+  /** Puts it in place of the valid but damaged path of that name (a repair). */
+  replace(): Promise<void>;
   /** Drops it (a reference could not be had, or the request was cancelled). */
   discard(): void;
 }

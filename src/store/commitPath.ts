@@ -4,7 +4,9 @@
  * and registered in one transaction. Before that transaction commits none of the
  * paths is valid; a crash at any point leaves only garbage, never a partial path.
  */
+import { join } from 'node:path';
 import { moveIntoPlace } from './moveIntoPlace.js';
+import { pathExists } from './pathExists.js';
 import { PathLocks } from './locks/pathLock.js';
 import { deletePathSync } from './deletePath.js';
 import type { LocalStore } from './localStore.js';
@@ -73,4 +75,35 @@ async function commitBatch(store: LocalStore, entries: NewPath[]): Promise<strin
 /** One path; true when this call made it valid. */
 export async function commitPath(store: LocalStore, temp: TempDir, info: ValidPathInfo): Promise<boolean> {
   return (await commitPaths(store, [{ temp, info }])).length > 0;
+}
+
+/**
+ * Puts `temp`'s content in place of the valid (but damaged or missing) `info.path` and
+ * registers it anew: a repair. The old content is moved aside first and put back should
+ * anything fail, so the path is never valid without content for longer than two renames.
+ */
+export async function replacePath(store: LocalStore, temp: TempDir, info: ValidPathInfo): Promise<void> {
+  try {
+    await store.addTempRoot(info.path);
+    const locks = await PathLocks.lock(store.layout, [info.path], { onWait: store.onWait });
+    try {
+      const real = store.layout.toReal(info.path);
+      const old = join(temp.path, 'old');
+      const hadOld = pathExists(real);
+      if (hadOld) moveIntoPlace(real, old);
+      try {
+        moveIntoPlace(temp.contentPath, real);
+        registerValidPaths(store.db, [info], derivationOutputsOf(store.layout, [info.path]));
+      } catch (error) {
+        if (pathExists(real)) moveIntoPlace(real, temp.contentPath);
+        if (hadOld) moveIntoPlace(old, real);
+        throw error;
+      }
+    } finally {
+      locks.release();
+    }
+  } finally {
+    // The damaged content goes with the temporary directory.
+    temp.remove();
+  }
 }

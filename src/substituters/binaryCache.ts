@@ -13,7 +13,7 @@ import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../format/narinf
 import { parseNixCacheInfo } from '../format/nixCacheInfo.js';
 import { verifySignature, type PublicKey } from '../format/signing.js';
 import { parseStorePath } from '../format/storePath.js';
-import { commitPath } from '../store/commitPath.js';
+import { commitPath, replacePath } from '../store/commitPath.js';
 import type { LocalStore } from '../store/localStore.js';
 import { dumpPath } from '../store/nar/dumpPath.js';
 import { restorePath } from '../store/nar/restorePath.js';
@@ -28,6 +28,7 @@ import type { CacheTransport } from './transport.js';
 /** A path downloaded and checked into a temporary directory, made valid by `commit`. */
 export interface DownloadedPath {
   commit(): Promise<void>;
+  replace(): Promise<void>;
   discard(): void;
 }
 
@@ -253,6 +254,7 @@ export class BinaryCache {
         commit: async () => {
           await commitPath(store, kept, pathInfo);
         },
+        replace: () => replacePath(store, kept, pathInfo),
         discard: () => kept.remove(),
       };
     } catch (error) {

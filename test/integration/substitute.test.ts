@@ -4,7 +4,7 @@
  * signatures; an unsigned or tampered substitute is refused and leaves nothing valid.
  */
 import assert from 'node:assert/strict';
-import { cpSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir, tsnixStore } from '../support/cli.js';
@@ -133,6 +133,31 @@ describe('substitution from file:// binary caches nix wrote', function () {
     assert.equal(rowOf(root, SIMPLE), undefined);
     assert.equal(rowOf(root, WITH_REF), undefined);
     assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => !n.endsWith('.lock')), []);
+  });
+
+  it('repairs a corrupt or missing path by fetching it again (--repair-path), as Nix does before building its deriver', async () => {
+    const cache = join(vectors, 'cache-none');
+    const root = tempDir();
+    const options = ['--option', 'substituters', `file://${cache}`, '--option', 'trusted-public-keys', PUBLIC_KEY];
+    assert.equal((await tsnixStore(['--store', root, ...options, '-r', WITH_REF])).code, 0);
+    const real = join(root, SIMPLE);
+    const original = readFileSync(real);
+    chmodSync(real, 0o644);
+    writeFileSync(real, 'damaged\n');
+    assert.notEqual((await tsnixStore(['--store', root, '--verify-path', SIMPLE])).code, 0);
+    const repaired = await tsnixStore(['--store', root, ...options, '--repair-path', SIMPLE]);
+    assert.equal(repaired.code, 0, repaired.stderr);
+    assert.match(repaired.stderr, /repairing path '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple'/);
+    assert.deepEqual(readFileSync(real), original);
+    assert.equal((await tsnixStore(['--store', root, '--verify-path', SIMPLE])).code, 0);
+    // Gone altogether: fetched again too; the reference graph is unchanged.
+    rmSync(real, { force: true });
+    const again = await tsnixStore(['--store', root, ...options, '--repair-path', SIMPLE]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(readFileSync(real), original);
+    assert.deepEqual(referencesOf(root, WITH_REF), [SIMPLE]);
+    assert.equal((await tsnixStore(['--store', root, '--verify', '--check-contents'])).code, 0);
+    assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => n.startsWith('.tsnix-')), []);
   });
 
   it('refuses a path without a signature by a trusted key (require-sigs), and takes it with require-sigs = false or from a cache marked trusted', async () => {

@@ -14,16 +14,37 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
   // Rooted before it is looked at: a collector running meanwhile must not take it away.
   await store.addTempRoot(path);
   if (repairing ? await isIntact(store, path) : queryValidPaths(store.db, [path]).size > 0) return;
-  if (repairing) {
-    // Nix's repairPath rebuilds a damaged path by its deriver. (Replacing a valid path by a
-    // substitute needs the binary-cache substituter, which comes with its own issue.)
-    const deriver = queryPathInfo(store.db, path)?.deriver;
-    if (deriver && queryValidPaths(store.db, [deriver]).size > 0 && graph.targets.has(path)) {
-      events.message(`repairing path '${path}' by building '${deriver}'...`);
-      return graph.derivation(deriver);
+  if (!repairing) return substitute(graph, path, false);
+  // As Nix's repairPath: fetched again from a substituter that has it, else built again by
+  // its deriver.
+  if (queryValidPaths(store.db, [path]).size > 0 && graph.ctx.substituters.length > 0) {
+    try {
+      events.message(`repairing path '${path}'...`);
+      return await substitute(graph, path, true);
+    } catch (error) {
+      if (signal.aborted) throw error;
+      if (!(error instanceof NoSubstituteError)) events.message(`warning: ${(error as Error).message}`);
     }
-    throw new BuildError(`cannot repair path '${path}': it is corrupt or missing, and it has no valid deriver to build it again`, 'other');
   }
+  const deriver = queryPathInfo(store.db, path)?.deriver;
+  if (deriver && queryValidPaths(store.db, [deriver]).size > 0 && graph.targets.has(path)) {
+    events.message(`repairing path '${path}' by building '${deriver}'...`);
+    return graph.derivation(deriver);
+  }
+  throw new BuildError(`cannot repair path '${path}': it is corrupt or missing, and no substituter has it nor has it a valid deriver to build it again`, 'other');
+}
+
+/** No substituter has the path (as opposed to one that has it and failed). */
+class NoSubstituteError extends BuildError {
+  override name = 'NoSubstituteError';
+}
+
+/**
+ * Fetches `path` from the first substituter that has it and can deliver it; with `repair`,
+ * in place of the valid but damaged path.
+ */
+async function substitute(graph: GoalGraph, path: string, repair: boolean): Promise<void> {
+  const { store, events, signal } = graph.ctx;
   let lastFailure: Error | undefined;
   // A failure is a warning while another cache may still have the path; the last one is the error.
   const tell = (error: Error): void => {
@@ -83,7 +104,7 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
       await referencesValid;
       // Noted before it is valid: a plan still being worked out lists it as fetched, not as there.
       graph.substituted.add(path);
-      await fetched.commit();
+      await (repair ? fetched.replace() : fetched.commit());
       ok = true;
       return;
     } finally {
@@ -92,5 +113,5 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
     }
   }
   if (lastFailure) throw new BuildError(`cannot substitute path '${path}': ${lastFailure.message}`, 'other');
-  throw new BuildError(`path '${path}' is required, but there is no substituter that can build it`, 'other');
+  throw new NoSubstituteError(`path '${path}' is required, but there is no substituter that can build it`, 'other');
 }

@@ -1,7 +1,7 @@
 /**
  * Where the package's own files are (the sandbox helper, worker scripts, the man page), from
- * its root directory: the same code runs from dist/ and from the one-file bundle of the CLI
- * (dist/tsnix-store.mjs), whose location says nothing of where a module was.
+ * its root directory: the same code runs from dist/src/ and from the bundle of the CLI
+ * (dist/bundle/), whose location says nothing of where a module was.
  */
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -6,7 +6,7 @@
  */
 import { basename } from 'node:path';
 import type { Writable } from 'node:stream';
-import { Chalk, type ChalkInstance } from 'chalk';
+import { ansiStyles, type Styles } from './ansiStyles.js';
 import type { BuildEvents } from '../build/events.js';
 import { stripColour } from '../build/logFilter.js';
 
@@ -46,12 +46,12 @@ export function colorWanted(env: Env, stream: { isTTY?: boolean }): boolean {
 }
 
 /** `error: …` red and bold, `warning: …` magenta and bold, as nix shows them. */
-function colourMessage(text: string, chalk: ChalkInstance): string {
+function colourMessage(text: string, style: Styles): string {
   const match = /^(error|warning):/.exec(text);
   if (!match) return text;
   const prefix = match[0];
-  const style = match[1] === 'error' ? chalk.red.bold : chalk.magenta.bold;
-  return style(prefix) + text.slice(prefix.length);
+  const paint = match[1] === 'error' ? style.redBold : style.magentaBold;
+  return paint(prefix) + text.slice(prefix.length);
 }
 
 /** The first `width` characters of `text` (code points; a status line need not be exact about wide ones). */
@@ -67,7 +67,7 @@ interface RunningBuild {
 
 export function createProgress(options: ProgressOptions): Progress {
   const { stream, isTTY, color } = options;
-  const chalk = new Chalk({ level: color ? 1 : 0 });
+  const style = ansiStyles(color);
   const running = new Map<string, RunningBuild>();
   const copying = new Map<string, string>();
   let expectedBuilds = 0;
@@ -123,9 +123,9 @@ export function createProgress(options: ProgressOptions): Progress {
     const end = status.indexOf(']') + 1;
     const counts = status
       .slice(0, end)
-      .replace(/\d+\/\d+ built/, (text) => chalk.green(text))
-      .replace(/\d+ running/, (text) => chalk.blue(text))
-      .replace(/\d+ failed/, (text) => chalk.red(text));
+      .replace(/\d+\/\d+ built/, (text) => style.green(text))
+      .replace(/\d+ running/, (text) => style.blue(text))
+      .replace(/\d+ failed/, (text) => style.red(text));
     return counts + status.slice(end);
   };
 
@@ -194,7 +194,7 @@ export function createProgress(options: ProgressOptions): Progress {
       redraw();
     },
     message(text) {
-      print(colourMessage(text, chalk));
+      print(colourMessage(text, style));
     },
     finish() {
       if (finished) return;

@@ -319,6 +319,30 @@ describe('derivations and untrusted substitutes', function () {
     assert.doesNotMatch(fetched.stderr, /building/);
   });
 
+  it('-r --repair fetches a damaged output again from a cache rather than building it', async () => {
+    const { BuildStore } = await import('../support/buildStore.js');
+    const source = await BuildStore.create();
+    const drv = source.drv('repairable', 'echo repairable > $out');
+    await source.write([drv]);
+    assert.equal((await source.run(['-r', drv.drvPath])).code, 0);
+    const cache = join(tempDir(), 'cache');
+    assert.equal((await source.run(['--copy-to', `file://${cache}`, drv.out])).code, 0);
+    const options = ['--option', 'substituters', `file://${cache}`, '--option', 'require-sigs', 'false'];
+
+    const store = await BuildStore.create();
+    await store.write([drv]);
+    assert.equal((await store.run([...options, '-r', drv.drvPath])).code, 0);
+    const real = join(store.root, drv.out);
+    chmodSync(real, 0o644);
+    writeFileSync(real, 'damaged\n');
+    const repaired = await store.run([...options, '-r', '--repair', drv.drvPath]);
+    assert.equal(repaired.code, 0, repaired.stderr);
+    assert.match(repaired.stderr, /copying path '.*repairable'/);
+    assert.doesNotMatch(repaired.stderr, /building/);
+    assert.equal(readFileSync(real, 'utf8'), 'repairable\n');
+    assert.equal((await store.run(['--verify-path', drv.out])).code, 0);
+  });
+
   it('builds a derivation whose outputs only an unsigned cache has, and fetches them when signatures are not required', async () => {
     const { BuildStore } = await import('../support/buildStore.js');
     const source = await BuildStore.create();

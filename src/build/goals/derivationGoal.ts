@@ -7,6 +7,7 @@
 import { queryValidPaths } from '../../store/queryPathInfo.js';
 import { readDerivation } from '../../store/readDerivation.js';
 import { substitutesAllowed } from '../substitutesAllowed.js';
+import { repairBySubstitution } from './pathGoal.js';
 import { runBuild } from '../buildStep.js';
 import { outputPathsOf, wantedOutputs } from '../drvOutputs.js';
 import { isIntact } from '../intact.js';
@@ -89,7 +90,15 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
   await awaitInputs(graph, drvPath, waits);
   if (mode === 'repair') {
     if (intact.every(Boolean)) return;
-    for (const [i, path] of [...outputs.values()].entries()) if (!intact[i]) graph.ctx.events.message(`repairing path '${path}'...`);
+    // As Nix: damaged outputs are fetched again where a substituter has them; the rest built again.
+    const tryCaches = substitutesAllowed(drv, graph.ctx.settings.alwaysAllowSubstitutes) && graph.ctx.substituters.length > 0;
+    if (tryCaches) {
+      const damaged = [...outputs.values()].filter((_, i) => !intact[i]);
+      const fetched = await Promise.all(damaged.map((path) => repairBySubstitution(graph, path)));
+      if (fetched.every(Boolean)) return;
+    } else {
+      for (const [i, path] of [...outputs.values()].entries()) if (!intact[i]) graph.ctx.events.message(`repairing path '${path}'...`);
+    }
   }
   await runBuild(graph.ctx, { drvPath, drv, outputs, inputs, mode });
 }

@@ -9,7 +9,7 @@ import type { FetchedPath } from '../substituter.js';
 import type { GoalGraph } from './goalGraph.js';
 
 export async function runPathGoal(graph: GoalGraph, path: string): Promise<void> {
-  const { store, events, signal } = graph.ctx;
+  const { store, events } = graph.ctx;
   const repairing = graph.modeOf(path) === 'repair';
   // Rooted before it is looked at: a collector running meanwhile must not take it away.
   await store.addTempRoot(path);
@@ -17,21 +17,31 @@ export async function runPathGoal(graph: GoalGraph, path: string): Promise<void>
   if (!repairing) return substitute(graph, path, false);
   // As Nix's repairPath: fetched again from a substituter that has it, else built again by
   // its deriver.
-  if (queryValidPaths(store.db, [path]).size > 0 && graph.ctx.substituters.length > 0) {
-    try {
-      events.message(`repairing path '${path}'...`);
-      return await substitute(graph, path, true);
-    } catch (error) {
-      if (signal.aborted) throw error;
-      if (!(error instanceof NoSubstituteError)) events.message(`warning: ${(error as Error).message}`);
-    }
-  }
+  if (await repairBySubstitution(graph, path)) return;
   const deriver = queryPathInfo(store.db, path)?.deriver;
   if (deriver && queryValidPaths(store.db, [deriver]).size > 0 && graph.targets.has(path)) {
     events.message(`repairing path '${path}' by building '${deriver}'...`);
     return graph.derivation(deriver);
   }
   throw new BuildError(`cannot repair path '${path}': it is corrupt or missing, and no substituter has it nor has it a valid deriver to build it again`, 'other');
+}
+
+/**
+ * Fetches the valid but damaged `path` again and puts it in place; false when no
+ * substituter has it, or the one that has it failed (said as a warning).
+ */
+export async function repairBySubstitution(graph: GoalGraph, path: string): Promise<boolean> {
+  const { store, events, signal } = graph.ctx;
+  if (queryValidPaths(store.db, [path]).size === 0 || graph.ctx.substituters.length === 0) return false;
+  try {
+    events.message(`repairing path '${path}'...`);
+    await substitute(graph, path, true);
+    return true;
+  } catch (error) {
+    if (signal.aborted) throw error;
+    if (!(error instanceof NoSubstituteError)) events.message(`warning: ${(error as Error).message}`);
+    return false;
+  }
 }
 
 /** No substituter has the path (as opposed to one that has it and failed). */

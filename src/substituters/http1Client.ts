@@ -42,10 +42,11 @@ export class Http1Client implements HttpClient {
   static create(origin: URL, options: HttpClientOptions): Http1Client {
     const { Agent, buildConnector } = undici();
     const connectTo = buildConnector({ timeout: options.timeout, ...(options.ca ? { ca: options.ca } : {}) });
-    // undici's own connector, with every plain TCP connection acknowledging at once (quickAck.ts).
+    // undici's own connector, with every connection acknowledging at once (quickAck.ts); a
+    // TLS socket's handle has the TCP descriptor too.
     const connect: buildConnector.connector = (connectOptions, callback) =>
       connectTo(connectOptions, (error, socket) => {
-        if (!error && socket && !('encrypted' in socket)) acknowledgeAtOnce(socket);
+        if (!error && socket) acknowledgeAtOnce(socket);
         if (error) callback(error, null);
         else callback(null, socket!);
       });

@@ -87,7 +87,7 @@ export interface PlanOptions {
   /** Asked for only when some path is missing: no request goes out when nothing is needed. */
   substituters: () => Promise<readonly Substituter[]>;
   signal?: AbortSignal;
-  /** Told the missing paths named by `targets` before the substituters are ranked (which costs a round trip). */
+  /** Told the paths asked for before the substituters are ranked (which costs a round trip). */
   prefetch?: (paths: string[]) => void;
   /** Paths that the goals of this very request made valid while the plan was worked out: still to be fetched, as far as the plan goes. */
   madeMeanwhile?: ReadonlySet<string>;
@@ -102,7 +102,15 @@ export async function planWithSubstitutes(store: LocalStore, targets: readonly T
   const unknown = new Set<string>();
   const seen = new Set<string>();
   const isValid = (path: string): boolean => queryValidPaths(store.db, [path]).size > 0 && !madeMeanwhile?.has(path);
-  const query = async (path: string): Promise<SubstitutableInfo | undefined> => querySubstitutes(await substituters(), path, signal);
+  let ranked = false;
+  const query = async (path: string): Promise<SubstitutableInfo | undefined> => {
+    // Until the substituters are ranked (each one's nix-cache-info, a round trip), the paths
+    // of the first level are asked of every one of them meanwhile.
+    if (!ranked) prefetch?.([path]);
+    const ordered = await substituters();
+    ranked = true;
+    return querySubstitutes(ordered, path, signal);
+  };
 
   const fetched = async (path: string, info: SubstitutableInfo): Promise<void> => {
     willSubstitute.set(path, info);
@@ -139,16 +147,6 @@ export async function planWithSubstitutes(store: LocalStore, targets: readonly T
     willBuild.add(drvPath);
     await Promise.all([...drv.inputSrcs.map(visitPath), ...[...drv.inputDrvs.keys()].map(visitDerivation)]);
   };
-  if (prefetch) {
-    const first = targets.flatMap((t) => {
-      if (t.kind === 'path') return isValid(t.path) ? [] : [t.path];
-      if (!isValid(t.drvPath) || !substitutesAllowed(readDerivation(store, t.drvPath), alwaysAllowSubstitutes)) return [];
-      return wantedOutputs(store, t.drvPath)
-        .map((o) => o.path)
-        .filter((p) => !isValid(p));
-    });
-    if (first.length > 0) prefetch(first);
-  }
   await Promise.all(targets.map((t) => (t.kind === 'path' ? visitPath(t.path) : visitDerivation(t.drvPath))));
 
   const infos = [...willSubstitute.values()];

@@ -30,17 +30,22 @@ function getPool(): Promise<Piscina> {
   return pool;
 }
 
+/** One task on the pool. */
+async function runInPool(task: object, name: string): Promise<unknown> {
+  return (await getPool()).run(task, { name });
+}
+
 /** NAR hash, NAR size and found references of one path, computed on a worker thread. */
 export async function hashPathInPool(realPath: string, hashParts: string[] = [], useCaseHack = false): Promise<PathHashes> {
   const task: HashPathTask = { realPath, hashParts, useCaseHack };
-  const result = (await (await getPool()).run(task, { name: 'hashPath' })) as HashPathResult;
+  const result = (await runInPool(task, 'hashPath')) as HashPathResult;
   return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
 
 /** Copies `source` to `target` on a worker thread, hashing its NAR in the same read. */
 export async function copyPathInPool(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath> {
   const task: CopyPathTask = { source, target, useCaseHack, extraNarHashAlgo };
-  const result = (await (await getPool()).run(task, { name: 'copyPath' })) as CopyPathResult;
+  const result = (await runInPool(task, 'copyPath')) as CopyPathResult;
   return {
     narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')),
     narSize: result.narSize,
@@ -53,7 +58,7 @@ export async function copyPathInPool(source: string, target: string, useCaseHack
  * (refused ownership, unsupported file types) arrive with their messages intact.
  */
 export async function registerOutputInPool(task: RegisterOutputTask): Promise<PathHashes> {
-  const result = (await (await getPool()).run(task, { name: 'registerOutput' })) as HashPathResult;
+  const result = (await runInPool(task, 'registerOutput')) as HashPathResult;
   return { narHash: new Hash('sha256', Buffer.from(result.narHash, 'hex')), narSize: result.narSize, foundHashParts: result.foundHashParts };
 }
 
@@ -62,7 +67,7 @@ export async function registerOutputInPool(task: RegisterOutputTask): Promise<Pa
  * each to remove while the kernel tears down its mount namespace; the scheduler need not wait.
  */
 export async function deleteTreeInPool(path: string): Promise<void> {
-  await (await getPool()).run({ path }, { name: 'deleteTree' });
+  await runInPool({ path }, 'deleteTree');
 }
 
 /** The store's hashing service, on the pool. */

@@ -48,7 +48,7 @@ export function openTransport(uri: string, settings: Settings): { transport: Cac
  */
 function certificates(settings: Settings): Buffer | Buffer[] | undefined {
   const file = settings.get('ssl-cert-file') || process.env['NIX_SSL_CERT_FILE'] || process.env['SSL_CERT_FILE'];
-  if (file) return readCertificates(file, "'ssl-cert-file'");
+  if (file) return readCertificates(file);
   const extra = process.env['TSNIX_EXTRA_CA_CERTS'];
   if (!extra) return undefined;
   // As Node itself: an extra file that cannot be read adds nothing (Node warns and goes on).
@@ -64,11 +64,11 @@ function certificates(settings: Settings): Buffer | Buffer[] | undefined {
 /** node:tls costs ~5 ms to load; a command with http:// caches only does not need it. */
 const nodeTls = (): typeof import('node:tls') => createRequire(import.meta.url)('node:tls') as typeof import('node:tls');
 
-function readCertificates(file: string, what: string): Buffer {
+function readCertificates(file: string): Buffer {
   try {
     return readFileSync(file);
   } catch (error) {
-    throw new CacheAccessError(`cannot read ${what} '${file}': ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new CacheAccessError(`cannot read 'ssl-cert-file' '${file}': ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
 }
 
@@ -81,10 +81,10 @@ export function trustedKeys(settings: Settings): PublicKey[] {
 }
 
 export function openSubstituters(settings: Settings, storeDir: string): BinaryCache[] {
-  const keys = trustedKeys(settings);
-  const requireSigs = settings.bool('require-sigs');
   // `substitute = false`: as if no substituter were configured.
   if (!settings.bool('substitute')) return [];
+  const keys = trustedKeys(settings);
+  const requireSigs = settings.bool('require-sigs');
   const uris = settings
     .get('substituters')
     .split(/\s+/)

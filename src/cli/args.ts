@@ -12,12 +12,13 @@ export const OPERATIONS = [
   'add', 'add-fixed', 'query', 'dump', 'restore', 'export', 'import',
   'verify', 'verify-path', 'check-validity', 'print-fixed-path', 'version', 'help',
   'realise', 'add-drv', 'read-log', 'repair-path', 'generate-binary-cache-key', 'copy-to',
+  'gc', 'delete', 'optimise',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
 export const QUERIES = [
   'outputs', 'requisites', 'references', 'referrers', 'referrers-closure',
-  'deriver', 'graph', 'tree', 'hash', 'size', 'binding',
+  'deriver', 'graph', 'tree', 'hash', 'size', 'binding', 'roots',
 ] as const;
 export type Query = (typeof QUERIES)[number];
 
@@ -42,6 +43,9 @@ const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
   'repair-path': [],
   'generate-binary-cache-key': [],
   'copy-to': [],
+  gc: ['print-roots', 'print-live', 'print-dead', 'max-freed'],
+  delete: ['ignore-liveness'],
+  optimise: [],
 };
 
 /**
@@ -66,6 +70,7 @@ function checkArgumentCount(operation: Operation, count: number): void {
   if ((operation === 'dump' || operation === 'restore') && count !== 1) throw new UsageError('only one argument allowed');
   if (operation === 'add-drv' && count === 0) throw new UsageError('--add-drv needs at least one file');
   if (operation === 'generate-binary-cache-key' && count !== 3) throw new UsageError('three arguments expected');
+  if ((operation === 'gc' || operation === 'optimise') && count > 0) throw new UsageError('no arguments expected');
   if (operation === 'copy-to' && count < 2) throw new UsageError('--copy-to needs a store URI and at least one path');
 }
 
@@ -84,6 +89,11 @@ export interface ParsedArgs {
   printInvalid: boolean;
   dryRun: boolean;
   check: boolean;
+  /** `--gc`: what to do instead of deleting. */
+  gcPrint?: 'roots' | 'live' | 'dead';
+  /** `--gc --max-freed N` in bytes. */
+  maxFreed?: number;
+  ignoreLiveness: boolean;
   /** `--add-root PATH` and `--indirect`. */
   addRoot?: string;
   indirect: boolean;
@@ -115,10 +125,12 @@ function takeCommonOptions(argv: string[]): { rest: string[]; options: [string, 
 
 /** Flags as node:util's parseArgs takes them: every one a boolean but `--binding`/`-b`. */
 const FLAG_OPTIONS = {
-  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid', 'dry-run', 'check', 'indirect', 'fallback'].map((name) => [name, { type: 'boolean' as const }])),
+  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid', 'dry-run', 'check', 'indirect', 'fallback', 'print-roots', 'print-live', 'print-dead', 'ignore-liveness'].map((name) => [name, { type: 'boolean' as const }])),
   query: { type: 'boolean', short: 'q' },
   realise: { type: 'boolean', short: 'r' },
   realize: { type: 'boolean' },
+  optimize: { type: 'boolean' },
+  'max-freed': { type: 'string' },
   'read-log': { type: 'boolean', short: 'l' },
   'max-jobs': { type: 'string', short: 'j' },
   cores: { type: 'string' },
@@ -149,6 +161,8 @@ export function parseArgs(argv: string[]): ParsedArgs {
   }
   if (values['realize'] === true) values['realise'] = true;
   delete values['realize'];
+  if (values['optimize'] === true) values['optimise'] = true;
+  delete values['optimize'];
   const parsed = { ...values, _: positionals } as Flags & { _: string[]; binding?: string };
   for (const [flag, { setting, value }] of Object.entries(SETTING_FLAGS)) {
     const given = parsed[flag];
@@ -160,14 +174,16 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (chosen.length === 0) throw new UsageError('no operation specified');
   const operation = chosen[0]!;
   const allowed = new Set<string>([...OPERATIONS, ...OPERATION_FLAGS[operation]]);
-  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, ...OPERATION_FLAGS.realise, 'recursive', 'print-invalid']) {
-    const given = flag === 'binding' ? parsed.binding !== undefined : parsed[flag as keyof typeof parsed] === true;
+  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, ...OPERATION_FLAGS.realise, ...OPERATION_FLAGS.gc, ...OPERATION_FLAGS.delete, 'recursive', 'print-invalid']) {
+    const given = flag === 'binding' || flag === 'max-freed' ? parsed[flag] !== undefined : parsed[flag as keyof typeof parsed] === true;
     if (given && !allowed.has(flag)) throw new UsageError(`unknown flag '--${flag}'`);
   }
   const queries = QUERIES.filter((q) => (q === 'binding' ? parsed.binding !== undefined : parsed[q] === true));
   if (queries.length > 1) throw new UsageError('query type already specified');
   const args = parsed._.map(String);
   checkArgumentCount(operation, args.length);
+  const prints = (['roots', 'live', 'dead'] as const).filter((what) => parsed[`print-${what}`] === true);
+  const maxFreed = typeof parsed['max-freed'] === 'string' ? parseByteCount(parsed['max-freed'], '--max-freed') : undefined;
   return {
     operation,
     query: queries[0] ?? 'outputs',
@@ -185,5 +201,16 @@ export function parseArgs(argv: string[]): ParsedArgs {
     check: parsed.check === true,
     ...(typeof parsed['add-root'] === 'string' ? { addRoot: parsed['add-root'] } : {}),
     indirect: parsed.indirect === true,
+    ...(prints.length > 0 ? { gcPrint: prints[prints.length - 1] } : {}),
+    ...(maxFreed !== undefined ? { maxFreed } : {}),
+    ignoreLiveness: parsed['ignore-liveness'] === true,
   };
+}
+
+/** An integer with an optional K, M, G or T suffix (powers of 1024), as nix reads sizes; negative is 0. */
+export function parseByteCount(text: string, flag: string): number {
+  const m = /^(-?\d+)([KMGT]?)$/.exec(text);
+  if (m === null) throw new UsageError(`flag '${flag}' requires an integer argument, got '${text}'`);
+  const n = Number(m[1]) * 1024 ** (m[2] === '' ? 0 : 'KMGT'.indexOf(m[2]!) + 1);
+  return Math.max(0, n);
 }

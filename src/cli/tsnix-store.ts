@@ -58,6 +58,10 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         return await (await import('./ops/addDrv.js')).opAddDrv(store, parsed);
       case 'copy-to':
         return await (await import('./ops/copyTo.js')).opCopyTo(store, parsed);
+      case 'gc':
+        return await (await import('./ops/gc.js')).opGC(store, parsed);
+      case 'delete':
+        return await (await import('./ops/gc.js')).opDelete(store, parsed);
       case 'read-log':
         return await (await import('./ops/readLog.js')).opReadLog(store, parsed);
       default:

@@ -14,56 +14,71 @@ function errnoOf(e: unknown): string | undefined {
   return (e as NodeJS.ErrnoException).code;
 }
 
-export function deletePathSync(path: string): void {
+/**
+ * Removes `path` and everything under it. Returns the bytes freed as nix counts them: the
+ * sizes of the files (and symlinks) that had no other hard link, directories not counted.
+ */
+export function deletePathSync(path: string): number {
   try {
     lstatSync(path);
   } catch (e) {
-    if (errnoOf(e) === 'ENOENT') return;
+    if (errnoOf(e) === 'ENOENT') return 0;
     throw e;
   }
-  removeEntry(Buffer.from(path));
+  const freed = { bytes: 0 };
+  removeEntry(Buffer.from(path), freed);
+  return freed.bytes;
+}
+
+interface Freed {
+  bytes: number;
 }
 
 /** Removes one entry, named by a path whose last component is never followed. */
-function removeEntry(path: Buffer): void {
+function removeEntry(path: Buffer, freed: Freed): void {
   let fd: number;
   try {
     fd = openSync(path, DIRECTORY_FLAGS);
   } catch (e) {
     // Not a directory (or a symlink, which O_NOFOLLOW refuses): unlink it as it is.
     if (errnoOf(e) === 'ENOTDIR' || errnoOf(e) === 'ELOOP') {
-      unlinkSync(path);
+      unlinkIfNotDirectory(path, freed);
       return;
     }
     if (errnoOf(e) === 'ENOENT') return;
     throw e;
   }
   try {
-    emptyDirectory(fd);
+    emptyDirectory(fd, freed);
   } finally {
     closeSync(fd);
   }
   rmdirSync(path);
 }
 
-function emptyDirectory(fd: number): void {
+function emptyDirectory(fd: number, freed: Freed): void {
   // Without CAP_DAC_OVERRIDE a 0555 directory cannot lose its entries: make it writable first.
   const mode = fstatSync(fd).mode & 0o7777;
   if ((mode & 0o700) !== 0o700) fchmodSync(fd, mode | 0o700);
   const base = Buffer.from(`/proc/self/fd/${fd}/`);
   for (const entry of readdirSync(base, { withFileTypes: true, encoding: 'buffer' })) {
     const child = Buffer.concat([base, entry.name]);
-    if (entry.isDirectory()) removeEntry(child);
-    else unlinkIfNotDirectory(child);
+    if (entry.isDirectory()) removeEntry(child, freed);
+    else unlinkIfNotDirectory(child, freed);
   }
 }
 
 /** Unlinks a non-directory; one that became a directory meanwhile is removed as one. */
-function unlinkIfNotDirectory(path: Buffer): void {
+function unlinkIfNotDirectory(path: Buffer, freed: Freed): void {
+  let size = 0;
   try {
+    const st = lstatSync(path, { bigint: false });
+    if (st.isDirectory()) return removeEntry(path, freed);
+    if (st.nlink === 1) size = st.size;
     unlinkSync(path);
+    freed.bytes += size;
   } catch (e) {
-    if (errnoOf(e) === 'EISDIR' || errnoOf(e) === 'EPERM') removeEntry(path);
+    if (errnoOf(e) === 'EISDIR' || errnoOf(e) === 'EPERM') removeEntry(path, freed);
     else if (errnoOf(e) !== 'ENOENT') throw e;
   }
 }

@@ -52,6 +52,15 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'narinfo-cache-negative-ttl': { kind: 'int', default: '3600', description: 'seconds a narinfo not found stays cached' },
   'system': { kind: 'string', default: 'x86_64-linux', description: 'the platform of this machine' },
   'gc-reserved-space': { kind: 'int', default: '8388608', description: 'bytes reserved for the garbage collector' },
+  'keep-outputs': { kind: 'bool', default: 'false', description: 'the garbage collector keeps the outputs of live derivations' },
+  'keep-derivations': { kind: 'bool', default: 'true', description: 'the garbage collector keeps the derivations of live outputs' },
+  'auto-optimise-store': { kind: 'bool', default: 'false', description: 'hard-link identical files as each path is registered' },
+};
+
+/** Older names Nix still accepts for some settings. */
+const ALIASES: Readonly<Record<string, string>> = {
+  'gc-keep-outputs': 'keep-outputs',
+  'gc-keep-derivations': 'keep-derivations',
 };
 
 export class Settings {
@@ -59,7 +68,7 @@ export class Settings {
 
   /** Sets `name`; `extra-NAME` appends to a list setting. Unknown names throw UnknownSettingError. */
   set(name: string, value: string, origin = 'command line'): void {
-    let key = name;
+    let key = ALIASES[name] ?? name;
     let append = false;
     if (name.startsWith('extra-') && !(name in SETTING_SPECS)) {
       key = name.slice('extra-'.length);

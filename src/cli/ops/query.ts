@@ -11,6 +11,8 @@ import type { ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines } from '../output.js';
 import { renderGraph, renderTree } from './queryGraphs.js';
+import { LiveGraph } from '../../store/liveness.js';
+import { findRoots } from '../../store/roots.js';
 
 /** A query that cannot be answered for a path (not a derivation, no such binding). */
 export class QueryError extends Error {
@@ -103,6 +105,21 @@ export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
     case 'graph':
       printLines(renderGraph([...new Set(targets(parsed.useOutput))], (p) => queryReferences(db, p)));
       return 0;
+    case 'roots': {
+      // What keeps the arguments alive: roots anywhere in their referrers' closure, with the
+      // edges keep-outputs and keep-derivations add, as the collector sees them.
+      const graph = new LiveGraph(db, { keepOutputs: store.settings.bool('keep-outputs'), keepDerivations: store.settings.bool('keep-derivations') });
+      const keepers = new Set<string>();
+      LiveGraph.reach(targets(parsed.useOutput), (p) => graph.keptBy(p), keepers);
+      const roots = findRoots(store.layout, db, { info: (m) => process.stderr.write(`${m}\n`) });
+      const lines: string[] = [];
+      for (const target of [...roots.keys()].sort()) {
+        if (!keepers.has(target)) continue;
+        for (const link of [...roots.get(target)!].sort()) lines.push(`${link} -> ${target}`);
+      }
+      printLines(lines);
+      return 0;
+    }
     case 'binding': {
       const name = parsed.binding!;
       for (const arg of args) {

@@ -66,8 +66,9 @@ async function substituteOutputs(graph: GoalGraph, drvPath: string, missing: str
 
 export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Promise<void> {
   const { store } = graph.ctx;
-  if (queryValidPaths(store.db, [drvPath]).size === 0) throw new BuildError(`cannot build missing derivation '${drvPath}'`, 'other');
+  // Rooted before it is looked at: a collector running meanwhile must not take it away.
   await store.addTempRoot(drvPath);
+  if (queryValidPaths(store.db, [drvPath]).size === 0) throw new BuildError(`cannot build missing derivation '${drvPath}'`, 'other');
   const drv = readDerivation(store, drvPath);
   const outputs = outputPathsOf(drvPath, drv);
   for (const path of outputs.values()) await store.addTempRoot(path);

@@ -7,6 +7,7 @@
 import type { Derivation } from '../format/derivation/index.js';
 import { drvNameFromPath } from '../format/derivation/index.js';
 import { computeClosure } from '../store/closure.js';
+import { autoOptimise } from '../store/optimise.js';
 import { deletePathSync } from '../store/deletePath.js';
 import { PathLocks } from '../store/locks/pathLock.js';
 import { queryValidPaths } from '../store/queryPathInfo.js';
@@ -82,6 +83,7 @@ export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> 
         return;
       }
       await buildOnce(ctx, job, undefined, async (built) => {
+        await autoOptimise(store, built.locations.values());
         registerValidPaths(store.db, built.infos);
       });
     } finally {

@@ -62,6 +62,8 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         return await (await import('./ops/gc.js')).opGC(store, parsed);
       case 'delete':
         return await (await import('./ops/gc.js')).opDelete(store, parsed);
+      case 'optimise':
+        return await (await import('./ops/optimise.js')).opOptimise(store);
       case 'read-log':
         return await (await import('./ops/readLog.js')).opReadLog(store, parsed);
       default:

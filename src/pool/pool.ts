@@ -6,8 +6,8 @@
 import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
 import { Hash, type HashAlgo } from '../format/hash.js';
-import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import type { CopiedPath, FileToHash, PathHashes, PathHashing } from '../store/pathHashing.js';
+import type { CopyPathResult, CopyPathTask, HashFilesTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 import { compiledModule } from '../packagePaths.js';
 
 let pool: Promise<Piscina> | undefined;
@@ -70,8 +70,14 @@ export async function deleteTreeInPool(path: string): Promise<void> {
   await runInPool({ path }, 'deleteTree');
 }
 
+/** The `.links` names of regular files, hashed on a worker thread. */
+export async function hashFilesInPool(files: readonly FileToHash[]): Promise<string[]> {
+  const task: HashFilesTask = { files: [...files] };
+  return (await runInPool(task, 'hashFiles')) as string[];
+}
+
 /** The store's hashing service, on the pool. */
-export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool };
+export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool, hashFiles: hashFilesInPool };
 
 export async function closePool(): Promise<void> {
   const p = pool;

@@ -46,3 +46,7 @@ export interface DeleteTreeTask {
   /** A tree to delete without following any symlink in it (a finished build's directory). */
   path: string;
 }
+
+export interface HashFilesTask {
+  files: { path: string; executable: boolean; symlink?: boolean }[];
+}

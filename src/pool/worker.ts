@@ -2,10 +2,10 @@
  * The pool's worker module: each exported function is a task, run by name. Results
  * cross the thread boundary as plain data (hashes as base16).
  */
-import { copyPathHere, hashPathHere } from '../store/pathHashing.js';
+import { copyPathHere, hashFilesHere, hashPathHere } from '../store/pathHashing.js';
 import { canonicaliseAndHashHere } from '../store/canonicalise.js';
 import { deletePathSync } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask } from './tasks.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, HashFilesTask } from './tasks.js';
 
 export async function hashPath(task: HashPathTask): Promise<HashPathResult> {
   const r = await hashPathHere(task.realPath, task.hashParts, task.useCaseHack);
@@ -25,4 +25,9 @@ export async function registerOutput(task: RegisterOutputTask): Promise<HashPath
 
 export function deleteTree(task: DeleteTreeTask): void {
   deletePathSync(task.path);
+}
+
+/** `.links` names of regular files, for optimisation. */
+export function hashFiles(task: HashFilesTask): Promise<string[]> {
+  return hashFilesHere(task.files);
 }

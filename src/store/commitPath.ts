@@ -15,6 +15,7 @@ import { isValidPath } from './queryPathInfo.js';
 import { derivationOutputsOf } from './derivationOutputs.js';
 import { registerValidPaths } from './registerPaths.js';
 import type { TempDir } from './tempPath.js';
+import { autoOptimise } from './optimise.js';
 
 export interface NewPath {
   temp: TempDir;
@@ -43,6 +44,8 @@ export async function commitPaths(store: LocalStore, entries: NewPath[]): Promis
 
 async function commitBatch(store: LocalStore, entries: NewPath[]): Promise<string[]> {
   try {
+    // Linked while still in the temporary directories: a hard link survives the rename.
+    await autoOptimise(store, entries.map((e) => e.temp.contentPath));
     for (const { info } of entries) await store.addTempRoot(info.path);
     const locks = await PathLocks.lock(store.layout, entries.map((e) => e.info.path), { onWait: store.onWait });
     const moved: string[] = [];

@@ -207,10 +207,17 @@ export function parseArgs(argv: string[]): ParsedArgs {
   };
 }
 
-/** An integer with an optional K, M, G or T suffix (powers of 1024), as nix reads sizes; negative is 0. */
+/** An integer with an optional K, M, G or T suffix (powers of 1024, either case), as nix reads sizes; negative is 0. */
 export function parseByteCount(text: string, flag: string): number {
-  const m = /^(-?\d+)([KMGT]?)$/.exec(text);
-  if (m === null) throw new UsageError(`flag '${flag}' requires an integer argument, got '${text}'`);
-  const n = Number(m[1]) * 1024 ** (m[2] === '' ? 0 : 'KMGT'.indexOf(m[2]!) + 1);
-  return Math.max(0, n);
+  let digits = text;
+  let multiplier = 1;
+  const unit = text.slice(-1).toUpperCase();
+  if (/[A-Z]/.test(unit)) {
+    const power = 'KMGT'.indexOf(unit);
+    if (power < 0) throw new UsageError(`invalid unit specifier '${unit}'`);
+    multiplier = 1024 ** (power + 1);
+    digits = text.slice(0, -1);
+  }
+  if (!/^-?\d+$/.test(digits)) throw new UsageError(`flag '${flag}' requires an integer argument, got '${text}'`);
+  return Math.max(0, Number(digits) * multiplier);
 }

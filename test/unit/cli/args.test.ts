@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { parseArgs, UsageError } from '../../../src/cli/args.js';
+import { parseArgs, parseByteCount, UsageError } from '../../../src/cli/args.js';
 
 describe('tsnix-store argument parsing', () => {
   it('reads grouped short flags as nix-store does (-qR)', () => {
@@ -23,4 +23,24 @@ describe('tsnix-store argument parsing', () => {
   it('refuses no operation', () => assert.throws(() => parseArgs(['x']), UsageError));
   it('refuses an unknown flag', () => assert.throws(() => parseArgs(['--add', '--frobnicate', 'x']), /frobnicate/));
   it('refuses --option without two values', () => assert.throws(() => parseArgs(['--add', '--option', 'x']), /requires 2 arguments/));
+
+  it('reads the garbage collector\'s operations and their flags', () => {
+    assert.equal(parseArgs(['--gc', '--print-dead']).gcPrint, 'dead');
+    assert.equal(parseArgs(['--gc', '--max-freed', '2M']).maxFreed, 2 * 1024 * 1024);
+    assert.equal(parseArgs(['--delete', '--ignore-liveness', '/nix/store/x']).ignoreLiveness, true);
+    assert.equal(parseArgs(['--optimize']).operation, 'optimise');
+    assert.equal(parseArgs(['-q', '--roots', '/nix/store/x']).query, 'roots');
+    assert.throws(() => parseArgs(['--delete', '--print-dead', '/nix/store/x']), /unknown flag '--print-dead'/);
+    assert.throws(() => parseArgs(['--gc', 'extra']), /no arguments expected/);
+  });
+
+  it('reads sizes as nix does: K, M, G, T in either case, negative as 0', () => {
+    assert.equal(parseByteCount('1000', '--max-freed'), 1000);
+    assert.equal(parseByteCount('3k', '--max-freed'), 3072);
+    assert.equal(parseByteCount('1G', '--max-freed'), 1 << 30);
+    assert.equal(parseByteCount('-5', '--max-freed'), 0);
+    assert.throws(() => parseByteCount('12x', '--max-freed'), (e: Error) => e instanceof UsageError && e.message === "invalid unit specifier 'X'");
+    assert.throws(() => parseByteCount('ten', '--max-freed'), /invalid unit specifier 'N'/);
+    assert.throws(() => parseByteCount('1.5', '--max-freed'), /flag '--max-freed' requires an integer argument, got '1.5'/);
+  });
 });

@@ -7,7 +7,8 @@ import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
 import { Hash, type HashAlgo } from '../format/hash.js';
 import type { CopiedPath, FileToHash, PathHashes, PathHashing } from '../store/pathHashing.js';
-import type { CopyPathResult, CopyPathTask, HashFilesTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import type { TreeDeleting } from '../store/deletePath.js';
+import type { CopyPathResult, CopyPathTask, TrashAndDeleteTask, HashFilesTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 import { compiledModule } from '../packagePaths.js';
 
 let pool: Promise<Piscina> | undefined;
@@ -75,6 +76,18 @@ export async function hashFilesInPool(files: readonly FileToHash[]): Promise<str
   const task: HashFilesTask = { files: [...files] };
   return (await runInPool(task, 'hashFiles')) as string[];
 }
+
+/** Moves trees into a trash directory and deletes them there, on a worker thread; resolves with the bytes freed. */
+export async function trashAndDeleteInPool(paths: readonly string[], trash: string, trusted: boolean): Promise<number> {
+  const task: TrashAndDeleteTask = { paths: [...paths], trash, trusted };
+  return (await runInPool(task, 'trashAndDelete')) as number;
+}
+
+/** The store's deleting service, on the pool. */
+export const poolDeleting: TreeDeleting = {
+  trashAndDelete: trashAndDeleteInPool,
+  prepare: () => void getPool(),
+};
 
 /** The store's hashing service, on the pool. */
 export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool, hashFiles: hashFilesInPool };

@@ -50,3 +50,9 @@ export interface DeleteTreeTask {
 export interface HashFilesTask {
   files: { path: string; executable: boolean; symlink?: boolean }[];
 }
+
+export interface TrashAndDeleteTask {
+  paths: string[];
+  trash: string;
+  trusted: boolean;
+}

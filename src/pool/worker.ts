@@ -1,24 +1,26 @@
 /**
  * The pool's worker module: each exported function is a task, run by name. Results
- * cross the thread boundary as plain data (hashes as base16).
+ * cross the thread boundary as plain data (hashes as base16). What a task needs is loaded
+ * with its first run, so that a worker that only deletes never compiles the NAR code.
  */
-import { copyPathHere, hashFilesHere, hashPathHere } from '../store/pathHashing.js';
-import { canonicaliseAndHashHere } from '../store/canonicalise.js';
-import { deletePathSync } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, HashFilesTask } from './tasks.js';
+import { deletePathSync, trashAndDeleteSync } from '../store/deletePath.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, TrashAndDeleteTask, HashFilesTask } from './tasks.js';
+
+const hashing = (): Promise<typeof import('../store/pathHashing.js')> => import('../store/pathHashing.js');
 
 export async function hashPath(task: HashPathTask): Promise<HashPathResult> {
-  const r = await hashPathHere(task.realPath, task.hashParts, task.useCaseHack);
+  const r = await (await hashing()).hashPathHere(task.realPath, task.hashParts, task.useCaseHack);
   return { narHash: r.narHash.toBase16(), narSize: r.narSize, foundHashParts: r.foundHashParts };
 }
 
 export async function copyPath(task: CopyPathTask): Promise<CopyPathResult> {
-  const r = await copyPathHere(task.source, task.target, task.useCaseHack, task.extraNarHashAlgo);
+  const r = await (await hashing()).copyPathHere(task.source, task.target, task.useCaseHack, task.extraNarHashAlgo);
   return { narHash: r.narHash.toBase16(), narSize: r.narSize, extraNarHash: r.extraNarHash?.toBase16() };
 }
 
 /** A build output: canonical metadata first, then its NAR hash and references in one read. */
 export async function registerOutput(task: RegisterOutputTask): Promise<HashPathResult> {
+  const { canonicaliseAndHashHere } = await import('../store/canonicalise.js');
   const r = await canonicaliseAndHashHere(task);
   return { narHash: r.narHash.toBase16(), narSize: r.narSize, foundHashParts: r.foundHashParts };
 }
@@ -28,6 +30,11 @@ export function deleteTree(task: DeleteTreeTask): void {
 }
 
 /** `.links` names of regular files, for optimisation. */
-export function hashFiles(task: HashFilesTask): Promise<string[]> {
-  return hashFilesHere(task.files);
+export async function hashFiles(task: HashFilesTask): Promise<string[]> {
+  return (await hashing()).hashFilesHere(task.files);
+}
+
+/** Garbage, moved into the trash and deleted there: the bytes freed. */
+export function trashAndDelete(task: TrashAndDeleteTask): number {
+  return trashAndDeleteSync(task.paths, task.trash, task.trusted);
 }

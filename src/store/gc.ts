@@ -6,14 +6,15 @@
  *
  * Deletion is in steps, each safe to interrupt with SIGKILL: the paths of a step are made
  * invalid in one transaction (referrers before their references, so no valid path ever
- * refers to a missing one), then renamed into `STORE/trash`, then deleted from there. A
- * killed collection leaves only invalid paths and trash, which the next one removes.
+ * refers to a missing one), then renamed into `STORE/trash` and deleted from there (on the
+ * pool's threads, while the next step's transaction runs). A killed collection leaves only
+ * invalid paths and trash, which the next one removes.
  */
-import { closeSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, lstatSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { parseBaseName } from '../format/storePath.js';
 import { InvalidPathError } from '../format/errors.js';
 import { topoSort } from './closure.js';
-import { deletePathSync } from './deletePath.js';
+import { deletePathSync, trashAndDeleteSync } from './deletePath.js';
 import type { LocalStore } from './localStore.js';
 import { hashPartOf, LiveGraph } from './liveness.js';
 import { tryLock, waitLock } from './locks/flock.js';
@@ -59,6 +60,8 @@ class LimitReached extends Error {}
 const TRASH = 'trash';
 /** Paths per step: one transaction, then renames and deletions, then the socket is answered. */
 const STEP = 256;
+/** Deletions handed over and not yet done: enough to keep two threads busy. */
+const MAX_DELETING = 4;
 
 function toMiB(bytes: number): string {
   return (bytes / (1024 * 1024)).toFixed(2);
@@ -150,77 +153,117 @@ class Collector {
     const valid: string[] = [];
     const invalid: string[] = [];
     const isValid = this.store.db.statement('select 1 from ValidPaths where path = ?');
-    for (const name of this.storeEntries()) {
-      if (this.isProtected(name)) continue;
-      const path = `${this.store.storeDir}/${name}`;
-      if (isValid.get(path) !== undefined) valid.push(name);
-      else invalid.push(name);
-    }
+    const entries = this.storeEntries();
+    // One read transaction: a statement on its own takes and drops SQLite's locks each time.
+    this.store.db.sqlite.transaction(() => {
+      for (const name of entries) {
+        if (this.isProtected(name)) continue;
+        const path = `${this.store.storeDir}/${name}`;
+        if (isValid.get(path) !== undefined) valid.push(name);
+        else invalid.push(name);
+      }
+    })();
     return { valid, invalid };
   }
 
   /**
    * Deletes `names` (base names, valid ones ordered referrers first) in steps. A valid one
    * that something outside the deletion still refers to (registered since the roots were
-   * read) is kept, with what it keeps.
+   * read) is kept, with what it keeps. The trash of each step is handed to the store's
+   * deleting service (the pool's threads) while the next step's database work goes on;
+   * with a byte limit, paths are deleted one at a time here, to stop at the limit.
    */
   async deleteInSteps(names: string[]): Promise<void> {
-    const step = this.options.maxFreed !== undefined ? 1 : STEP;
+    const limited = this.options.maxFreed !== undefined;
+    const step = limited ? 1 : STEP;
+    const { storeDir, layout } = this.store;
     mkdirSync(this.trashDir, { recursive: true, mode: 0o700 });
-    const { db, storeDir, layout } = this.store;
-    for (let i = 0; i < names.length; i += step) {
-      const batch = names.slice(i, i + step).filter((name) => !this.isProtected(name));
-      const doomed = db.transaction(() => {
-        const out: string[] = [];
-        const idOf = db.statement('select id from ValidPaths where path = ?');
-        const inUse = db.statement('select 1 from Refs where reference = ? and referrer != ? limit 1');
-        const remove = db.statement('delete from ValidPaths where id = ?');
-        for (const name of batch) {
-          const path = `${storeDir}/${name}`;
-          const row = idOf.get(path) as { id: number } | undefined;
-          if (row !== undefined) {
-            if (inUse.get(row.id, row.id) !== undefined) {
-              LiveGraph.reach([path], (p) => this.graph.keeps(p), this.alive);
-              continue;
-            }
-            remove.run(row.id);
-          }
-          out.push(name);
-        }
-        return out;
+    const deleting: Promise<void>[] = [];
+    let failure: unknown;
+    const handOver = (part: string[], trusted: boolean): void => {
+      if (part.length === 0) return;
+      const done = this.store.deleting.trashAndDelete(part.map((name) => `${layout.realStoreDir}/${name}`), this.trashDir, trusted).then((bytes) => {
+        this.results.bytesFreed += bytes;
       });
-      // Invalid from here on; a kill now leaves garbage, never a valid path without content.
-      for (const name of doomed) {
-        this.info(`deleting '${storeDir}/${name}'`);
-        const trashed = `${this.trashDir}/${name}`;
-        try {
-          renameSync(`${layout.realStoreDir}/${name}`, trashed);
-        } catch (e) {
-          if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
-          throw e;
+      // Remembered at once, so that a failure is not an unhandled rejection before it is awaited.
+      done.catch((e: unknown) => (failure ??= e));
+      deleting.push(done);
+    };
+    try {
+      for (let i = 0; i < names.length; i += step) {
+        const { wasValid, doomed } = this.invalidate(names.slice(i, i + step).filter((name) => !this.isProtected(name)));
+        // Invalid from here on: a kill now leaves garbage, never a valid path without content.
+        if (doomed.length > 0) this.info(doomed.map((name) => `deleting '${storeDir}/${name}'`).join('\n'));
+        for (const name of doomed) this.results.paths.push(`${storeDir}/${name}`);
+        if (limited) {
+          for (const name of doomed) {
+            this.results.bytesFreed += trashAndDeleteSync([`${layout.realStoreDir}/${name}`], this.trashDir, wasValid.has(name));
+            if (this.results.bytesFreed > this.options.maxFreed!) {
+              this.info(`deleted more than ${this.options.maxFreed} bytes; stopping`);
+              throw new LimitReached();
+            }
+          }
+        } else {
+          // Valid paths' content is the store's own, read-only: deleted by plain paths. Other
+          // entries may belong to a build user, and are deleted the careful way.
+          const valid = doomed.filter((name) => wasValid.has(name));
+          const half = Math.ceil(valid.length / 2);
+          handOver(valid.slice(0, half), true);
+          handOver(valid.slice(half), true);
+          handOver(doomed.filter((name) => !wasValid.has(name)), false);
+          while (deleting.length > MAX_DELETING) await deleting.shift();
         }
+        if (failure !== undefined) throw failure;
+        // Let the roots socket answer: announcements wait only for the step in progress.
+        await new Promise((resolve) => setImmediate(resolve));
       }
-      for (const name of doomed) {
-        this.results.paths.push(`${storeDir}/${name}`);
-        this.results.bytesFreed += deletePathSync(`${this.trashDir}/${name}`);
-        if (this.options.maxFreed !== undefined && this.results.bytesFreed > this.options.maxFreed) {
-          this.info(`deleted more than ${this.options.maxFreed} bytes; stopping`);
-          throw new LimitReached();
-        }
-      }
-      // Let the roots socket answer: announcements wait only for the step in progress.
-      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      // Nothing may go on deleting once this returns (the trash directory goes next).
+      await Promise.allSettled(deleting);
     }
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Makes the valid ones among `batch` invalid in one transaction; returns what may now be
+   * deleted (all but those something outside still refers to) and which of them were valid.
+   */
+  private invalidate(batch: string[]): { wasValid: Set<string>; doomed: string[] } {
+    const { db, storeDir } = this.store;
+    const wasValid = new Set<string>();
+    const doomed = db.transaction(() => {
+      const out: string[] = [];
+      const idOf = db.statement('select id from ValidPaths where path = ?');
+      const inUse = db.statement('select 1 from Refs where reference = ? and referrer != ? limit 1');
+      const remove = db.statement('delete from ValidPaths where id = ?');
+      for (const name of batch) {
+        const path = `${storeDir}/${name}`;
+        const row = idOf.get(path) as { id: number } | undefined;
+        if (row !== undefined) {
+          if (inUse.get(row.id, row.id) !== undefined) {
+            LiveGraph.reach([path], (p) => this.graph.keeps(p), this.alive);
+            continue;
+          }
+          remove.run(row.id);
+          wasValid.add(name);
+        }
+        out.push(name);
+      }
+      return out;
+    });
+    return { wasValid, doomed };
   }
 
   /** Base names of `paths` in an order safe to invalidate in: referrers before their references. */
   referrersFirst(paths: Iterable<string>): string[] {
     const { db, storeDir } = this.store;
     const isValid = db.statement('select 1 from ValidPaths where path = ?');
-    const valid = [...paths].filter((p) => isValid.get(p) !== undefined);
-    const invalid = [...paths].filter((p) => isValid.get(p) === undefined);
-    const order = db.sqlite.transaction(() => topoSort(valid, (p) => queryReferences(db, p)))().reverse();
-    return [...invalid, ...order].map((p) => p.slice(storeDir.length + 1));
+    return db.sqlite.transaction(() => {
+      const valid = [...paths].filter((p) => isValid.get(p) !== undefined);
+      const invalid = [...paths].filter((p) => isValid.get(p) === undefined);
+      const order = topoSort(valid, (p) => queryReferences(db, p)).reverse();
+      return [...invalid, ...order].map((p) => p.slice(storeDir.length + 1));
+    })();
   }
 
   /** `--delete`: each named path with whatever would keep it, all of which must be named and dead. */
@@ -308,6 +351,8 @@ export async function collectGarbage(store: LocalStore, options: GcOptions): Pro
       info('waiting for the big garbage collector lock...');
       await waitLock(lockFd, 'exclusive');
     }
+    // Deleting threads start while the roots are found.
+    if (shouldDelete) store.deleting.prepare?.();
     const server = await GcSocketServer.listen(store.layout.gcSocketPath, (path) => collector.protect(path));
     try {
       collector.findRoots();

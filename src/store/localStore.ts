@@ -3,6 +3,7 @@
  * operations (add, import, export, verify) live in their own files and take a LocalStore.
  */
 import { openStoreDatabase, type StoreDatabase } from './database.js';
+import { deletingHere, type TreeDeleting } from './deletePath.js';
 import { StoreLayout } from './layout.js';
 import { TempRoots } from './locks/tempRoots.js';
 import { hashingHere, type PathHashing } from './pathHashing.js';
@@ -20,6 +21,8 @@ export interface OpenStoreOptions {
   onWait?: (message: string) => void;
   /** Who reads paths as NARs (the pool's worker threads, say); default: this thread. */
   hashing?: PathHashing;
+  /** Who deletes garbage (the pool's worker threads, say); default: this thread. */
+  deleting?: TreeDeleting;
 }
 
 export class LocalStore {
@@ -31,6 +34,7 @@ export class LocalStore {
     readonly settings: Settings,
     readonly onWait: ((message: string) => void) | undefined,
     readonly hashing: PathHashing,
+    readonly deleting: TreeDeleting,
   ) {}
 
   static async open(options: OpenStoreOptions): Promise<LocalStore> {
@@ -40,7 +44,7 @@ export class LocalStore {
       useWal: options.settings.bool('use-sqlite-wal'),
       onWait: options.onWait,
     });
-    return new LocalStore(layout, db, options.settings, options.onWait, options.hashing ?? hashingHere);
+    return new LocalStore(layout, db, options.settings, options.onWait, options.hashing ?? hashingHere, options.deleting ?? deletingHere);
   }
 
   get storeDir(): string {

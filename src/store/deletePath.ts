@@ -48,7 +48,7 @@ export function trashAndDeleteSync(paths: readonly string[], trash: string, trus
   for (const path of paths) {
     const trashed = `${own}/${path.slice(path.lastIndexOf('/') + 1)}`;
     try {
-      renameSync(path, trashed);
+      moveDirectoryOrFile(path, trashed);
     } catch (e) {
       if (errnoOf(e) === 'ENOENT') continue;
       throw e;
@@ -60,6 +60,27 @@ export function trashAndDeleteSync(paths: readonly string[], trash: string, trus
 }
 
 let calls = 0;
+
+/**
+ * Renames `from` to `to` in another directory. A directory moving out of its parent needs
+ * write permission on itself (its `..` changes): a read-only store path refuses a user
+ * (not root) that until it is made writable, through a descriptor that never follows a link.
+ */
+function moveDirectoryOrFile(from: string, to: string): void {
+  try {
+    renameSync(from, to);
+    return;
+  } catch (e) {
+    if (errnoOf(e) !== 'EACCES') throw e;
+  }
+  const fd = openSync(from, DIRECTORY_FLAGS);
+  try {
+    fchmodSync(fd, 0o700);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(from, to);
+}
 
 export const deletingHere: TreeDeleting = {
   trashAndDelete: (paths, trash, trusted) => Promise.resolve(trashAndDeleteSync(paths, trash, trusted)),

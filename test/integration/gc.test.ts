@@ -4,7 +4,7 @@
  * ever leaves a valid path without its content.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
@@ -248,6 +248,26 @@ describe('tsnix-store --gc', function () {
     assert.equal(await exited, 0, stderr);
     assert.equal(stdout, `${slow.out}\n`);
     assert.ok(await valid(slow.out));
+    assert.equal((await bs.run(['--verify', '--check-contents'])).code, 0);
+  });
+
+  it('run by a user who owns the store, not root, deletes read-only paths and their read-only directories', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const { app } = await graph();
+    const tree = bs.drv('tree', 'mkdir -p $out/a/b; echo deep > $out/a/b/f');
+    await bs.write([tree]);
+    assert.equal((await bs.run(['-r', tree.drvPath])).code, 0);
+    symlinkSync(app.out, join(gcroots(), 'app-root'));
+    const nobody = 65534;
+    execFileSync('chown', ['-R', `${nobody}:${nobody}`, bs.root]);
+    const r = spawnSync('setpriv', [`--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups', TSNIX_STORE, '--store', bs.root, '--gc'], {
+      encoding: 'utf8',
+      env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^4 store paths deleted/);
+    assert.equal(existsSync(bs.real(tree.out)), false);
+    assert.ok(await valid(app.out));
     assert.equal((await bs.run(['--verify', '--check-contents'])).code, 0);
   });
 });

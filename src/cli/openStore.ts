@@ -4,7 +4,7 @@ export class UnknownStoreError extends Error {
 }
 
 /** Which store a command uses: `--store ROOT`, else the `store` setting, else `/`. */
-import { poolDeleting, poolHashing } from '../pool/pool.js';
+import { poolDeleting, poolHashing, poolOptimising } from '../pool/pool.js';
 import { resolve } from 'node:path';
 import { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
@@ -52,5 +52,6 @@ export async function openStoreForCli(flag: string | undefined, settings: Settin
     onWait: (message) => process.stderr.write(`${message}\n`),
     hashing: poolHashing,
     deleting: poolDeleting,
+    optimising: poolOptimising,
   });
 }

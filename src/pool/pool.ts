@@ -6,9 +6,10 @@
 import { availableParallelism } from 'node:os';
 import type { Piscina } from 'piscina';
 import { Hash, type HashAlgo } from '../format/hash.js';
-import type { CopiedPath, FileToHash, PathHashes, PathHashing } from '../store/pathHashing.js';
+import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
+import type { OptimiseResult, OptimiseTask, PathOptimising } from '../store/optimise.js';
 import type { TreeDeleting } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, TrashAndDeleteTask, HashFilesTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import type { CopyPathResult, CopyPathTask, TrashAndDeleteTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 import { compiledModule } from '../packagePaths.js';
 
 let pool: Promise<Piscina> | undefined;
@@ -71,12 +72,6 @@ export async function deleteTreeInPool(path: string): Promise<void> {
   await runInPool({ path }, 'deleteTree');
 }
 
-/** The `.links` names of regular files, hashed on a worker thread. */
-export async function hashFilesInPool(files: readonly FileToHash[]): Promise<string[]> {
-  const task: HashFilesTask = { files: [...files] };
-  return (await runInPool(task, 'hashFiles')) as string[];
-}
-
 /** Moves trees into a trash directory and deletes them there, on a worker thread; resolves with the bytes freed. */
 export async function trashAndDeleteInPool(paths: readonly string[], trash: string, trusted: boolean): Promise<number> {
   const task: TrashAndDeleteTask = { paths: [...paths], trash, trusted };
@@ -90,7 +85,15 @@ export const poolDeleting: TreeDeleting = {
 };
 
 /** The store's hashing service, on the pool. */
-export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool, hashFiles: hashFilesInPool };
+export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool };
+
+/** Optimises store paths on a worker thread. */
+export async function optimisePathsInPool(task: OptimiseTask): Promise<OptimiseResult> {
+  return (await runInPool(task, 'optimisePaths')) as OptimiseResult;
+}
+
+/** The store's optimising service, on the pool. */
+export const poolOptimising: PathOptimising = { optimisePaths: optimisePathsInPool, prepare: () => void getPool() };
 
 export async function closePool(): Promise<void> {
   const p = pool;

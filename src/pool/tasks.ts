@@ -47,10 +47,6 @@ export interface DeleteTreeTask {
   path: string;
 }
 
-export interface HashFilesTask {
-  files: { path: string; executable: boolean; symlink?: boolean }[];
-}
-
 export interface TrashAndDeleteTask {
   paths: string[];
   trash: string;

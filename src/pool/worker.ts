@@ -4,7 +4,8 @@
  * with its first run, so that a worker that only deletes never compiles the NAR code.
  */
 import { deletePathSync, trashAndDeleteSync } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, TrashAndDeleteTask, HashFilesTask } from './tasks.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, TrashAndDeleteTask } from './tasks.js';
+import type { OptimiseResult, OptimiseTask } from '../store/optimise.js';
 
 const hashing = (): Promise<typeof import('../store/pathHashing.js')> => import('../store/pathHashing.js');
 
@@ -29,9 +30,9 @@ export function deleteTree(task: DeleteTreeTask): void {
   deletePathSync(task.path);
 }
 
-/** `.links` names of regular files, for optimisation. */
-export async function hashFiles(task: HashFilesTask): Promise<string[]> {
-  return (await hashing()).hashFilesHere(task.files);
+/** Store paths linked through `.links/`. */
+export async function optimisePaths(task: OptimiseTask): Promise<OptimiseResult> {
+  return (await import('../store/optimise.js')).optimisePathsSync(task);
 }
 
 /** Garbage, moved into the trash and deleted there: the bytes freed. */

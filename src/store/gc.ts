@@ -121,14 +121,16 @@ class Collector {
     this.info('finding garbage collector roots...');
     const { layout, db } = this.store;
     const roots: Roots = new Map();
-    if (!this.options.ignoreLiveness) {
-      findLinkRoots(layout, db, roots, { info: this.info });
-      findRuntimeRoots(layout, db, roots, { censor: true });
-    }
-    LiveGraph.reach(roots.keys(), (p) => this.graph.keeps(p), this.alive);
-    // Read after the lock was taken: roots announced later come through the socket. Those
-    // not valid (yet) protect their names all the same: a build's output being written.
-    for (const paths of readTempRoots(layout).values()) for (const p of paths) this.protect(p);
+    db.sqlite.transaction(() => {
+      if (!this.options.ignoreLiveness) {
+        findLinkRoots(layout, db, roots, { info: this.info });
+        findRuntimeRoots(layout, db, roots, { censor: true });
+      }
+      LiveGraph.reach(roots.keys(), (p) => this.graph.keeps(p), this.alive);
+      // Read after the lock was taken: roots announced later come through the socket. Those
+      // not valid (yet) protect their names all the same: a build's output being written.
+      for (const paths of readTempRoots(layout).values()) for (const p of paths) this.protect(p);
+    })();
   }
 
   /** Leftovers of a collection that was killed: invalid already, only the files remain. */

@@ -4,6 +4,7 @@
  */
 import { openStoreDatabase, type StoreDatabase } from './database.js';
 import { deletingHere, type TreeDeleting } from './deletePath.js';
+import { optimisingHere, type PathOptimising } from './optimise.js';
 import { StoreLayout } from './layout.js';
 import { TempRoots } from './locks/tempRoots.js';
 import { hashingHere, type PathHashing } from './pathHashing.js';
@@ -23,6 +24,8 @@ export interface OpenStoreOptions {
   hashing?: PathHashing;
   /** Who deletes garbage (the pool's worker threads, say); default: this thread. */
   deleting?: TreeDeleting;
+  /** Who links identical files together (the pool's worker threads, say); default: this thread. */
+  optimising?: PathOptimising;
 }
 
 export class LocalStore {
@@ -35,6 +38,7 @@ export class LocalStore {
     readonly onWait: ((message: string) => void) | undefined,
     readonly hashing: PathHashing,
     readonly deleting: TreeDeleting,
+    readonly optimising: PathOptimising,
   ) {}
 
   static async open(options: OpenStoreOptions): Promise<LocalStore> {
@@ -44,7 +48,7 @@ export class LocalStore {
       useWal: options.settings.bool('use-sqlite-wal'),
       onWait: options.onWait,
     });
-    return new LocalStore(layout, db, options.settings, options.onWait, options.hashing ?? hashingHere, options.deleting ?? deletingHere);
+    return new LocalStore(layout, db, options.settings, options.onWait, options.hashing ?? hashingHere, options.deleting ?? deletingHere, options.optimising ?? optimisingHere);
   }
 
   get storeDir(): string {

@@ -1,94 +1,131 @@
 /**
  * Store optimisation, as Nix does it and compatible with its `.links/` directory: every
- * regular file (and symlink, as nix on Linux) gets a content-addressed name `STORE/.links/HASH` (the nix32 sha256 of the
- * file's NAR, so executable and plain files never share), and a file whose content is there
- * already is replaced by a hard link to it. The replacement is a new link made beside it and
- * renamed over it, so a reader never sees the file missing.
+ * regular file (and symlink, as nix on Linux) gets a content-addressed name
+ * `STORE/.links/HASH` (the nix32 sha256 of its NAR, so executable and plain files never
+ * share), and a file whose content is there already is replaced by a hard link to it. The
+ * replacement is a new link made beside it and renamed over it, so a reader never sees the
+ * file missing.
  *
- * Hashing runs on the store's hashing service (the pool's threads, in the CLI); the links
- * themselves are made here, one file at a time. Two optimisers, ours or nix's, may run at
- * once: each step tolerates the other having done it first.
+ * Paths are optimised in groups by the store's optimising service (the pool's threads, in
+ * the CLI). Optimisers may run at once, ours or nix's: each step tolerates another having
+ * done it first.
  */
-import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
-import { dirname } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import type { LocalStore } from './localStore.js';
-import type { FileToHash } from './pathHashing.js';
+import { fileNarHash, type LinkableKind } from './nar/fileNarHash.js';
 
 export interface OptimiseStats {
   filesLinked: number;
   bytesFreed: number;
 }
 
-export interface OptimiseOptions {
-  /** Told nix's messages at its default verbosity. */
-  info?: (message: string) => void;
-  /** Told nix's warnings (without the `warning: ` prefix). */
-  warn?: (message: string) => void;
+/** What one group of paths asks of an optimising thread. */
+export interface OptimiseTask {
+  /** Physical paths: store paths, or content about to become one. */
+  realPaths: string[];
+  realStoreDir: string;
+  linksDir: string;
+  /** Inodes known to be in `.links`: a file with one of them costs only its lstat. */
+  linkedInodes: number[];
 }
 
-interface Candidate extends FileToHash {
-  st: Stats;
+export interface OptimiseResult extends OptimiseStats {
+  /** nix's messages at its default verbosity, in order. */
+  messages: { level: 'info' | 'warn'; text: string }[];
 }
 
-/** Files hashed per task: enough to amortise a round trip to a worker, few enough to spread. */
-const BATCH_FILES = 64;
-const BATCH_BYTES = 8 << 20;
-
-function errnoOf(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException).code;
+/** Optimising as a service the store is given (like its hashing). */
+export interface PathOptimising {
+  optimisePaths(task: OptimiseTask): Promise<OptimiseResult>;
+  /** Told early that work will come (threads can start meanwhile). */
+  prepare?(): void;
 }
+
+export const optimisingHere: PathOptimising = {
+  optimisePaths: (task) => Promise.resolve(optimisePathsSync(task)),
+};
 
 export function freedByLinkingLine(stats: OptimiseStats): string {
   return `${(stats.bytesFreed / (1024 * 1024)).toFixed(2)} MiB freed by hard-linking ${stats.filesLinked} files`;
 }
 
-class Optimiser {
-  readonly stats: OptimiseStats = { filesLinked: 0, bytesFreed: 0 };
-  private readonly linksDir: string;
-  private readonly info: (message: string) => void;
-  private readonly warn: (message: string) => void;
+function errnoOf(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException).code;
+}
 
-  constructor(
-    private readonly store: LocalStore,
-    /** Inodes known to be in `.links`: a file with one of them costs only its lstat. */
-    private readonly linkedInodes: Set<number>,
-    options: OptimiseOptions,
-  ) {
-    this.linksDir = store.layout.linksDir;
-    this.info = options.info ?? (() => undefined);
-    this.warn = options.warn ?? (() => undefined);
-    mkdirSync(this.linksDir, { recursive: true });
+interface Candidate {
+  path: string;
+  kind: LinkableKind;
+  st: Stats;
+}
+
+/** Temporary link names unique across processes and threads. */
+let tempLinks = 0;
+
+class Optimiser {
+  readonly result: OptimiseResult = { filesLinked: 0, bytesFreed: 0, messages: [] };
+  private readonly inodes: Set<number>;
+  private readonly buffer = Buffer.allocUnsafe(1 << 20);
+
+  constructor(private readonly task: OptimiseTask) {
+    this.inodes = new Set(task.linkedInodes);
   }
 
-  /** The regular files under `realPath` that may need linking. */
-  candidates(realPath: string, into: Candidate[]): void {
+  private info(text: string): void {
+    this.result.messages.push({ level: 'info', text });
+  }
+
+  private warn(text: string): void {
+    this.result.messages.push({ level: 'warn', text });
+  }
+
+  optimiseTree(realPath: string): void {
     const st = lstatSync(realPath);
-    if (st.isDirectory()) {
-      for (const name of readdirSync(realPath)) this.candidates(`${realPath}/${name}`, into);
-      return;
+    if (st.isDirectory()) return this.optimiseDirectory(realPath);
+    const candidate = this.candidate(realPath, st);
+    const linkPath = candidate && this.linkFor(candidate);
+    if (candidate && linkPath) this.replaceIn(realPath.slice(0, realPath.lastIndexOf('/')), [[candidate, linkPath]]);
+  }
+
+  /** A directory's files, then its subdirectories; its own replacements made together. */
+  private optimiseDirectory(dir: string): void {
+    const replacements: [Candidate, string][] = [];
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const child = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) {
+        this.optimiseDirectory(child);
+        continue;
+      }
+      if (!entry.isFile() && !entry.isSymbolicLink()) continue;
+      const candidate = this.candidate(child, lstatSync(child));
+      const linkPath = candidate && this.linkFor(candidate);
+      if (candidate && linkPath) replacements.push([candidate, linkPath]);
     }
+    if (replacements.length > 0) this.replaceIn(dir, replacements);
+  }
+
+  private candidate(path: string, st: Stats): Candidate | undefined {
     // Symlinks too, as nix does on Linux: one inode for a thousand identical links.
-    if (st.isSymbolicLink()) {
-      if (st.nlink > 1 && this.linkedInodes.has(st.ino)) return;
-      into.push({ path: realPath, executable: false, symlink: true, st });
-      return;
-    }
-    if (!st.isFile()) return;
+    if (st.isSymbolicLink()) return st.nlink > 1 && this.inodes.has(st.ino) ? undefined : { path, kind: 'symlink', st };
+    if (!st.isFile()) return undefined;
     // A writable file in the store was changed behind nix's back (a program run as root
     // writing into its own output): it must not become the content of other paths.
     if ((st.mode & 0o200) !== 0) {
-      this.warn(`skipping suspicious writable file '${realPath}'`);
-      return;
+      this.warn(`skipping suspicious writable file '${path}'`);
+      return undefined;
     }
-    if (st.nlink > 1 && this.linkedInodes.has(st.ino)) return;
-    into.push({ path: realPath, executable: (st.mode & 0o100) !== 0, st });
+    if (st.nlink > 1 && this.inodes.has(st.ino)) return undefined;
+    return { path, kind: (st.mode & 0o100) !== 0 ? 'executable' : 'regular', st };
   }
 
-  /** Links `file`, whose NAR hash is `hash`, to its `.links` entry (making that entry if new). */
-  link(file: Candidate, hash: string): void {
+  /**
+   * Gives `file` its `.links` entry, making the entry from it when there is none. Returns
+   * the entry when the file should be replaced by a link to it, else undefined.
+   */
+  private linkFor(file: Candidate): string | undefined {
     const { st } = file;
-    const linkPath = `${this.linksDir}/${hash}`;
+    const linkPath = `${this.task.linksDir}/${fileNarHash(file.path, file.kind, file.st.size, this.buffer)}`;
     for (;;) {
       let stLink: Stats | undefined;
       try {
@@ -99,101 +136,101 @@ class Optimiser {
       if (stLink === undefined) {
         try {
           linkSync(file.path, linkPath);
-          this.linkedInodes.add(st.ino);
-          return;
+          this.inodes.add(st.ino);
+          return undefined;
         } catch (e) {
-          // EEXIST: another optimiser made it first; use theirs.
           if (errnoOf(e) === 'ENOSPC') {
             // A full directory index (ext4): this content just stays unshared.
             this.info(`cannot link '${linkPath}' to '${file.path}': No space left on device`);
-            return;
+            return undefined;
           }
+          // EEXIST: another optimiser made it first; use theirs.
           if (errnoOf(e) !== 'EEXIST') throw e;
           continue;
         }
       }
-      if (stLink.ino === st.ino) return;
+      if (stLink.ino === st.ino) return undefined;
       if (stLink.size !== st.size) {
         this.warn(`removing corrupted link '${linkPath}'`);
         this.warn('There may be more corrupted paths.\nYou should run `nix-store --verify --check-contents --repair` to fix them all');
         unlinkSync(linkPath);
         continue;
       }
-      return this.replaceWithLink(file, linkPath);
+      return linkPath;
     }
   }
 
-  private replaceWithLink(file: Candidate, linkPath: string): void {
-    const { st } = file;
-    const dir = dirname(file.path);
-    // The store directory itself is left as it is; a path's own directories are read-only
-    // and are made writable for the rename, then given back their mode and time.
-    const toggle = dir !== this.store.layout.realStoreDir;
-    const dirSt = toggle ? lstatSync(dir) : undefined;
-    if (dirSt !== undefined) chmodSync(dir, (dirSt.mode & 0o7777) | 0o200);
-    try {
-      const tempLink = `${this.store.layout.realStoreDir}/.tmp-link-${process.pid}-${randomBytes(4).readUInt32BE()}`;
+  /**
+   * Replaces files of `dir` by links to their entries. The directory is made writable only
+   * if the system refuses otherwise (root is never refused), and gets back its mode and its
+   * time: the store's directories are read-only and dated 1970.
+   */
+  private replaceIn(dir: string, replacements: [Candidate, string][]): void {
+    const own = dir === this.task.realStoreDir;
+    const dirSt = own ? undefined : lstatSync(dir);
+    let madeWritable = false;
+    const retryWritable = (op: () => void): void => {
       try {
-        linkSync(linkPath, tempLink);
+        op();
       } catch (e) {
-        if (errnoOf(e) === 'EMLINK') {
-          // The file system's link limit (often reached by empty files): leave it unshared.
-          if (st.size > 0) this.info(`'${linkPath}' has maximum number of links`);
-          return;
-        }
-        throw e;
+        if (dirSt === undefined || madeWritable || errnoOf(e) !== 'EACCES') throw e;
+        chmodSync(dir, (dirSt.mode & 0o7777) | 0o200);
+        madeWritable = true;
+        op();
       }
-      try {
-        renameSync(tempLink, file.path);
-      } catch (e) {
-        unlinkSync(tempLink);
-        // Some file systems count the link twice during the rename.
-        if (errnoOf(e) === 'EMLINK') return;
-        throw e;
+    };
+    try {
+      for (const [file, linkPath] of replacements) {
+        // Beside the file, not in the store directory as nix has it: a rename within one
+        // directory locks only that one, where every optimising thread would queue on the store's.
+        const tempLink = `${dir}/.tmp-link-${process.pid}-${threadId}-${++tempLinks}`;
+        try {
+          retryWritable(() => linkSync(linkPath, tempLink));
+        } catch (e) {
+          if (errnoOf(e) === 'EMLINK') {
+            // The file system's link limit (often reached by empty files): leave it unshared.
+            if (file.st.size > 0) this.info(`'${linkPath}' has maximum number of links`);
+            continue;
+          }
+          throw e;
+        }
+        try {
+          retryWritable(() => renameSync(tempLink, file.path));
+        } catch (e) {
+          unlinkSync(tempLink);
+          // Some file systems count the link twice during the rename.
+          if (errnoOf(e) === 'EMLINK') continue;
+          throw e;
+        }
+        this.result.filesLinked++;
+        this.result.bytesFreed += file.st.size;
       }
     } finally {
       if (dirSt !== undefined) {
-        chmodSync(dir, dirSt.mode & 0o7777);
+        if (madeWritable) chmodSync(dir, dirSt.mode & 0o7777);
         utimesSync(dir, dirSt.atime, dirSt.mtime);
       }
-    }
-    this.stats.filesLinked++;
-    this.stats.bytesFreed += st.size;
-  }
-
-  /** Hashes `files` in batches on the store's hashing service and links each as its batch returns. */
-  async linkAll(files: Candidate[]): Promise<void> {
-    const batches: Candidate[][] = [];
-    let current: Candidate[] = [];
-    let bytes = 0;
-    for (const file of files) {
-      current.push(file);
-      bytes += file.st.size;
-      if (current.length >= BATCH_FILES || bytes >= BATCH_BYTES) {
-        batches.push(current);
-        current = [];
-        bytes = 0;
-      }
-    }
-    if (current.length > 0) batches.push(current);
-    // A few batches in flight keep every worker busy while this thread links.
-    const inFlight = 4;
-    const hashing = batches.map(() => undefined as Promise<string[]> | undefined);
-    const start = (i: number): void => {
-      if (i < batches.length) hashing[i] = this.store.hashing.hashFiles(batches[i]!.map(({ path, executable, symlink }) => ({ path, executable, symlink })));
-    };
-    for (let i = 0; i < inFlight; i++) start(i);
-    for (let i = 0; i < batches.length; i++) {
-      const hashes = await hashing[i]!;
-      start(i + inFlight);
-      batches[i]!.forEach((file, j) => this.link(file, hashes[j]!));
     }
   }
 }
 
+/** Optimises `task.realPaths` on this thread; a path that is gone meanwhile is skipped. */
+export function optimisePathsSync(task: OptimiseTask): OptimiseResult {
+  const optimiser = new Optimiser(task);
+  for (const path of task.realPaths) {
+    try {
+      optimiser.optimiseTree(path);
+    } catch (e) {
+      // Collected while we worked, or a valid path with missing content (--verify's business).
+      if (errnoOf(e) !== 'ENOENT') throw e;
+    }
+  }
+  return optimiser.result;
+}
+
 /** The inodes of everything in `.links`, so that files already linked are recognised by their lstat alone. */
-function loadLinkedInodes(linksDir: string): Set<number> {
-  const inodes = new Set<number>();
+function loadLinkedInodes(linksDir: string): number[] {
+  const inodes: number[] = [];
   let names: string[];
   try {
     names = readdirSync(linksDir);
@@ -203,7 +240,7 @@ function loadLinkedInodes(linksDir: string): Set<number> {
   }
   for (const name of names) {
     try {
-      inodes.add(lstatSync(`${linksDir}/${name}`).ino);
+      inodes.push(lstatSync(`${linksDir}/${name}`).ino);
     } catch (e) {
       // Removed meanwhile by a collector: not linked any more.
       if (errnoOf(e) !== 'ENOENT') throw e;
@@ -212,35 +249,60 @@ function loadLinkedInodes(linksDir: string): Set<number> {
   return inodes;
 }
 
-/** `--optimise`: every valid path, each protected by a temp root while it is worked on. */
+export interface OptimiseOptions {
+  /** Told nix's messages at its default verbosity. */
+  info?: (message: string) => void;
+  /** Told nix's warnings (without the `warning: ` prefix). */
+  warn?: (message: string) => void;
+}
+
+/** Paths per task: enough to amortise a trip to a thread, few enough to spread over them. */
+const GROUP = 64;
+/** Groups handed over and not yet done: enough to keep the threads busy. */
+const IN_FLIGHT = 4;
+
+/** `--optimise`: every valid path, each protected by a temp root before it is looked at. */
 export async function optimiseStore(store: LocalStore, options: OptimiseOptions = {}): Promise<OptimiseStats> {
-  const optimiser = new Optimiser(store, loadLinkedInodes(store.layout.linksDir), options);
+  const { layout } = store;
+  store.optimising.prepare?.();
+  mkdirSync(layout.linksDir, { recursive: true });
+  const linkedInodes = loadLinkedInodes(layout.linksDir);
   const paths = store.db.columnStatement('select path from ValidPaths order by path').all() as string[];
   const isValid = store.db.statement('select 1 from ValidPaths where path = ?');
-  const files: Candidate[] = [];
-  for (const path of paths) {
-    await store.addTempRoot(path);
-    // Collected between the listing and the temp root: nothing to optimise.
-    if (isValid.get(path) === undefined) continue;
-    try {
-      optimiser.candidates(store.layout.toReal(path), files);
-    } catch (e) {
-      // A valid path with missing content is --verify's business, not ours.
-      if (errnoOf(e) !== 'ENOENT') throw e;
+  const stats: OptimiseStats = { filesLinked: 0, bytesFreed: 0 };
+  const pending: Promise<void>[] = [];
+  let failure: unknown;
+  try {
+    for (let i = 0; i < paths.length && failure === undefined; i += GROUP) {
+      const group: string[] = [];
+      for (const path of paths.slice(i, i + GROUP)) {
+        await store.addTempRoot(path);
+        // Collected between the listing and the temp root: nothing to optimise.
+        if (isValid.get(path) !== undefined) group.push(layout.toReal(path));
+      }
+      const done = store.optimising.optimisePaths({ realPaths: group, realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, linkedInodes }).then((result) => {
+        stats.filesLinked += result.filesLinked;
+        stats.bytesFreed += result.bytesFreed;
+        for (const { level, text } of result.messages) (level === 'warn' ? options.warn : options.info)?.(text);
+      });
+      done.catch((e: unknown) => (failure ??= e));
+      pending.push(done);
+      while (pending.length >= IN_FLIGHT) await pending.shift();
     }
+  } finally {
+    await Promise.allSettled(pending);
   }
-  await optimiser.linkAll(files);
-  return optimiser.stats;
+  if (failure !== undefined) throw failure;
+  return stats;
 }
 
 /**
  * `auto-optimise-store`: links the files of content about to be registered (still in its
  * temporary directory or already at its path). Does nothing when the setting is off.
  */
-export async function autoOptimise(store: LocalStore, realPaths: Iterable<string>, options: OptimiseOptions = {}): Promise<void> {
+export async function autoOptimise(store: LocalStore, realPaths: Iterable<string>): Promise<void> {
   if (!store.settings.bool('auto-optimise-store')) return;
-  const optimiser = new Optimiser(store, new Set(), options);
-  const files: Candidate[] = [];
-  for (const path of realPaths) optimiser.candidates(path, files);
-  await optimiser.linkAll(files);
+  const { layout } = store;
+  mkdirSync(layout.linksDir, { recursive: true });
+  await store.optimising.optimisePaths({ realPaths: [...realPaths], realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, linkedInodes: [] });
 }

@@ -240,8 +240,11 @@ export function findTempRoots(layout: StoreLayout, db: StoreDatabase, roots: Roo
 /** Every root: what `--gc --print-roots` lists and what `-q --roots` searches. */
 export function findRoots(layout: StoreLayout, db: StoreDatabase, options: FindRootsOptions = {}): Roots {
   const roots: Roots = new Map();
-  findLinkRoots(layout, db, roots, options);
-  findRuntimeRoots(layout, db, roots, options);
-  findTempRoots(layout, db, roots, options);
+  // One read transaction for the thousands of validity checks (each alone locks and unlocks).
+  db.sqlite.transaction(() => {
+    findLinkRoots(layout, db, roots, options);
+    findRuntimeRoots(layout, db, roots, options);
+    findTempRoots(layout, db, roots, options);
+  })();
   return roots;
 }

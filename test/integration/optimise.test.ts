@@ -6,7 +6,8 @@
 import assert from 'node:assert/strict';
 import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir, tsnixStore } from '../support/cli.js';
+import { TSNIX_STORE, tempDir, tsnixStore } from '../support/cli.js';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { nixOk, requireNix, runNix } from '../support/nix.js';
 
 function lines(text: string | Buffer): string[] {
@@ -99,6 +100,22 @@ describe('tsnix-store --optimise', function () {
     const remaining = readdirSync(linksDir);
     assert.equal(remaining.length, before - 3, `${before} -> ${remaining.length}`);
     for (const name of remaining) assert.ok(lstatSync(join(linksDir, name)).nlink >= 2);
+    assert.equal((await run(['--verify', '--check-contents'])).code, 0);
+  });
+
+  it('run by a user who owns the store, not root, links inside read-only directories and makes them read-only again', async function () {
+    if (process.getuid?.() !== 0) this.skip();
+    const nobody = 65534;
+    chmodSync(root, 0o755);
+    execFileSync('chown', ['-R', `${nobody}:${nobody}`, root]);
+    const r = spawnSync('setpriv', [`--reuid=${nobody}`, `--regid=${nobody}`, '--clear-groups', TSNIX_STORE, '--store', root, '--optimise'], {
+      encoding: 'utf8',
+      env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /^0\.38 MiB freed by hard-linking 7 files$/m);
+    assert.equal(new Set(paths.map((p) => statSync(real(p, 'shared/deeper/big')).ino)).size, 1);
+    for (const p of paths) for (const dir of ['', 'shared', 'shared/deeper']) assert.equal(statSync(real(p, dir)).mode & 0o7777, 0o555);
     assert.equal((await run(['--verify', '--check-contents'])).code, 0);
   });
 

@@ -67,6 +67,13 @@ class Optimiser {
   readonly result: OptimiseResult = { filesLinked: 0, bytesFreed: 0, messages: [] };
   private readonly inodes: Set<number>;
   private readonly buffer = Buffer.allocUnsafe(1 << 20);
+  /**
+   * `.links` entries this thread has looked at, with their inode and size: content shared by
+   * many paths needs its entry's lstat once. Should an entry go meanwhile (a collector
+   * removes only those nothing else links to), making the temporary link fails, and the
+   * file is looked at again.
+   */
+  private readonly seenLinks = new Map<string, { ino: number; size: number }>();
 
   constructor(private readonly task: OptimiseTask) {
     this.inodes = new Set(task.linkedInodes);
@@ -126,13 +133,11 @@ class Optimiser {
   private linkFor(file: Candidate): string | undefined {
     const { st } = file;
     const linkPath = `${this.task.linksDir}/${fileNarHash(file.path, file.kind, file.st.size, this.buffer)}`;
+    const seen = this.seenLinks.get(linkPath);
+    if (seen !== undefined && seen.size === st.size) return seen.ino === st.ino ? undefined : linkPath;
     for (;;) {
-      let stLink: Stats | undefined;
-      try {
-        stLink = lstatSync(linkPath);
-      } catch (e) {
-        if (errnoOf(e) !== 'ENOENT') throw e;
-      }
+      // Missing is the common case for content seen first: no exception for it.
+      const stLink: Stats | undefined = lstatSync(linkPath, { throwIfNoEntry: false });
       if (stLink === undefined) {
         try {
           linkSync(file.path, linkPath);
@@ -149,8 +154,10 @@ class Optimiser {
           continue;
         }
       }
+      this.seenLinks.set(linkPath, { ino: stLink.ino, size: stLink.size });
       if (stLink.ino === st.ino) return undefined;
       if (stLink.size !== st.size) {
+        this.seenLinks.delete(linkPath);
         this.warn(`removing corrupted link '${linkPath}'`);
         this.warn('There may be more corrupted paths.\nYou should run `nix-store --verify --check-contents --repair` to fix them all');
         unlinkSync(linkPath);
@@ -187,6 +194,12 @@ class Optimiser {
         try {
           retryWritable(() => linkSync(linkPath, tempLink));
         } catch (e) {
+          if (errnoOf(e) === 'ENOENT' && this.seenLinks.delete(linkPath)) {
+            // The entry went since we looked: the file may make a new one, or use another's.
+            const again = this.linkFor(file);
+            if (again !== undefined) replacements.push([file, again]);
+            continue;
+          }
           if (errnoOf(e) === 'EMLINK') {
             // The file system's link limit (often reached by empty files): leave it unshared.
             if (file.st.size > 0) this.info(`'${linkPath}' has maximum number of links`);

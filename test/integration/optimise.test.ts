@@ -4,7 +4,7 @@
  * drops `.links/` entries nothing uses any more. Real nix agrees with the result.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, lstatSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TSNIX_STORE, tempDir, tsnixStore } from '../support/cli.js';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -42,6 +42,11 @@ describe('tsnix-store --optimise', function () {
     const r = await run(['--add', ...sources()]);
     assert.equal(r.code, 0, r.stderr);
     paths = lines(r.stdout);
+  });
+  afterEach(() => {
+    // The store is read-only (and one test leaves 65,000 links in it).
+    execFileSync('chmod', ['-R', 'u+w', root]);
+    rmSync(root, { recursive: true, force: true });
   });
 
   it('links identical files to one inode, keeps contents, modes and times, and a second run frees nothing', async () => {
@@ -116,6 +121,37 @@ describe('tsnix-store --optimise', function () {
     assert.match(r.stderr, /^0\.38 MiB freed by hard-linking 7 files$/m);
     assert.equal(new Set(paths.map((p) => statSync(real(p, 'shared/deeper/big')).ino)).size, 1);
     for (const p of paths) for (const dir of ['', 'shared', 'shared/deeper']) assert.equal(statSync(real(p, dir)).mode & 0o7777, 0o555);
+    assert.equal((await run(['--verify', '--check-contents'])).code, 0);
+  });
+
+  it('skips a file whose .links entry is at the file system\'s link limit, and goes on', async function () {
+    const ext4Limit = 65000;
+    assert.equal((await run(['--optimise'])).code, 0);
+    // A fourth path with the same `big` file, and its entry saturated with links from elsewhere.
+    const fourth = join(tempDir(), 'tree4');
+    mkdirSync(join(fourth, 'shared/deeper'), { recursive: true });
+    writeFileSync(join(fourth, 'shared/deeper/big'), Buffer.alloc(200000, 7));
+    writeFileSync(join(fourth, 'shared/common'), 'the same in every tree\n');
+    const added = await run(['--add', fourth]);
+    const [path4] = lines(added.stdout);
+    const linksDir = join(root, 'nix/store/.links');
+    const entry = readdirSync(linksDir).find((name) => lstatSync(join(linksDir, name)).size === 200000)!;
+    const holder = join(root, 'link-holder');
+    mkdirSync(holder);
+    let made = 0;
+    try {
+      for (; made < ext4Limit; made++) linkSync(join(linksDir, entry), join(holder, String(made)));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EMLINK') throw e;
+    }
+    if (made === ext4Limit) this.skip(); // a file system without a link limit (tmpfs)
+    const r = await run(['--optimise']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`'${linksDir}/${entry}' has maximum number of links`));
+    // The other file of that path was linked all the same.
+    assert.match(r.stderr, /^0\.00 MiB freed by hard-linking 1 files$/m);
+    assert.equal(statSync(join(root, path4!, 'shared/common')).ino, statSync(real(paths[0]!, 'shared/common')).ino);
+    assert.notEqual(statSync(join(root, path4!, 'shared/deeper/big')).ino, statSync(join(linksDir, entry)).ino);
     assert.equal((await run(['--verify', '--check-contents'])).code, 0);
   });
 

@@ -183,7 +183,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   const args = parsed._.map(String);
   checkArgumentCount(operation, args.length);
   const prints = (['roots', 'live', 'dead'] as const).filter((what) => parsed[`print-${what}`] === true);
-  const maxFreed = typeof parsed['max-freed'] === 'string' ? parseByteCount(parsed['max-freed'], '--max-freed') : undefined;
+  const maxFreed = typeof parsed['max-freed'] === 'string' ? parseByteCount(parsed['max-freed']) : undefined;
   return {
     operation,
     query: queries[0] ?? 'outputs',
@@ -208,7 +208,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
 }
 
 /** An integer with an optional K, M, G or T suffix (powers of 1024, either case), as nix reads sizes; negative is 0. */
-export function parseByteCount(text: string, flag: string): number {
+export function parseByteCount(text: string): number {
   let digits = text;
   let multiplier = 1;
   const unit = text.slice(-1).toUpperCase();
@@ -218,6 +218,6 @@ export function parseByteCount(text: string, flag: string): number {
     multiplier = 1024 ** (power + 1);
     digits = text.slice(0, -1);
   }
-  if (!/^-?\d+$/.test(digits)) throw new UsageError(`flag '${flag}' requires an integer argument, got '${text}'`);
+  if (!/^-?\d+$/.test(digits)) throw new UsageError(`'${digits}' is not an integer`);
   return Math.max(0, Number(digits) * multiplier);
 }

@@ -9,7 +9,7 @@ import { Hash, type HashAlgo } from '../format/hash.js';
 import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
 import type { OptimiseResult, OptimiseTask, PathOptimising } from '../store/optimise.js';
 import type { TreeDeleting } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, TrashAndDeleteTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import type { CopyPathResult, CopyPathTask, DeleteTreesTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
 import { compiledModule } from '../packagePaths.js';
 
 let pool: Promise<Piscina> | undefined;
@@ -72,17 +72,19 @@ export async function deleteTreeInPool(path: string): Promise<void> {
   await runInPool({ path }, 'deleteTree');
 }
 
-/** Moves trees into a trash directory and deletes them there, on a worker thread; resolves with the bytes freed. */
-export async function trashAndDeleteInPool(paths: readonly string[], trash: string, trusted: boolean): Promise<number> {
-  const task: TrashAndDeleteTask = { paths: [...paths], trash, trusted };
-  return (await runInPool(task, 'trashAndDelete')) as number;
+/** Deletes trees on a worker thread; resolves with the bytes freed. */
+export async function deleteTreesInPool(paths: readonly string[], trusted: boolean): Promise<number> {
+  const task: DeleteTreesTask = { paths: [...paths], trusted };
+  return (await runInPool(task, 'deleteTrees')) as number;
+}
+
+/** Starts the pool (its first thread) ahead of the work; a failure to start shows with the first task. */
+function warmUp(): void {
+  getPool().catch(() => undefined);
 }
 
 /** The store's deleting service, on the pool. */
-export const poolDeleting: TreeDeleting = {
-  trashAndDelete: trashAndDeleteInPool,
-  prepare: () => void getPool(),
-};
+export const poolDeleting: TreeDeleting = { deleteTrees: deleteTreesInPool, prepare: warmUp };
 
 /** The store's hashing service, on the pool. */
 export const poolHashing: PathHashing = { hashPath: hashPathInPool, copyPath: copyPathInPool };
@@ -93,7 +95,7 @@ export async function optimisePathsInPool(task: OptimiseTask): Promise<OptimiseR
 }
 
 /** The store's optimising service, on the pool. */
-export const poolOptimising: PathOptimising = { optimisePaths: optimisePathsInPool, prepare: () => void getPool() };
+export const poolOptimising: PathOptimising = { optimisePaths: optimisePathsInPool, prepare: warmUp };
 
 export async function closePool(): Promise<void> {
   const p = pool;

@@ -47,8 +47,7 @@ export interface DeleteTreeTask {
   path: string;
 }
 
-export interface TrashAndDeleteTask {
+export interface DeleteTreesTask {
   paths: string[];
-  trash: string;
   trusted: boolean;
 }

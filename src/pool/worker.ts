@@ -3,8 +3,8 @@
  * cross the thread boundary as plain data (hashes as base16). What a task needs is loaded
  * with its first run, so that a worker that only deletes never compiles the NAR code.
  */
-import { deletePathSync, trashAndDeleteSync } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, TrashAndDeleteTask } from './tasks.js';
+import { deletePathSync, deleteTreesSync } from '../store/deletePath.js';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, DeleteTreesTask } from './tasks.js';
 import type { OptimiseResult, OptimiseTask } from '../store/optimise.js';
 
 const hashing = (): Promise<typeof import('../store/pathHashing.js')> => import('../store/pathHashing.js');
@@ -35,7 +35,7 @@ export async function optimisePaths(task: OptimiseTask): Promise<OptimiseResult>
   return (await import('../store/optimise.js')).optimisePathsSync(task);
 }
 
-/** Garbage, moved into the trash and deleted there: the bytes freed. */
-export function trashAndDelete(task: TrashAndDeleteTask): number {
-  return trashAndDeleteSync(task.paths, task.trash, task.trusted);
+/** Garbage (in the collector's trash): the bytes freed. */
+export function deleteTrees(task: DeleteTreesTask): number {
+  return deleteTreesSync(task.paths, task.trusted);
 }

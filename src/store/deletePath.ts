@@ -6,8 +6,7 @@
  * follows a symlink, so no link planted in the tree, or swapped in meanwhile, leads the
  * deletion (or the chmod that makes a directory writable) outside it.
  */
-import { chmodSync, closeSync, constants, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
-import { threadId } from 'node:worker_threads';
+import { chmodSync, closeSync, constants, fchmodSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -16,8 +15,10 @@ function errnoOf(e: unknown): string | undefined {
 }
 
 /**
- * Removes `path` and everything under it. Returns the bytes freed as nix counts them: the
- * sizes of the files (and symlinks) that had no other hard link, directories not counted.
+ * Removes `path` and everything under it. Returns the bytes freed as nix 2.8 counts them:
+ * the sizes of the files (and symlinks) with at most one other hard link (which, in an
+ * optimised store, is their `.links` entry, removed by the collector next), directories
+ * not counted.
  */
 export function deletePathSync(path: string): number {
   const freed = { bytes: 0 };
@@ -31,47 +32,36 @@ export function deletePathSync(path: string): number {
  */
 export interface TreeDeleting {
   /**
-   * Moves each of `paths` into the directory `trash` (a rename: the name is gone at once)
-   * and deletes it there; a path already gone is skipped. `trusted`: trees nobody else can
-   * change meanwhile (see deleteTrustedTreeSync). Resolves with the bytes freed.
+   * Deletes each of `paths`; `trusted`: trees nobody else can change meanwhile (see
+   * deleteTrustedTreeSync). Resolves with the bytes freed.
    */
-  trashAndDelete(paths: readonly string[], trash: string, trusted: boolean): Promise<number>;
+  deleteTrees(paths: readonly string[], trusted: boolean): Promise<number>;
   /** Told early that deletions will come (threads can start meanwhile). */
   prepare?(): void;
 }
 
-export function trashAndDeleteSync(paths: readonly string[], trash: string, trusted: boolean): number {
+export function deleteTreesSync(paths: readonly string[], trusted: boolean): number {
   let bytes = 0;
-  // A directory of its own per call: two threads emptying one directory would wait on its lock.
-  const own = `${trash}/${process.pid}-${threadId}-${++calls}`;
-  mkdirSync(own, { mode: 0o700 });
-  for (const path of paths) {
-    const trashed = `${own}/${path.slice(path.lastIndexOf('/') + 1)}`;
-    try {
-      moveDirectoryOrFile(path, trashed);
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT') continue;
-      throw e;
-    }
-    bytes += trusted ? deleteTrustedTreeSync(trashed) : deletePathSync(trashed);
-  }
-  rmdirSync(own);
+  for (const path of paths) bytes += trusted ? deleteTrustedTreeSync(path) : deletePathSync(path);
   return bytes;
 }
 
-let calls = 0;
+export const deletingHere: TreeDeleting = {
+  deleteTrees: (paths, trusted) => Promise.resolve(deleteTreesSync(paths, trusted)),
+};
 
 /**
  * Renames `from` to `to` in another directory. A directory moving out of its parent needs
  * write permission on itself (its `..` changes): a read-only store path refuses a user
  * (not root) that until it is made writable, through a descriptor that never follows a link.
  */
-function moveDirectoryOrFile(from: string, to: string): void {
+export function moveOutOfDirectory(from: string, to: string): void {
   try {
     renameSync(from, to);
     return;
   } catch (e) {
-    if (errnoOf(e) !== 'EACCES') throw e;
+    // Not for want of write permission on a directory: nothing to make writable.
+    if (errnoOf(e) !== 'EACCES' || !lstatSync(from).isDirectory()) throw e;
   }
   const fd = openSync(from, DIRECTORY_FLAGS);
   try {
@@ -81,10 +71,6 @@ function moveDirectoryOrFile(from: string, to: string): void {
   }
   renameSync(from, to);
 }
-
-export const deletingHere: TreeDeleting = {
-  trashAndDelete: (paths, trash, trusted) => Promise.resolve(trashAndDeleteSync(paths, trash, trusted)),
-};
 
 /**
  * deletePathSync for a tree that nobody but this user can change while it is deleted: the
@@ -102,7 +88,7 @@ export function deleteTrustedTreeSync(path: string): number {
   }
   if (!st.isDirectory()) {
     unlinkSync(path);
-    return st.nlink === 1 ? st.size : 0;
+    return countedSize(st);
   }
   const bytes = emptyTrusted(path);
   rmdirSync(path);
@@ -132,9 +118,14 @@ function emptyTrusted(dir: string): number {
     }
     const st = lstatSync(child);
     inWritable(() => unlinkSync(child));
-    if (st.nlink === 1) bytes += st.size;
+    bytes += countedSize(st);
   }
   return bytes;
+}
+
+/** What deleting one non-directory frees, as nix counts it (see deletePathSync). */
+function countedSize(st: { nlink: number; size: number }): number {
+  return st.nlink <= 2 ? st.size : 0;
 }
 
 interface Freed {
@@ -212,5 +203,5 @@ function unlinkIfNotDirectory(path: Buffer, freed: Freed, parent: Parent | undef
     if (errnoOf(e) === 'ENOENT') return;
     throw e;
   }
-  if (st.nlink === 1) freed.bytes += st.size;
+  freed.bytes += countedSize(st);
 }

@@ -14,7 +14,8 @@ import { closeSync, lstatSync, mkdirSync, readdirSync, rmdirSync, statSync, unli
 import { parseBaseName } from '../format/storePath.js';
 import { InvalidPathError } from '../format/errors.js';
 import { topoSort } from './closure.js';
-import { deletePathSync, trashAndDeleteSync } from './deletePath.js';
+import { deletePathSync, deleteTreesSync, moveOutOfDirectory } from './deletePath.js';
+import { ensureOwnDirectory } from './ownDirectory.js';
 import type { LocalStore } from './localStore.js';
 import { hashPartOf, LiveGraph } from './liveness.js';
 import { tryLock, waitLock } from './locks/flock.js';
@@ -81,6 +82,7 @@ class Collector {
   readonly results: GcResults;
   private readonly info: (message: string) => void;
   private readonly trashDir: string;
+  private trashParts = 0;
 
   constructor(
     private readonly store: LocalStore,
@@ -129,20 +131,18 @@ class Collector {
       LiveGraph.reach(roots.keys(), (p) => this.graph.keeps(p), this.alive);
       // Read after the lock was taken: roots announced later come through the socket. Those
       // not valid (yet) protect their names all the same: a build's output being written.
-      for (const paths of readTempRoots(layout).values()) for (const p of paths) this.protect(p);
+      const stale = (file: string): void => this.info(`removing stale temporary roots file '${file}'`);
+      for (const paths of readTempRoots(layout, stale).values()) for (const p of paths) this.protect(p);
     })();
   }
 
-  /** Leftovers of a collection that was killed: invalid already, only the files remain. */
-  emptyTrash(): void {
-    let names: string[];
-    try {
-      names = readdirSync(this.trashDir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
-    for (const name of names) this.results.bytesFreed += deletePathSync(`${this.trashDir}/${name}`);
+  /**
+   * Makes sure the trash is a directory of our own (see ownDirectory.ts), and empties what
+   * a collection that was killed left there: invalid already, only the files remain.
+   */
+  prepareTrash(): void {
+    ensureOwnDirectory(this.trashDir, 0o700);
+    for (const name of readdirSync(this.trashDir)) this.results.bytesFreed += deletePathSync(`${this.trashDir}/${name}`);
   }
 
   /** Every entry of the store directory the collector manages (not `.links`, not the trash). */
@@ -178,13 +178,11 @@ class Collector {
   async deleteInSteps(names: string[]): Promise<void> {
     const limited = this.options.maxFreed !== undefined;
     const step = limited ? 1 : STEP;
-    const { storeDir, layout } = this.store;
-    mkdirSync(this.trashDir, { recursive: true, mode: 0o700 });
+    const { storeDir } = this.store;
     const deleting: Promise<void>[] = [];
     let failure: unknown;
-    const handOver = (part: string[], trusted: boolean): void => {
-      if (part.length === 0) return;
-      const done = this.store.deleting.trashAndDelete(part.map((name) => `${layout.realStoreDir}/${name}`), this.trashDir, trusted).then((bytes) => {
+    const handOver = (dir: string, trusted: boolean): void => {
+      const done = this.store.deleting.deleteTrees([dir], trusted).then((bytes) => {
         this.results.bytesFreed += bytes;
       });
       // Remembered at once, so that a failure is not an unhandled rejection before it is awaited.
@@ -194,27 +192,35 @@ class Collector {
     try {
       for (let i = 0; i < names.length; i += step) {
         const { wasValid, doomed } = this.invalidate(names.slice(i, i + step).filter((name) => !this.isProtected(name)));
+        if (doomed.length === 0) continue;
         // Invalid from here on: a kill now leaves garbage, never a valid path without content.
-        if (doomed.length > 0) this.info(doomed.map((name) => `deleting '${storeDir}/${name}'`).join('\n'));
+        this.info(doomed.map((name) => `deleting '${storeDir}/${name}'`).join('\n'));
         for (const name of doomed) this.results.paths.push(`${storeDir}/${name}`);
-        if (limited) {
-          for (const name of doomed) {
-            this.results.bytesFreed += trashAndDeleteSync([`${layout.realStoreDir}/${name}`], this.trashDir, wasValid.has(name));
-            if (this.results.bytesFreed > this.options.maxFreed!) {
-              this.info(`deleted more than ${this.options.maxFreed} bytes; stopping`);
-              throw new LimitReached();
-            }
+        // Valid paths' content is the store's own, read-only: deleted by plain paths, half on
+        // each thread. Other entries may belong to a build user: deleted the careful way.
+        const valid = doomed.filter((name) => wasValid.has(name));
+        const half = Math.ceil(valid.length / 2);
+        const parts: [string[], boolean][] = [
+          [valid.slice(0, half), true],
+          [valid.slice(half), true],
+          [doomed.filter((name) => !wasValid.has(name)), false],
+        ];
+        for (const [part, trusted] of parts) {
+          if (part.length === 0) continue;
+          // Moved here, before the roots socket may answer again: once a client has heard
+          // that its path is protected, or found it gone, no rename of that name is to come.
+          const dir = this.moveToTrash(part);
+          if (!limited) {
+            handOver(dir, trusted);
+            continue;
           }
-        } else {
-          // Valid paths' content is the store's own, read-only: deleted by plain paths. Other
-          // entries may belong to a build user, and are deleted the careful way.
-          const valid = doomed.filter((name) => wasValid.has(name));
-          const half = Math.ceil(valid.length / 2);
-          handOver(valid.slice(0, half), true);
-          handOver(valid.slice(half), true);
-          handOver(doomed.filter((name) => !wasValid.has(name)), false);
-          while (deleting.length > MAX_DELETING) await deleting.shift();
+          this.results.bytesFreed += deleteTreesSync([dir], trusted);
+          if (this.results.bytesFreed > this.options.maxFreed!) {
+            this.info(`deleted more than ${this.options.maxFreed} bytes; stopping`);
+            throw new LimitReached();
+          }
         }
+        while (deleting.length > MAX_DELETING) await deleting.shift();
         if (failure !== undefined) throw failure;
         // Let the roots socket answer: announcements wait only for the step in progress.
         await new Promise((resolve) => setImmediate(resolve));
@@ -224,6 +230,24 @@ class Collector {
       await Promise.allSettled(deleting);
     }
     if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Renames the entries `names` of the store directory into a new directory in the trash
+   * (one per thread's share: threads emptying one directory would wait on its lock).
+   */
+  private moveToTrash(names: string[]): string {
+    const dir = `${this.trashDir}/${process.pid}-${++this.trashParts}`;
+    mkdirSync(dir, { mode: 0o700 });
+    const real = this.store.layout.realStoreDir;
+    for (const name of names) {
+      try {
+        moveOutOfDirectory(`${real}/${name}`, `${dir}/${name}`);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
+    }
+    return dir;
   }
 
   /**
@@ -300,13 +324,8 @@ class Collector {
   deleteUnusedLinks(): void {
     this.info('deleting unused links...');
     const linksDir = this.store.layout.linksDir;
-    let names: string[];
-    try {
-      names = readdirSync(linksDir);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
-      throw e;
-    }
+    ensureOwnDirectory(linksDir, 0o755);
+    const names = readdirSync(linksDir);
     let actualSize = 0;
     let unsharedSize = 0;
     for (const name of names) {
@@ -359,7 +378,7 @@ export async function collectGarbage(store: LocalStore, options: GcOptions): Pro
     try {
       collector.findRoots();
       await options.beforeDeleting?.();
-      if (shouldDelete) collector.emptyTrash();
+      if (shouldDelete) collector.prepareTrash();
       try {
         if (options.action === 'delete-specific') {
           await collector.deleteSpecific(options.pathsToDelete ?? []);

@@ -20,9 +20,15 @@ export function hashPartOf(pathOrBaseName: string): string {
 }
 
 export class LiveGraph {
+  /**
+   * `outputsMadeHere`: with keep-derivations, a derivation is kept by those of its outputs
+   * registered as made by it (the collector, as nix's); without, by all its outputs (`-q
+   * --roots`, as nix's closure query).
+   */
   constructor(
     private readonly db: StoreDatabase,
     private readonly keep: KeepSettings,
+    private readonly outputsMadeHere = true,
   ) {}
 
   private idOf(path: string): number | undefined {
@@ -54,11 +60,10 @@ export class LiveGraph {
     if (id === undefined) return [];
     const next = this.db.columnStatement('select path from Refs join ValidPaths on referrer = id where reference = ?').all(id) as string[];
     if (this.keep.keepDerivations && isDerivationPath(path)) {
-      next.push(
-        ...(this.db
-          .columnStatement('select o.path from DerivationOutputs d join ValidPaths o on o.path = d.path where d.drv = ? and o.deriver = ?')
-          .all(id, path) as string[]),
-      );
+      const outputs = this.outputsMadeHere
+        ? this.db.columnStatement('select o.path from DerivationOutputs d join ValidPaths o on o.path = d.path where d.drv = ? and o.deriver = ?').all(id, path)
+        : this.db.columnStatement('select o.path from DerivationOutputs d join ValidPaths o on o.path = d.path where d.drv = ?').all(id);
+      next.push(...(outputs as string[]));
     }
     if (this.keep.keepOutputs) next.push(...queryValidDerivers(this.db, path));
     return next;

@@ -10,10 +10,11 @@
  * the CLI). Optimisers may run at once, ours or nix's: each step tolerates another having
  * done it first.
  */
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
-import { threadId } from 'node:worker_threads';
+import { chmodSync, linkSync, lstatSync, readdirSync, renameSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import type { LocalStore } from './localStore.js';
 import { fileNarHash, type LinkableKind } from './nar/fileNarHash.js';
+import { ensureOwnDirectory } from './ownDirectory.js';
 
 export interface OptimiseStats {
   filesLinked: number;
@@ -59,9 +60,6 @@ interface Candidate {
   kind: LinkableKind;
   st: Stats;
 }
-
-/** Temporary link names unique across processes and threads. */
-let tempLinks = 0;
 
 class Optimiser {
   readonly result: OptimiseResult = { filesLinked: 0, bytesFreed: 0, messages: [] };
@@ -167,6 +165,20 @@ class Optimiser {
     }
   }
 
+  /** A new link to `linkPath` under a name of its own in the store directory. */
+  private makeTempLink(linkPath: string): string {
+    for (;;) {
+      const tempLink = `${this.task.realStoreDir}/.tmp-link-${process.pid}-${randomBytes(6).toString('hex')}`;
+      try {
+        linkSync(linkPath, tempLink);
+        return tempLink;
+      } catch (e) {
+        // A name left by a killed optimiser (the collector removes those): take another.
+        if (errnoOf(e) !== 'EEXIST') throw e;
+      }
+    }
+  }
+
   /**
    * Replaces files of `dir` by links to their entries. The directory is made writable only
    * if the system refuses otherwise (root is never refused), and gets back its mode and its
@@ -188,11 +200,11 @@ class Optimiser {
     };
     try {
       for (const [file, linkPath] of replacements) {
-        // Beside the file, not in the store directory as nix has it: a rename within one
-        // directory locks only that one, where every optimising thread would queue on the store's.
-        const tempLink = `${dir}/.tmp-link-${process.pid}-${threadId}-${++tempLinks}`;
+        // In the store directory, as nix has it, never inside a path: a reader of the path
+        // must not see it, nor may a kill leave it there.
+        let tempLink: string;
         try {
-          retryWritable(() => linkSync(linkPath, tempLink));
+          tempLink = this.makeTempLink(linkPath);
         } catch (e) {
           if (errnoOf(e) === 'ENOENT' && this.seenLinks.delete(linkPath)) {
             // The entry went since we looked: the file may make a new one, or use another's.
@@ -278,7 +290,7 @@ const IN_FLIGHT = 4;
 export async function optimiseStore(store: LocalStore, options: OptimiseOptions = {}): Promise<OptimiseStats> {
   const { layout } = store;
   store.optimising.prepare?.();
-  mkdirSync(layout.linksDir, { recursive: true });
+  ensureOwnDirectory(layout.linksDir, 0o755);
   const linkedInodes = loadLinkedInodes(layout.linksDir);
   const paths = store.db.columnStatement('select path from ValidPaths order by path').all() as string[];
   const isValid = store.db.statement('select 1 from ValidPaths where path = ?');
@@ -316,6 +328,6 @@ export async function optimiseStore(store: LocalStore, options: OptimiseOptions 
 export async function autoOptimise(store: LocalStore, realPaths: Iterable<string>): Promise<void> {
   if (!store.settings.bool('auto-optimise-store')) return;
   const { layout } = store;
-  mkdirSync(layout.linksDir, { recursive: true });
+  ensureOwnDirectory(layout.linksDir, 0o755);
   await store.optimising.optimisePaths({ realPaths: [...realPaths], realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, linkedInodes: [] });
 }

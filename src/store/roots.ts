@@ -203,10 +203,8 @@ export function findRuntimeRoots(layout: StoreLayout, db: StoreDatabase, roots: 
   } catch {
     return; // no /proc: no runtime roots to find
   }
-  const self = String(process.pid);
   for (const pid of pids) {
-    // This process holds the store's own files open; that is not a use of the paths.
-    if (pid === self) continue;
+    // This process too, as nix: run from the store (a node installed by nix), it keeps that.
     const base = `/proc/${pid}`;
     noteLink(`${base}/exe`);
     noteLink(`${base}/cwd`);
@@ -227,11 +225,14 @@ export function findRuntimeRoots(layout: StoreLayout, db: StoreDatabase, roots: 
   }
 }
 
-/** The temp roots of live tsnix and nix processes, as `{temp:PID}` links. */
-export function findTempRoots(layout: StoreLayout, db: StoreDatabase, roots: Roots, options: FindRootsOptions = {}): void {
+/**
+ * The temp roots of live tsnix and nix processes, as `{temp:PID}` links; valid or not, as nix
+ * lists them (a path being built is a temp root before it is valid).
+ */
+export function findTempRoots(layout: StoreLayout, roots: Roots, options: FindRootsOptions = {}): void {
   for (const [pid, paths] of readTempRoots(layout)) {
     for (const path of paths) {
-      if (storePathOf(path, layout.storeDir) !== path || !isValidPath(db, path)) continue;
+      if (storePathOf(path, layout.storeDir) !== path) continue;
       addRoot(roots, path, options.censor ? CENSORED : `{temp:${pid}}`);
     }
   }
@@ -244,7 +245,7 @@ export function findRoots(layout: StoreLayout, db: StoreDatabase, options: FindR
   db.sqlite.transaction(() => {
     findLinkRoots(layout, db, roots, options);
     findRuntimeRoots(layout, db, roots, options);
-    findTempRoots(layout, db, roots, options);
+    findTempRoots(layout, roots, options);
   })();
   return roots;
 }

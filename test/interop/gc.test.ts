@@ -4,7 +4,7 @@
  * tsnix's roots keep, and each collector honours the temp roots of the other's running build.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
@@ -85,6 +85,30 @@ describe('interop: garbage collection with real nix', function () {
     const verify = runNix(nixStore, ['--store', bs.root, '--verify', '--check-contents']);
     assert.equal(verify.status, 0, verify.stderr);
     assert.doesNotMatch(verify.stderr, /error|modified|disappeared/);
+  });
+
+  it('counts what it frees as nix does, on an optimised store too', async () => {
+    const src = tempDir();
+    const trees = [1, 2, 3].map((i) => {
+      const dir = join(src, `t${i}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'shared'), Buffer.alloc(1 << 20, 1));
+      writeFileSync(join(dir, 'own'), Buffer.alloc(100000 * i, i));
+      return dir;
+    });
+    const added = await bs.run(['--add', ...trees]);
+    assert.equal(added.code, 0, added.stderr);
+    const [first, second] = lines(added.stdout);
+    assert.equal((await bs.run(['--optimise'])).code, 0);
+    const theirs = join(tempDir(), 'copy');
+    execFileSync('cp', ['-a', bs.root, theirs]);
+    for (const args of [['--delete', first!], ['--delete', second!], ['--gc']]) {
+      const ours = await bs.run(args);
+      const nixs = runNix(nixStore, ['--store', theirs, ...args]);
+      assert.equal(ours.code, 0, ours.stderr);
+      assert.equal(nixs.status, 0, nixs.stderr);
+      assert.equal(ours.stdout.toString(), nixs.stdout, args.join(' '));
+    }
   });
 
   /** Starts `command`, resolving once its stderr shows `marker`; then awaits its exit. */

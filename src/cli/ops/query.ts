@@ -108,7 +108,7 @@ export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
     case 'roots': {
       // What keeps the arguments alive: roots anywhere in their referrers' closure, with the
       // edges keep-outputs and keep-derivations add, as the collector sees them.
-      const graph = new LiveGraph(db, { keepOutputs: store.settings.bool('keep-outputs'), keepDerivations: store.settings.bool('keep-derivations') });
+      const graph = new LiveGraph(db, { keepOutputs: store.settings.bool('keep-outputs'), keepDerivations: store.settings.bool('keep-derivations') }, false);
       const keepers = new Set<string>();
       LiveGraph.reach(targets(parsed.useOutput), (p) => graph.keptBy(p), keepers);
       const roots = findRoots(store.layout, db, { info: (m) => process.stderr.write(`${m}\n`) });

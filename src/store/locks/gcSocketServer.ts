@@ -40,7 +40,15 @@ export class GcSocketServer {
         for (let newline = pending.indexOf('\n'); newline >= 0; newline = pending.indexOf('\n')) {
           const line = pending.slice(0, newline);
           pending = pending.slice(newline + 1);
-          if (!onRoot(line)) {
+          let accepted: boolean;
+          try {
+            accepted = onRoot(line);
+          } catch {
+            // Say, the database busy: the client is not answered, so it protects nothing
+            // and retries; the collection goes on.
+            accepted = false;
+          }
+          if (!accepted) {
             socket.destroy();
             return;
           }

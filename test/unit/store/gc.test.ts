@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync, linkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { addPathToStore } from '../../../src/store/addToStore.js';
-import { deletePathSync } from '../../../src/store/deletePath.js';
+import { deletePathSync, deleteTrustedTreeSync } from '../../../src/store/deletePath.js';
 import { collectGarbage } from '../../../src/store/gc.js';
 import { LocalStore } from '../../../src/store/localStore.js';
 import { isValidPath } from '../../../src/store/queryPathInfo.js';
@@ -48,14 +48,20 @@ describe('garbage collector', function () {
     }
   });
 
-  it('counts the bytes of files and symlinks with no other link, not directories', () => {
-    const dir = tempDir();
-    const tree = join(dir, 'tree');
-    mkdirSync(join(tree, 'sub'), { recursive: true });
-    writeFileSync(join(tree, 'sub', 'a'), Buffer.alloc(1000));
-    writeFileSync(join(tree, 'shared'), Buffer.alloc(500));
-    linkSync(join(tree, 'shared'), join(dir, 'elsewhere'));
-    assert.equal(deletePathSync(tree), 1000);
-    assert.equal(existsSync(join(dir, 'elsewhere')), true);
-  });
+  for (const [name, remove] of [['deletePathSync', deletePathSync], ['deleteTrustedTreeSync', deleteTrustedTreeSync]] as const) {
+    it(`${name} counts bytes as nix 2.8: files with at most one other link (their .links entry), not directories`, () => {
+      const dir = tempDir();
+      const tree = join(dir, 'tree');
+      mkdirSync(join(tree, 'sub'), { recursive: true });
+      writeFileSync(join(tree, 'sub', 'a'), Buffer.alloc(1000));
+      writeFileSync(join(tree, 'optimised'), Buffer.alloc(300));
+      linkSync(join(tree, 'optimised'), join(dir, 'links-entry'));
+      writeFileSync(join(tree, 'shared'), Buffer.alloc(500));
+      linkSync(join(tree, 'shared'), join(dir, 'elsewhere'));
+      linkSync(join(tree, 'shared'), join(dir, 'elsewhere-too'));
+      assert.equal(remove(tree), 1300);
+      assert.equal(existsSync(tree), false);
+      assert.equal(existsSync(join(dir, 'elsewhere')), true);
+    });
+  }
 });

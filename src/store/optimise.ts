@@ -10,11 +10,13 @@
  * the CLI). Optimisers may run at once, ours or nix's: each step tolerates another having
  * done it first.
  */
-import { chmodSync, linkSync, lstatSync, readdirSync, renameSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, renameSync, rmdirSync, unlinkSync, utimesSync, type Stats } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import { randomBytes } from 'node:crypto';
 import type { LocalStore } from './localStore.js';
 import { fileNarHash, type LinkableKind } from './nar/fileNarHash.js';
 import { ensureOwnDirectory } from './ownDirectory.js';
+import { TempDir } from './tempPath.js';
 
 export interface OptimiseStats {
   filesLinked: number;
@@ -27,6 +29,8 @@ export interface OptimiseTask {
   realPaths: string[];
   realStoreDir: string;
   linksDir: string;
+  /** A temporary directory in the store (which keeps collectors away) for the temporary links. */
+  tempDir: string;
   /** Inodes known to be in `.links`: a file with one of them costs only its lstat. */
   linkedInodes: number[];
 }
@@ -72,6 +76,8 @@ class Optimiser {
    * file is looked at again.
    */
   private readonly seenLinks = new Map<string, { ino: number; size: number }>();
+  private linksHere: string | undefined;
+  private tempLinks = 0;
 
   constructor(private readonly task: OptimiseTask) {
     this.inodes = new Set(task.linkedInodes);
@@ -165,18 +171,31 @@ class Optimiser {
     }
   }
 
-  /** A new link to `linkPath` under a name of its own in the store directory. */
+  /**
+   * A new link to `linkPath` in a directory of this thread's own in the task's temporary
+   * directory: outside every path, as nix's temporary links, and not in the store directory
+   * itself, whose lock every thread would queue on.
+   */
   private makeTempLink(linkPath: string): string {
-    for (;;) {
-      const tempLink = `${this.task.realStoreDir}/.tmp-link-${process.pid}-${randomBytes(6).toString('hex')}`;
-      try {
-        linkSync(linkPath, tempLink);
-        return tempLink;
-      } catch (e) {
-        // A name left by a killed optimiser (the collector removes those): take another.
-        if (errnoOf(e) !== 'EEXIST') throw e;
-      }
+    if (this.linksHere === undefined) {
+      const dir = `${this.task.tempDir}/${threadId}-${randomBytes(4).toString('hex')}`;
+      mkdirSync(dir, { mode: 0o700 });
+      this.linksHere = dir;
     }
+    const tempLink = `${this.linksHere}/${++this.tempLinks}`;
+    linkSync(linkPath, tempLink);
+    return tempLink;
+  }
+
+  /** Removes this thread's directory of temporary links, empty once every replacement is done. */
+  finish(): void {
+    if (this.linksHere === undefined) return;
+    try {
+      rmdirSync(this.linksHere);
+    } catch {
+      // Left for the temporary directory's removal.
+    }
+    this.linksHere = undefined;
   }
 
   /**
@@ -200,8 +219,7 @@ class Optimiser {
     };
     try {
       for (const [file, linkPath] of replacements) {
-        // In the store directory, as nix has it, never inside a path: a reader of the path
-        // must not see it, nor may a kill leave it there.
+        // Never inside a path: a reader of the path must not see it, nor may a kill leave it there.
         let tempLink: string;
         try {
           tempLink = this.makeTempLink(linkPath);
@@ -242,13 +260,17 @@ class Optimiser {
 /** Optimises `task.realPaths` on this thread; a path that is gone meanwhile is skipped. */
 export function optimisePathsSync(task: OptimiseTask): OptimiseResult {
   const optimiser = new Optimiser(task);
-  for (const path of task.realPaths) {
-    try {
-      optimiser.optimiseTree(path);
-    } catch (e) {
-      // Collected while we worked, or a valid path with missing content (--verify's business).
-      if (errnoOf(e) !== 'ENOENT') throw e;
+  try {
+    for (const path of task.realPaths) {
+      try {
+        optimiser.optimiseTree(path);
+      } catch (e) {
+        // Collected while we worked, or a valid path with missing content (--verify's business).
+        if (errnoOf(e) !== 'ENOENT') throw e;
+      }
     }
+  } finally {
+    optimiser.finish();
   }
   return optimiser.result;
 }
@@ -297,6 +319,7 @@ export async function optimiseStore(store: LocalStore, options: OptimiseOptions 
   const stats: OptimiseStats = { filesLinked: 0, bytesFreed: 0 };
   const pending: Promise<void>[] = [];
   let failure: unknown;
+  const temp = await TempDir.create(layout, 'optimise', store.onWait);
   try {
     for (let i = 0; i < paths.length && failure === undefined; i += GROUP) {
       const group: string[] = [];
@@ -305,7 +328,7 @@ export async function optimiseStore(store: LocalStore, options: OptimiseOptions 
         // Collected between the listing and the temp root: nothing to optimise.
         if (isValid.get(path) !== undefined) group.push(layout.toReal(path));
       }
-      const done = store.optimising.optimisePaths({ realPaths: group, realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, linkedInodes }).then((result) => {
+      const done = store.optimising.optimisePaths({ realPaths: group, realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, tempDir: temp.path, linkedInodes }).then((result) => {
         stats.filesLinked += result.filesLinked;
         stats.bytesFreed += result.bytesFreed;
         for (const { level, text } of result.messages) (level === 'warn' ? options.warn : options.info)?.(text);
@@ -316,6 +339,7 @@ export async function optimiseStore(store: LocalStore, options: OptimiseOptions 
     }
   } finally {
     await Promise.allSettled(pending);
+    temp.remove();
   }
   if (failure !== undefined) throw failure;
   return stats;
@@ -329,5 +353,10 @@ export async function autoOptimise(store: LocalStore, realPaths: Iterable<string
   if (!store.settings.bool('auto-optimise-store')) return;
   const { layout } = store;
   ensureOwnDirectory(layout.linksDir, 0o755);
-  await store.optimising.optimisePaths({ realPaths: [...realPaths], realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, linkedInodes: [] });
+  const temp = await TempDir.create(layout, 'optimise', store.onWait);
+  try {
+    await store.optimising.optimisePaths({ realPaths: [...realPaths], realStoreDir: layout.realStoreDir, linksDir: layout.linksDir, tempDir: temp.path, linkedInodes: [] });
+  } finally {
+    temp.remove();
+  }
 }

@@ -4,10 +4,10 @@
  * drops `.links/` entries nothing uses any more. Real nix agrees with the result.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TSNIX_STORE, tempDir, tsnixStore } from '../support/cli.js';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { nixOk, requireNix, runNix } from '../support/nix.js';
 
 function lines(text: string | Buffer): string[] {
@@ -153,6 +153,38 @@ describe('tsnix-store --optimise', function () {
     assert.equal(statSync(join(root, path4!, 'shared/common')).ino, statSync(real(paths[0]!, 'shared/common')).ino);
     assert.notEqual(statSync(join(root, path4!, 'shared/deeper/big')).ino, statSync(join(linksDir, entry)).ino);
     assert.equal((await run(['--verify', '--check-contents'])).code, 0);
+  });
+
+  it('killed with SIGKILL in the middle leaves every path intact: no temporary link inside one', async () => {
+    const src = tempDir();
+    const dirs = Array.from({ length: 1500 }, (_, i) => {
+      const dir = join(src, `p${i}`);
+      mkdirSync(join(dir, 'share'), { recursive: true });
+      for (let f = 0; f < 8; f++) writeFileSync(join(dir, 'share', `s${f}`), Buffer.alloc(4096 + f, f));
+      writeFileSync(join(dir, 'own'), `own ${i}\n`);
+      return dir;
+    });
+    const added = await run(['--add', ...dirs]);
+    assert.equal(added.code, 0, added.stderr);
+    const child = spawn(TSNIX_STORE, ['--store', root, '--optimise'], { env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' }, stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Linking has begun once .links has entries; kill soon after.
+    const linksDir = join(root, 'nix/store/.links');
+    for (let waited = 0; waited < 20000; waited += 5) {
+      if (existsSync(linksDir) && readdirSync(linksDir).length > 20) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    child.kill('SIGKILL');
+    await exited;
+    assert.equal(child.signalCode, 'SIGKILL', 'killed before it finished');
+    const verify = await run(['--verify', '--check-contents']);
+    assert.equal(verify.code, 0, verify.stderr);
+    const again = await run(['--optimise']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal((await run(['--verify', '--check-contents'])).code, 0);
+    // What the killed run left in the store directory is garbage the collector removes.
+    assert.equal((await run(['--gc'])).code, 0);
+    assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => n.startsWith('.') && n !== '.links'), []);
   });
 
   describe('with real nix', () => {

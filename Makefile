@@ -17,7 +17,7 @@ node_modules/.package-lock.json: package.json package-lock.json
 dist/.stamp: node_modules/.package-lock.json tsconfig.json $(TS_SRC)
 	npx tsc -p .
 	rm -rf dist/bundle
-	npx esbuild dist/src/cli/main.js --bundle --splitting --platform=node --format=esm --packages=external --log-level=warning --outdir=dist/bundle
+	npx esbuild dist/src/cli/main.js dist/src/cli/daemonMain.js --bundle --splitting --platform=node --format=esm --packages=external --log-level=warning --outdir=dist/bundle
 	@touch $@
 
 helper-c/tsnix-helper: $(HELPER_SRC) $(HELPER_HDR)

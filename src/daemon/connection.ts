@@ -1,0 +1,122 @@
+/**
+ * One client connection of the worker protocol (protocols.md, Part B): the handshake, then
+ * operations one at a time. An operation whose arguments cannot be read (malformed, or an
+ * operation tsnix does not serve) gets an Error and the connection is closed, as nix-daemon
+ * does; one that fails while working gets an Error and the connection goes on.
+ */
+import type { Writable } from 'node:stream';
+import { WireFormatError } from '../format/errors.js';
+import { WireReader, WireWriter } from '../format/wire.js';
+import type { LocalStore } from '../store/localStore.js';
+import { OPERATIONS, type Operation } from './operations.js';
+import { encodeError, ProtocolError, MIN_CLIENT_VERSION, NIX_VERSION, OPERATION_NAMES, PROTOCOL_VERSION, STDERR_LAST, WORKER_MAGIC_1, WORKER_MAGIC_2 } from './protocol.js';
+
+export interface ConnectionContext {
+  store: LocalStore;
+  /** May do what only trusted users may (repair, unsigned imports, any option). */
+  trusted: boolean;
+  /** For the daemon's own log, prefixed with the connection. */
+  log: (message: string) => void;
+}
+
+export class DaemonConnection {
+  readonly reader: WireReader;
+  /** The options the client set (SetOptions), by name. */
+  readonly overrides = new Map<string, string>();
+
+  constructor(
+    input: AsyncIterable<Buffer>,
+    private readonly output: Writable,
+    readonly ctx: ConnectionContext,
+  ) {
+    this.reader = new WireReader(input, 'client connection');
+  }
+
+  /** Writes `data`, waiting for the client to take it when its buffer is full. */
+  async send(data: Buffer): Promise<void> {
+    if (this.output.write(data)) return;
+    await new Promise<void>((resolve, reject) => {
+      const onDrain = (): void => {
+        this.output.off('error', onError);
+        resolve();
+      };
+      const onError = (e: Error): void => {
+        this.output.off('drain', onDrain);
+        reject(e);
+      };
+      this.output.once('drain', onDrain);
+      this.output.once('error', onError);
+    });
+  }
+
+  /** Success: STDERR_LAST, then the operation's reply. */
+  async reply(data?: Buffer): Promise<void> {
+    const last = new WireWriter().u64(STDERR_LAST).toBuffer();
+    await this.send(data ? Buffer.concat([last, data]) : last);
+  }
+
+  private async handshake(): Promise<void> {
+    const magic = await this.reader.readU64();
+    if (magic !== WORKER_MAGIC_1) throw new ProtocolError('protocol mismatch');
+    await this.send(new WireWriter().u64(WORKER_MAGIC_2).u64(PROTOCOL_VERSION).toBuffer());
+    const clientVersion = await this.reader.readU64();
+    if (clientVersion < MIN_CLIENT_VERSION) throw new ProtocolError('the Nix client version is too old');
+    // The layouts served are those of 1.34 (what Nix 2.8 sends); an older client would be misread.
+    if (clientVersion >> 8 !== PROTOCOL_VERSION >> 8 || (clientVersion & 0xff) < (PROTOCOL_VERSION & 0xff)) {
+      throw new ProtocolError(`tsnix-daemon speaks worker protocol 1.${PROTOCOL_VERSION & 0xff}; this client speaks ${clientVersion >> 8}.${clientVersion & 0xff} (use Nix 2.8 or later)`);
+    }
+    // Obsolete CPU affinity (with a CPU number if set) and "reserve space" flags.
+    if ((await this.reader.readU64()) !== 0) await this.reader.readU64();
+    await this.reader.readU64();
+    await this.send(new WireWriter().string(NIX_VERSION).toBuffer());
+    await this.reply();
+  }
+
+  /** Serves until the client hangs up or a request cannot be read. */
+  async serve(): Promise<void> {
+    try {
+      await this.handshake();
+    } catch (e) {
+      await this.failAndClose(e);
+      return;
+    }
+    for (;;) {
+      if (await this.reader.atEnd()) return;
+      let opcode: number;
+      let operation: Operation | undefined;
+      let run: () => Promise<void>;
+      try {
+        opcode = await this.reader.readU64();
+        operation = OPERATIONS.get(opcode);
+        const name = OPERATION_NAMES[opcode];
+        if (operation === undefined) {
+          throw new ProtocolError(name ? `tsnix-daemon does not support the operation ${name} (${opcode}) yet` : `invalid operation ${opcode}`);
+        }
+        run = await operation(this);
+      } catch (e) {
+        await this.failAndClose(e);
+        return;
+      }
+      try {
+        await run();
+      } catch (e) {
+        if (e instanceof WireFormatError || e instanceof ProtocolError) {
+          await this.failAndClose(e);
+          return;
+        }
+        this.ctx.log(`operation ${OPERATION_NAMES[opcode] ?? opcode} failed: ${(e as Error).message}`);
+        await this.send(encodeError((e as Error).message));
+      }
+    }
+  }
+
+  private async failAndClose(e: unknown): Promise<void> {
+    const message = e instanceof Error ? e.message : String(e);
+    this.ctx.log(`closing: ${message}`);
+    try {
+      await this.send(encodeError(message));
+    } catch {
+      // The client is gone: nothing to tell.
+    }
+  }
+}

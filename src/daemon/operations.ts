@@ -1,0 +1,196 @@
+/**
+ * The operations tsnix-daemon serves, by opcode. Each reads its arguments (an error there
+ * closes the connection) and returns the work, which ends with the reply.
+ */
+import { InvalidPathError } from '../format/errors.js';
+import { HASH_PART_LENGTH, parseStorePath } from '../format/storePath.js';
+import { WireWriter } from '../format/wire.js';
+import { queryDerivationOutputs, queryValidDerivers } from '../store/derivers.js';
+import { dumpPath } from '../store/nar/index.js';
+import { PathNotValidError } from '../store/dbErrors.js';
+import { queryPathInfo, queryValidPaths } from '../store/queryPathInfo.js';
+import { queryReferrers } from '../store/references.js';
+import { CENSORED, findRoots } from '../store/roots.js';
+import type { DaemonConnection } from './connection.js';
+import { ProtocolError, writePathInfo } from './protocol.js';
+import { queryMissing } from './queryMissing.js';
+
+export type Operation = (conn: DaemonConnection) => Promise<() => Promise<void>>;
+
+/** Reads a store path of the daemon's store; anything else ends the connection, as nix's parseStorePath. */
+async function readPath(conn: DaemonConnection): Promise<string> {
+  const path = await conn.reader.readString(4096);
+  try {
+    parseStorePath(path, conn.ctx.store.storeDir);
+  } catch (e) {
+    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
+    throw e;
+  }
+  return path;
+}
+
+async function readPaths(conn: DaemonConnection): Promise<string[]> {
+  const count = await conn.reader.readU64();
+  if (count > 1 << 22) throw new ProtocolError(`a list of ${count} store paths is more than tsnix-daemon takes`);
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) paths.push(await readPath(conn));
+  return paths;
+}
+
+const sorted = (paths: Iterable<string>): string[] => [...paths].sort();
+
+const isValidPath: Operation = async (conn) => {
+  const path = await readPath(conn);
+  return () => conn.reply(new WireWriter().u64(queryValidPaths(conn.ctx.store.db, [path]).size).toBuffer());
+};
+
+const queryPathInfoOp: Operation = async (conn) => {
+  const path = await readPath(conn);
+  return () => {
+    const info = queryPathInfo(conn.ctx.store.db, path);
+    const w = new WireWriter().u64(info ? 1 : 0);
+    if (info) writePathInfo(w, info, false);
+    return conn.reply(w.toBuffer());
+  };
+};
+
+const queryValidPathsOp: Operation = async (conn) => {
+  const paths = await readPaths(conn);
+  // Substituting the missing ones (the flag) is not served yet: the valid subset is the answer.
+  await conn.reader.readU64();
+  return () => conn.reply(new WireWriter().strings(sorted(queryValidPaths(conn.ctx.store.db, paths))).toBuffer());
+};
+
+const queryAllValidPaths: Operation = async (conn) => () =>
+  conn.reply(new WireWriter().strings(conn.ctx.store.db.columnStatement('select path from ValidPaths order by path').all() as string[]).toBuffer());
+
+const queryReferrersOp: Operation = async (conn) => {
+  const path = await readPath(conn);
+  return () => {
+    const db = conn.ctx.store.db;
+    const referrers = queryValidPaths(db, [path]).size > 0 ? queryReferrers(db, path) : [];
+    return conn.reply(new WireWriter().strings(sorted(referrers)).toBuffer());
+  };
+};
+
+const queryPathFromHashPart: Operation = async (conn) => {
+  const hashPart = await conn.reader.readString(256);
+  return () => {
+    const prefix = `${conn.ctx.store.storeDir}/${hashPart}`;
+    // Nix's query: the first valid path at or after the prefix, if it has the prefix.
+    const found = hashPart.length === HASH_PART_LENGTH
+      ? (conn.ctx.store.db.columnStatement('select path from ValidPaths where path >= ? order by path limit 1').get(prefix) as string | undefined)
+      : undefined;
+    return conn.reply(new WireWriter().string(found?.startsWith(`${prefix}-`) ? found : '').toBuffer());
+  };
+};
+
+const queryValidDeriversOp: Operation = async (conn) => {
+  const path = await readPath(conn);
+  return () => conn.reply(new WireWriter().strings(queryValidDerivers(conn.ctx.store.db, path)).toBuffer());
+};
+
+const queryDerivationOutputMap: Operation = async (conn) => {
+  const drvPath = await readPath(conn);
+  return () => {
+    const outputs = queryDerivationOutputs(conn.ctx.store.db, drvPath);
+    const w = new WireWriter().u64(outputs.size);
+    for (const [name, path] of outputs) w.string(name).string(path);
+    return conn.reply(w.toBuffer());
+  };
+};
+
+const addTempRoot: Operation = async (conn) => {
+  const path = await readPath(conn);
+  return async () => {
+    // Held by the daemon's own temp roots file: for as long as the daemon runs, which
+    // covers the connection (more than nix keeps, never less).
+    await conn.ctx.store.addTempRoot(path);
+    await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
+const syncWithGC: Operation = async (conn) => () => conn.reply(new WireWriter().u64(1).toBuffer());
+
+const findRootsOp: Operation = async (conn) => () => {
+  const { store, trusted } = conn.ctx;
+  const roots = findRoots(store.layout, store.db, { censor: !trusted });
+  const pairs: [string, string][] = [];
+  for (const [target, links] of roots) for (const link of links) pairs.push([link, target]);
+  pairs.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+  const w = new WireWriter().u64(pairs.length);
+  for (const [link, target] of pairs) w.string(trusted ? link : CENSORED).string(target);
+  return conn.reply(w.toBuffer());
+};
+
+const narFromPath: Operation = async (conn) => {
+  const path = await readPath(conn);
+  return async () => {
+    const { store } = conn.ctx;
+    if (queryValidPaths(store.db, [path]).size === 0) throw new PathNotValidError(path);
+    await conn.reply();
+    for await (const chunk of dumpPath(store.layout.toReal(path), { useCaseHack: store.useCaseHack })) await conn.send(chunk);
+  };
+};
+
+const querySubstitutablePaths: Operation = async (conn) => {
+  await readPaths(conn);
+  // No substituters are consulted through the daemon yet: none is substitutable.
+  return () => conn.reply(new WireWriter().strings([]).toBuffer());
+};
+
+const querySubstitutablePathInfos: Operation = async (conn) => {
+  const count = await conn.reader.readU64();
+  if (count > 1 << 22) throw new ProtocolError(`a list of ${count} store paths is more than tsnix-daemon takes`);
+  for (let i = 0; i < count; i++) {
+    await readPath(conn);
+    await conn.reader.readString(4096);
+  }
+  return () => conn.reply(new WireWriter().u64(0).toBuffer());
+};
+
+const setOptions: Operation = async (conn) => {
+  // keepFailed, keepGoing, tryFallback, verbosity, maxBuildJobs, maxSilentTime, useBuildHook,
+  // verboseBuild, logType, printBuildTrace, buildCores, useSubstitutes: not applied yet.
+  for (let i = 0; i < 12; i++) await conn.reader.readU64();
+  const count = await conn.reader.readU64();
+  if (count > 4096) throw new ProtocolError(`${count} options are more than tsnix-daemon takes`);
+  for (let i = 0; i < count; i++) conn.overrides.set(await conn.reader.readString(4096), await conn.reader.readString(1 << 20));
+  return () => conn.reply();
+};
+
+const queryMissingOp: Operation = async (conn) => {
+  const targets = await conn.reader.readStrings(1 << 22, 8192);
+  for (const target of targets) {
+    const path = target.split('!')[0]!;
+    try {
+      parseStorePath(path, conn.ctx.store.storeDir);
+    } catch (e) {
+      if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
+      throw e;
+    }
+  }
+  return () => {
+    const { willBuild, willSubstitute, unknown } = queryMissing(conn.ctx.store, targets);
+    return conn.reply(new WireWriter().strings(sorted(willBuild)).strings(sorted(willSubstitute)).strings(sorted(unknown)).u64(0).u64(0).toBuffer());
+  };
+};
+
+export const OPERATIONS: ReadonlyMap<number, Operation> = new Map<number, Operation>([
+  [1, isValidPath],
+  [6, queryReferrersOp],
+  [11, addTempRoot],
+  [13, syncWithGC],
+  [14, findRootsOp],
+  [19, setOptions],
+  [23, queryAllValidPaths],
+  [26, queryPathInfoOp],
+  [29, queryPathFromHashPart],
+  [30, querySubstitutablePathInfos],
+  [31, queryValidPathsOp],
+  [32, querySubstitutablePaths],
+  [33, queryValidDeriversOp],
+  [38, narFromPath],
+  [40, queryMissingOp],
+  [41, queryDerivationOutputMap],
+]);

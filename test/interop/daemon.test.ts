@@ -1,0 +1,139 @@
+/**
+ * tsnix-daemon serving real Nix 2.8 clients over `unix://`, and standing up to clients that
+ * misbehave. (Operations that add or build are not served yet: a client asking for one is
+ * told so by name.)
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tempDir, tsnixStoreOk } from '../support/cli.js';
+import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
+import { nixOk, requireNix, runNix } from '../support/nix.js';
+
+const STDERR_LAST = encodeU64(0x616c7473);
+const STDERR_ERROR = encodeU64(0x63787470);
+
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l !== '');
+}
+
+describe('interop: real nix clients and tsnix-daemon', function () {
+  this.timeout(60000);
+  let nix: string;
+  let nixStore: string;
+  let root: string;
+  let daemon: RunningDaemon;
+  let paths: string[];
+  before(function () {
+    nixStore = requireNix(this);
+    nix = requireNix(this, 'nix');
+  });
+  beforeEach(async () => {
+    root = tempDir('tsnix-daemon-');
+    const src = tempDir();
+    writeFileSync(join(src, 'a'), 'a\n');
+    writeFileSync(join(src, 'b'), 'b\n');
+    paths = lines(await tsnixStoreOk(['--store', root, '--add', join(src, 'a'), join(src, 'b')]));
+    daemon = await startDaemon(root);
+  });
+  afterEach(async () => {
+    await daemon.stop();
+  });
+
+  const remote = (): string => `unix://${daemon.socket}`;
+
+  it('nix path-info --json through the daemon says what nix reads from the store itself', () => {
+    const through = nixOk(nix, ['--extra-experimental-features', 'nix-command', 'path-info', '--json', '--store', remote(), ...paths]);
+    const direct = nixOk(nix, ['--extra-experimental-features', 'nix-command', 'path-info', '--json', '--store', root, ...paths]);
+    assert.deepEqual(JSON.parse(through), JSON.parse(direct));
+  });
+
+  it('nix-store --check-validity, -q --references and --gc --print-roots through the daemon', () => {
+    assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', ...paths]).status, 0);
+    const missing = '/nix/store/00000000000000000000000000000000-missing';
+    assert.notEqual(runNix(nixStore, ['--store', remote(), '--check-validity', missing]).status, 0);
+    assert.equal(nixOk(nixStore, ['--store', remote(), '-q', '--references', paths[0]!]), '');
+    const rootLink = join(root, 'nix/var/nix/gcroots/keep-a');
+    spawnSync('ln', ['-s', paths[0]!, rootLink]);
+    assert.match(nixOk(nixStore, ['--store', remote(), '--gc', '--print-roots']), new RegExp(`^${rootLink} -> ${paths[0]}$`, 'm'));
+  });
+
+  it('an operation not served yet is refused by name, and the daemon goes on serving', () => {
+    const src = tempDir();
+    writeFileSync(join(src, 'c'), 'c\n');
+    const r = runNix(nixStore, ['--store', remote(), '--add', join(src, 'c')]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /error: tsnix-daemon does not support the operation AddToStore \(7\) yet/);
+    assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', ...paths]).status, 0);
+  });
+
+  describe('bad clients', () => {
+    async function stillServes(): Promise<void> {
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(encodeU64(1), encodeString(paths[0]!));
+      await client.waitFor(16);
+      assert.deepEqual(client.received.subarray(0, 16), Buffer.concat([STDERR_LAST, encodeU64(1)]));
+      client.close();
+    }
+
+    it('garbage instead of an opcode: an Error, the connection closed, other clients served', async () => {
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(encodeU64(999), Buffer.from('this is not the worker protocol at all'));
+      await client.waitClosed();
+      assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+      assert.match(client.received.toString('latin1'), /invalid operation 999/);
+      const other = await RawClient.connect(daemon.socket);
+      await other.handshake();
+      other.send(Buffer.from('text where a u64 should be'));
+      await other.waitClosed();
+      assert.match(other.received.toString('latin1'), /integer \d+ at offset \d+ is too large/);
+      await stillServes();
+    });
+
+    it('a string length of 2^60: refused before anything is allocated', async () => {
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      const huge = Buffer.alloc(8);
+      huge.writeBigUInt64LE(1n << 60n);
+      client.send(encodeU64(1), huge);
+      await client.waitClosed();
+      assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+      assert.match(client.received.toString('latin1'), /exceeds the limit|too large/);
+      await stillServes();
+    });
+
+    it('a client that vanishes halfway through a request, and 200 idle connections, disturb nobody', async () => {
+      const half = await RawClient.connect(daemon.socket);
+      await half.handshake();
+      half.send(encodeU64(1), encodeU64(52), Buffer.from('/nix/store/'));
+      half.close();
+      const idle = await Promise.all(Array.from({ length: 200 }, () => RawClient.connect(daemon.socket)));
+      await stillServes();
+      assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', ...paths]).status, 0);
+      for (const c of idle) c.close();
+      assert.equal(daemon.process.exitCode, null, 'the daemon is still running');
+      assert.match(daemon.log(), /connection \d+: closing: client connection is truncated/);
+    });
+
+    it('a client older than the protocol it speaks is told so', async () => {
+      const client = await RawClient.connect(daemon.socket);
+      client.send(encodeU64(0x6e697863), encodeU64(0x115), encodeU64(0), encodeU64(0));
+      await client.waitClosed();
+      assert.match(client.received.toString('latin1'), /speaks worker protocol 1\.34; this client speaks 1\.21/);
+    });
+  });
+
+  it('--stdio serves one connection on stdin and stdout', () => {
+    const request = Buffer.concat([encodeU64(0x6e697863), encodeU64(0x122), encodeU64(0), encodeU64(0), encodeU64(1), encodeString(paths[1]!)]);
+    const r = spawnSync(TSNIX_DAEMON, ['--store', root, '--stdio'], { input: request, env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' } });
+    assert.equal(r.status, 0, r.stderr.toString());
+    const out = r.stdout;
+    // magic, version, "2.8.0", STDERR_LAST, then the reply: STDERR_LAST, 1.
+    assert.equal(out.readBigUInt64LE(0), 0x6478696fn);
+    assert.equal(out.readBigUInt64LE(8), 0x122n);
+    assert.deepEqual(out.subarray(out.length - 16), Buffer.concat([STDERR_LAST, encodeU64(1)]));
+  });
+});

@@ -1,14 +1,17 @@
 /**
  * tsnix-daemon's listener: one process serving every connection (one store handle, one
- * set of temp roots). The socket is made with mode 0600: until the daemon reads its peers'
- * credentials (SO_PEERCRED), only the user running it (and root) may connect, and every
- * connection is trusted.
+ * set of temp roots). As nix-daemon: the socket is mode 0666, each peer is identified by
+ * SO_PEERCRED, users outside `allowed-users` are turned away, and those in `trusted-users`
+ * are trusted. Where peers cannot be identified (the addon missing), the socket is made
+ * 0600 instead: only the daemon's own user (and root) connects, and is trusted.
  */
 import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
+import type { Writable } from 'node:stream';
 import type { LocalStore } from '../store/localStore.js';
 import { DaemonConnection } from './connection.js';
+import { canReadPeers, identify, matchUser, peerOf } from './peerCredentials.js';
 
 export interface DaemonOptions {
   store: LocalStore;
@@ -19,17 +22,34 @@ export interface DaemonOptions {
 let connections = 0;
 
 /** Serves one connection (a socket, or stdin/stdout with `--stdio`) until it ends. */
-export async function serveConnection(input: AsyncIterable<Buffer>, output: NodeJS.WritableStream & import('node:stream').Writable, store: LocalStore, log: (message: string) => void): Promise<void> {
+export async function serveConnection(input: AsyncIterable<Buffer>, output: Writable, store: LocalStore, log: (message: string) => void, trusted = true): Promise<void> {
   const id = ++connections;
   const prefixed = (message: string): void => log(`connection ${id}: ${message}`);
-  prefixed('accepted');
   try {
-    await new DaemonConnection(input, output, { store, trusted: true, log: prefixed }).serve();
+    await new DaemonConnection(input, output, { store, trusted, log: prefixed }).serve();
   } catch (e) {
     prefixed(`ended: ${(e as Error).message}`);
     return;
   }
   prefixed('closed');
+}
+
+/** Who may connect, and whether trusted; undefined when turned away (logged). */
+function admit(socket: Socket, store: LocalStore, log: (message: string) => void): boolean | undefined {
+  const peer = peerOf(socket);
+  if (peer === undefined) {
+    // Only possible behind a 0600 socket (see above): the daemon's own user.
+    log(`accepted connection (peer unknown; the socket admits only the daemon's user) (trusted)`);
+    return true;
+  }
+  const identity = identify(peer);
+  const trusted = matchUser(identity, store.settings.strings('trusted-users'));
+  if (!trusted && !matchUser(identity, store.settings.strings('allowed-users'))) {
+    log(`error processing connection: user '${identity.user}' is not allowed to connect to the Nix daemon`);
+    return undefined;
+  }
+  log(`accepted connection from pid ${peer.pid}, user ${identity.user}${trusted ? ' (trusted)' : ''}`);
+  return trusted;
 }
 
 export async function listenDaemon(options: DaemonOptions): Promise<Server> {
@@ -44,7 +64,12 @@ export async function listenDaemon(options: DaemonOptions): Promise<Server> {
     socket.on('error', () => {
       // A client that vanished: its connection ends below.
     });
-    void serveConnection(socket, socket, store, log).finally(() => socket.end());
+    const trusted = admit(socket, store, log);
+    if (trusted === undefined) {
+      socket.destroy();
+      return;
+    }
+    void serveConnection(socket, socket, store, log, trusted).finally(() => socket.end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -53,6 +78,6 @@ export async function listenDaemon(options: DaemonOptions): Promise<Server> {
       resolve();
     });
   });
-  chmodSync(socketPath, 0o600);
+  chmodSync(socketPath, canReadPeers() ? 0o666 : 0o600);
   return server;
 }

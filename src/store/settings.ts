@@ -54,6 +54,8 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'gc-reserved-space': { kind: 'int', default: '8388608', description: 'bytes reserved for the garbage collector' },
   'keep-outputs': { kind: 'bool', default: 'false', description: 'the garbage collector keeps the outputs of live derivations' },
   'keep-derivations': { kind: 'bool', default: 'true', description: 'the garbage collector keeps the derivations of live outputs' },
+  'trusted-users': { kind: 'strings', default: 'root', description: 'users the daemon trusts (names, @group, *)' },
+  'allowed-users': { kind: 'strings', default: '*', description: 'users who may connect to the daemon (names, @group, *)' },
   'auto-optimise-store': { kind: 'bool', default: 'false', description: 'hard-link identical files as each path is registered' },
 };
 

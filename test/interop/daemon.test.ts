@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, tsnixStoreOk } from '../support/cli.js';
 import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
@@ -115,7 +115,7 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', ...paths]).status, 0);
       for (const c of idle) c.close();
       assert.equal(daemon.process.exitCode, null, 'the daemon is still running');
-      assert.match(daemon.log(), /connection \d+: closing: client connection is truncated/);
+      await daemon.waitForLog(/connection \d+: closing: client connection is truncated/);
     });
 
     it('a client older than the protocol it speaks is told so', async () => {
@@ -123,6 +123,49 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       client.send(encodeU64(0x6e697863), encodeU64(0x115), encodeU64(0), encodeU64(0));
       await client.waitClosed();
       assert.match(client.received.toString('latin1'), /speaks worker protocol 1\.34; this client speaks 1\.21/);
+    });
+  });
+
+  describe('who may connect (SO_PEERCRED, allowed-users, trusted-users)', () => {
+    const NOBODY = 65534;
+    /** Runs nix-store as the unprivileged user `nobody` against the daemon. */
+    function asNobody(args: string[]): { status: number | null; stdout: string; stderr: string } {
+      const home = tempDir();
+      chmodSync(home, 0o777);
+      const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'env', `HOME=${home}`, nixStore, '--store', remote(), ...args], { encoding: 'utf8' });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+    let link: string;
+    beforeEach(function () {
+      if (process.getuid?.() !== 0) this.skip();
+      // The client must reach the socket.
+      chmodSync(root, 0o755);
+      link = join(root, 'nix/var/nix/gcroots/keep-a');
+      spawnSync('ln', ['-s', paths[0]!, link]);
+    });
+
+    it('an untrusted user is served, but sees the roots censored', async () => {
+      const r = asNobody(['--gc', '--print-roots']);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, new RegExp(`^\\{censored\\} -> ${paths[0]}$`, 'm'));
+      assert.doesNotMatch(r.stdout, /keep-a/);
+      await daemon.waitForLog(/accepted connection from pid \d+, user nobody\n/);
+    });
+
+    it('a user outside allowed-users is turned away; a trusted one sees the roots', async () => {
+      await daemon.stop();
+      daemon = await startDaemon(root, ['--option', 'allowed-users', 'root']);
+      const refused = asNobody(['--check-validity', paths[0]!]);
+      assert.notEqual(refused.status, 0);
+      await daemon.waitForLog(/error processing connection: user 'nobody' is not allowed to connect to the Nix daemon/);
+      assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', paths[0]!]).status, 0, 'root still is');
+
+      await daemon.stop();
+      daemon = await startDaemon(root, ['--option', 'allowed-users', 'root', '--option', 'trusted-users', 'root @nogroup']);
+      const trusted = asNobody(['--gc', '--print-roots']);
+      assert.equal(trusted.status, 0, trusted.stderr);
+      assert.match(trusted.stdout, new RegExp(`^${link} -> ${paths[0]}$`, 'm'));
+      await daemon.waitForLog(/accepted connection from pid \d+, user nobody \(trusted\)/);
     });
   });
 

@@ -15,13 +15,15 @@ export interface RunningDaemon {
   socket: string;
   process: ChildProcess;
   log: () => string;
+  /** Resolves with the log once it matches `pattern` (the daemon logs as it goes); rejects after 5 s. */
+  waitForLog: (pattern: RegExp) => Promise<string>;
   stop: () => Promise<void>;
 }
 
 /** Starts tsnix-daemon on the chroot store `root`; resolves once it listens. */
-export async function startDaemon(root: string): Promise<RunningDaemon> {
+export async function startDaemon(root: string, extraArgs: string[] = []): Promise<RunningDaemon> {
   const socket = join(root, 'nix/var/nix/daemon-socket/socket');
-  const child = spawn(TSNIX_DAEMON, ['--store', root], { env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn(TSNIX_DAEMON, ['--store', root, ...extraArgs], { env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let log = '';
   const listening = new Promise<void>((resolve, reject) => {
     child.stderr!.on('data', (c: Buffer) => {
@@ -36,6 +38,13 @@ export async function startDaemon(root: string): Promise<RunningDaemon> {
     socket,
     process: child,
     log: () => log,
+    waitForLog: async (pattern) => {
+      for (let waited = 0; !pattern.test(log); waited += 20) {
+        if (waited > 5000) throw new Error(`the daemon's log does not match ${pattern}:\n${log}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return log;
+    },
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

@@ -14,6 +14,7 @@ import { CENSORED, findRoots } from '../store/roots.js';
 import type { DaemonConnection } from './connection.js';
 import { ProtocolError, writePathInfo } from './protocol.js';
 import { queryMissing } from './queryMissing.js';
+import { ADD_OPERATIONS } from './addOperations.js';
 
 export type Operation = (conn: DaemonConnection) => Promise<() => Promise<void>>;
 
@@ -193,4 +194,5 @@ export const OPERATIONS: ReadonlyMap<number, Operation> = new Map<number, Operat
   [38, narFromPath],
   [40, queryMissingOp],
   [41, queryDerivationOutputMap],
+  ...ADD_OPERATIONS,
 ]);

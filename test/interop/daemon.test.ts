@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tempDir, tsnixStoreOk } from '../support/cli.js';
 import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
@@ -60,12 +60,48 @@ describe('interop: real nix clients and tsnix-daemon', function () {
   });
 
   it('an operation not served yet is refused by name, and the daemon goes on serving', () => {
-    const src = tempDir();
-    writeFileSync(join(src, 'c'), 'c\n');
-    const r = runNix(nixStore, ['--store', remote(), '--add', join(src, 'c')]);
+    const r = runNix(nixStore, ['--store', remote(), '--optimise']);
     assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /error: tsnix-daemon does not support the operation AddToStore \(7\) yet/);
+    assert.match(r.stderr, /error: tsnix-daemon does not support the operation OptimiseStore \(34\) yet/);
     assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', ...paths]).status, 0);
+  });
+
+  it('nix-store --add, --add-fixed and nix-instantiate add through the daemon the paths nix makes itself', () => {
+    const src = tempDir();
+    writeFileSync(join(src, 'file'), 'some file\n');
+    const dir = join(src, 'tree');
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    writeFileSync(join(dir, 'sub', 'f'), 'in a tree\n');
+    const reference = join(tempDir(), 'nix-store');
+    const added = lines(nixOk(nixStore, ['--store', remote(), '--add', join(src, 'file'), dir]));
+    const fixed = nixOk(nixStore, ['--store', remote(), '--add-fixed', 'sha256', join(src, 'file')]).trim();
+    const expression = 'derivation { name = "through-daemon"; builder = "/bin/sh"; args = [ "-c" "echo > $out" ]; system = "x86_64-linux"; }';
+    const drv = nixOk(nix + '-instantiate', ['--store', remote(), '-E', expression]).trim();
+    assert.deepEqual(added, lines(nixOk(nixStore, ['--store', reference, '--add', join(src, 'file'), dir])));
+    assert.equal(fixed, nixOk(nixStore, ['--store', reference, '--add-fixed', 'sha256', join(src, 'file')]).trim());
+    assert.equal(drv, nixOk(nix + '-instantiate', ['--store', reference, '-E', expression]).trim());
+    for (const path of [...added, fixed, drv]) {
+      // (No substituters: for a .drv, path-info asks them about its outputs, and there is no network.)
+      const info = (store: string): Record<string, unknown>[] =>
+        JSON.parse(nixOk(nix, ['--extra-experimental-features', 'nix-command', 'path-info', '--option', 'substituters', '', '--json', '--store', store, path])) as Record<string, unknown>[];
+      const ours = info(root);
+      const theirs = info(reference);
+      for (const info of [...ours, ...theirs]) delete info['registrationTime'];
+      assert.deepEqual(ours, theirs, path);
+    }
+    nixOk(nixStore, ['--store', root, '--verify', '--check-contents']);
+  });
+
+  it('nix-store --import and nix copy --to add paths through the daemon', () => {
+    const source = join(tempDir(), 'source');
+    const src = tempDir();
+    for (const name of ['x', 'y', 'z']) writeFileSync(join(src, name), `${name}\n`);
+    const made = lines(nixOk(nixStore, ['--store', source, '--add', join(src, 'x'), join(src, 'y'), join(src, 'z')]));
+    const exported = spawnSync(nixStore, ['--store', source, '--export', made[0]!], { env: { ...process.env, NIX_REMOTE: '' } }).stdout;
+    assert.deepEqual(lines(nixOk(nixStore, ['--store', remote(), '--import'], exported)), [made[0]!]);
+    nixOk(nix, ['--extra-experimental-features', 'nix-command', 'copy', '--option', 'substituters', '', '--from', source, '--to', remote(), made[1]!, made[2]!]);
+    assert.equal(runNix(nixStore, ['--store', root, '--check-validity', ...made]).status, 0);
+    nixOk(nixStore, ['--store', root, '--verify', '--check-contents']);
   });
 
   describe('bad clients', () => {
@@ -118,6 +154,56 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       await daemon.waitForLog(/connection \d+: closing: client connection is truncated/);
     });
 
+    /** AddToStoreNar of a made-up path, up to (not including) its framed NAR. */
+    function addToStoreNarHeader(path: string): Buffer {
+      return Buffer.concat([
+        encodeU64(39),
+        encodeString(path),
+        encodeString(''),
+        encodeString('0'.repeat(64)),
+        encodeU64(0),
+        encodeU64(0),
+        encodeU64(0),
+        encodeU64(0),
+        encodeU64(0),
+        encodeString(''),
+        encodeU64(0),
+        encodeU64(1),
+      ]);
+    }
+    const frame = (bytes: Buffer): Buffer => Buffer.concat([encodeU64(bytes.length), bytes]);
+
+    it('a NAR cut off in the middle by a vanishing client registers nothing and leaves nothing behind', async () => {
+      const cut = '/nix/store/11111111111111111111111111111111-cut';
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      const narStart = Buffer.concat(['nix-archive-1', '(', 'type', 'regular', 'contents'].map((t) => encodeString(t)));
+      client.send(addToStoreNarHeader(cut), frame(narStart), frame(Buffer.concat([encodeU64(1000), Buffer.alloc(100, 1)])));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.close();
+      await daemon.waitForLog(/connection \d+: closing: client connection is truncated/);
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', cut]).status, 0);
+      assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => n.startsWith('.tsnix-') || n.endsWith('-cut')), []);
+      await stillServes();
+    });
+
+    it('a malformed NAR in whole frames: an Error, and the same connection goes on', async () => {
+      const bad = '/nix/store/22222222222222222222222222222222-bad';
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(addToStoreNarHeader(bad), frame(Buffer.from('this is not a NAR, just some bytes....')), encodeU64(0));
+      await client.waitFor(8);
+      assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+      await client.waitFor(64);
+      const error = client.received.length;
+      client.send(encodeU64(1), encodeString(paths[0]!));
+      await client.waitFor(error + 16);
+      assert.deepEqual(client.received.subarray(client.received.length - 16), Buffer.concat([STDERR_LAST, encodeU64(1)]));
+      assert.equal(client.closed, false);
+      client.close();
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', bad]).status, 0);
+    });
+
     it('a client older than the protocol it speaks is told so', async () => {
       const client = await RawClient.connect(daemon.socket);
       client.send(encodeU64(0x6e697863), encodeU64(0x115), encodeU64(0), encodeU64(0));
@@ -150,6 +236,22 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.match(r.stdout, new RegExp(`^\\{censored\\} -> ${paths[0]}$`, 'm'));
       assert.doesNotMatch(r.stdout, /keep-a/);
       await daemon.waitForLog(/accepted connection from pid \d+, user nobody\n/);
+    });
+
+    it('an untrusted user\'s unsigned import is refused with nix\'s message', () => {
+      const source = join(tempDir(), 'source');
+      const src = tempDir();
+      writeFileSync(join(src, 'unsigned'), 'unsigned\n');
+      const [made] = lines(nixOk(nixStore, ['--store', source, '--add', join(src, 'unsigned')]));
+      const exported = spawnSync(nixStore, ['--store', source, '--export', made!]).stdout;
+      const home = tempDir();
+      chmodSync(home, 0o777);
+      const r = spawnSync('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', 'env', `HOME=${home}`, nixStore, '--store', remote(), '--import'], { input: exported, encoding: 'utf8' });
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, new RegExp(`error: cannot add path '${made}' because it lacks a signature by a trusted key`));
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', made!]).status, 0, 'nothing was added');
+      // The same stream from root (trusted: the client turns the check off) is accepted.
+      assert.deepEqual(lines(nixOk(nixStore, ['--store', remote(), '--import'], exported)), [made!]);
     });
 
     it('a user outside allowed-users is turned away; a trusted one sees the roots', async () => {

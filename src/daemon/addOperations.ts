@@ -1,0 +1,247 @@
+/**
+ * The operations that add paths through the daemon: AddToStore (content-addressed, as
+ * `nix-store --add` and `.drv` writing send), AddToStoreNar (`nix-store --import`) and
+ * AddMultipleToStore (`nix copy --to`). Content arrives as a framed stream, is unpacked into
+ * temporary directories while it is hashed, and is registered only once complete and
+ * checked, so a client that sends half a NAR, or vanishes, leaves nothing behind.
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
+import { contentAddressPath, parseContentAddress, renderContentAddress, type ContentAddress } from '../format/contentAddress.js';
+import { InvalidPathError, WireFormatError } from '../format/errors.js';
+import { Hash, parseHashAlgo, type HashAlgo } from '../format/hash.js';
+import { narInfoFingerprint } from '../format/narinfo.js';
+import { parsePublicKey, verifySignature } from '../format/signing.js';
+import { checkStorePathName, parseStorePath } from '../format/storePath.js';
+import { WireReader, WireWriter } from '../format/wire.js';
+import { commitPath, commitPaths, type NewPath } from '../store/commitPath.js';
+import type { LocalStore } from '../store/localStore.js';
+import { restorePath } from '../store/nar/index.js';
+import { makePathInfo, type ValidPathInfo } from '../store/pathInfo.js';
+import { requirePathInfo } from '../store/queryPathInfo.js';
+import { TempDir } from '../store/tempPath.js';
+import type { DaemonConnection } from './connection.js';
+import { FramedSource } from './framed.js';
+import type { Operation } from './operations.js';
+import { ProtocolError, writePathInfo } from './protocol.js';
+
+/** A failure of the content itself (the client is told; the connection goes on). */
+export class AddPathError extends Error {
+  override name = 'AddPathError';
+}
+
+function checkPath(path: string, store: LocalStore): string {
+  try {
+    parseStorePath(path, store.storeDir);
+  } catch (e) {
+    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
+    throw e;
+  }
+  return path;
+}
+
+async function readPathList(reader: WireReader, store: LocalStore): Promise<string[]> {
+  return (await reader.readStrings(1 << 20, 4096)).map((p) => checkPath(p, store));
+}
+
+/** ValidPathInfo "with path", as AddToStoreNar and AddMultipleToStore carry it. */
+async function readPathInfo(reader: WireReader, store: LocalStore): Promise<ValidPathInfo> {
+  const path = checkPath(await reader.readString(4096), store);
+  const deriver = await reader.readString(4096);
+  if (deriver !== '') checkPath(deriver, store);
+  const narHashText = await reader.readString(256);
+  let narHash: Hash;
+  try {
+    narHash = Hash.parse(narHashText, 'sha256');
+  } catch (e) {
+    throw new ProtocolError(`path info of '${path}': ${(e as Error).message}`);
+  }
+  const references = await readPathList(reader, store);
+  const registrationTime = await reader.readU64();
+  const narSize = await reader.readU64();
+  const ultimate = (await reader.readU64()) !== 0;
+  const sigs = await reader.readStrings(1024, 4096);
+  const ca = await reader.readString(4096);
+  return makePathInfo({ path, narHash, narSize, references: [...references].sort(), deriver: deriver || undefined, registrationTime, ultimate, sigs, ca: ca || undefined });
+}
+
+/** Whether `info` is a content-addressed path whose address gives its own path (then it needs no signature). */
+function isContentAddressed(info: ValidPathInfo, store: LocalStore): boolean {
+  if (info.ca === undefined) return false;
+  try {
+    const name = parseStorePath(info.path, store.storeDir).name;
+    return contentAddressPath(parseContentAddress(info.ca), name, info.references, info.path, store.storeDir) === info.path;
+  } catch {
+    return false;
+  }
+}
+
+/** Nix's rule for adding a path from outside: signed by a trusted key, unless the checks are off. */
+function checkSignatures(info: ValidPathInfo, store: LocalStore, checkSigs: boolean): void {
+  if (!checkSigs || !store.settings.bool('require-sigs') || isContentAddressed(info, store)) return;
+  const keys = store.settings.strings('trusted-public-keys').map((k) => parsePublicKey(k, "setting 'trusted-public-keys'"));
+  const fingerprint = narInfoFingerprint({ storePath: info.path, narHash: info.narHash, narSize: info.narSize, references: info.references });
+  if (!info.sigs.some((sig) => verifySignature(sig, fingerprint, keys))) {
+    throw new AddPathError(`cannot add path '${info.path}' because it lacks a signature by a trusted key`);
+  }
+}
+
+/** Unpacks the NAR on `reader` into a new temporary directory and checks it against `info`. */
+async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidPathInfo): Promise<TempDir> {
+  const temp = await TempDir.create(store.layout, 'daemon', store.onWait);
+  try {
+    const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
+    if (!narHash.equals(info.narHash)) {
+      throw new AddPathError(`hash mismatch importing path '${info.path}';\n  specified: ${info.narHash.format('nix32')}\n  got:       ${narHash.format('nix32')}`);
+    }
+    if (info.narSize !== 0 && narSize !== info.narSize) {
+      throw new AddPathError(`size mismatch importing path '${info.path}';\n  specified: ${info.narSize}\n  got:       ${narSize}`);
+    }
+    info.narSize = narSize;
+    return temp;
+  } catch (e) {
+    temp.remove();
+    throw e;
+  }
+}
+
+/**
+ * Runs `work` on the framed stream and then reads what it left of it; the stream must be read
+ * to its end before the answer, failure or not. A broken frame ends the connection.
+ */
+async function withFramed<T>(conn: DaemonConnection, work: (framed: FramedSource) => Promise<T>): Promise<T> {
+  const framed = new FramedSource(conn.reader);
+  let result: T | undefined;
+  let failure: unknown;
+  try {
+    result = await work(framed);
+  } catch (e) {
+    failure = e;
+  }
+  // Throws, ending the connection, only if the frames themselves are broken or cut off.
+  await framed.drain();
+  if (failure !== undefined) {
+    // The frames were whole: a malformed NAR inside them is the content's fault, not the connection's.
+    throw failure instanceof WireFormatError ? new AddPathError(failure.message) : failure;
+  }
+  return result as T;
+}
+
+/** Writes the payload to `file` (mode 0444) while hashing it with `algo`. */
+async function writeHashed(framed: FramedSource, file: string, algo: HashAlgo): Promise<Hash> {
+  const hasher = createHash(algo);
+  const fd = openSync(file, 'wx', 0o600);
+  try {
+    for await (const chunk of framed.chunks()) {
+      hasher.update(chunk);
+      for (let done = 0; done < chunk.length; ) done += writeSync(fd, chunk, done);
+    }
+    fchmodSync(fd, 0o444);
+  } finally {
+    closeSync(fd);
+  }
+  return new Hash(algo, hasher.digest());
+}
+
+function refuseRepair(repair: boolean): void {
+  if (repair) throw new AddPathError('repairing paths through tsnix-daemon is not supported yet');
+}
+
+const addToStore: Operation = async (conn) => {
+  const { store } = conn.ctx;
+  const name = await conn.reader.readString(1024);
+  const method = await conn.reader.readString(64);
+  const references = await readPathList(conn.reader, store);
+  const repair = (await conn.reader.readU64()) !== 0;
+  return async () => {
+    const path = await withFramed(conn, async (framed) => {
+      refuseRepair(repair);
+      checkStorePathName(name, name);
+      const temp = await TempDir.create(store.layout, 'daemon', store.onWait);
+      try {
+        let ca: ContentAddress;
+        let narHash: Hash;
+        let narSize: number;
+        if (method.startsWith('fixed:r:')) {
+          // A NAR; its path's hash is the NAR's, in the algorithm asked for.
+          const algo = parseHashAlgo(method.slice('fixed:r:'.length));
+          const extra = algo === 'sha256' ? undefined : createHash(algo);
+          const payload = new WireReader(framed.chunks(), 'framed stream');
+          if (extra) payload.onConsume = (bytes) => extra.update(bytes);
+          ({ narHash, narSize } = await restorePath(temp.contentPath, payload, { useCaseHack: store.useCaseHack }));
+          if (!(await payload.atEnd())) throw new AddPathError(`the NAR of '${name}' is followed by more data`);
+          ca = { method: 'recursive', hash: extra ? new Hash(algo, extra.digest()) : narHash };
+        } else if (method === 'text:sha256' || (method.startsWith('fixed:') && !method.startsWith('fixed:r:'))) {
+          // The file's bytes: a text file (a .drv, builtins.toFile) or a flat fixed output.
+          const text = method.startsWith('text:');
+          if (!text && references.length > 0) throw new AddPathError(`a flat content-addressed path ('${name}') cannot have references`);
+          const hash = await writeHashed(framed, temp.contentPath, text ? 'sha256' : parseHashAlgo(method.slice('fixed:'.length)));
+          ({ narHash, narSize } = await store.hashing.hashPath(temp.contentPath, [], false));
+          ca = text ? { method: 'text', hash } : { method: 'flat', hash };
+        } else {
+          throw new AddPathError(`content-address method '${method}' is not supported`);
+        }
+        const path = contentAddressPath(ca, name, references, undefined, store.storeDir);
+        await commitPath(store, temp, makePathInfo({ path, narHash, narSize, references: [...references].sort(), ca: renderContentAddress(ca) }));
+        return path;
+      } catch (e) {
+        temp.remove();
+        throw e;
+      }
+    });
+    await conn.reply(writePathInfo(new WireWriter(), requirePathInfo(store.db, path), true).toBuffer());
+  };
+};
+
+const addToStoreNar: Operation = async (conn) => {
+  const { store, trusted } = conn.ctx;
+  const info = await readPathInfo(conn.reader, store);
+  const repair = (await conn.reader.readU64()) !== 0;
+  // An untrusted client cannot skip the signature check, nor claim to have built a path.
+  const dontCheckSigs = (await conn.reader.readU64()) !== 0 && trusted;
+  if (!trusted) info.ultimate = false;
+  return async () => {
+    await withFramed(conn, async (framed) => {
+      refuseRepair(repair);
+      checkSignatures(info, store, !dontCheckSigs);
+      const payload = new WireReader(framed.chunks(), 'framed stream');
+      const temp = await unpackChecked(store, payload, info);
+      await commitPaths(store, [{ temp, info }]);
+    });
+    await conn.reply();
+  };
+};
+
+const addMultipleToStore: Operation = async (conn) => {
+  const { store, trusted } = conn.ctx;
+  const repair = (await conn.reader.readU64()) !== 0;
+  const dontCheckSigs = (await conn.reader.readU64()) !== 0 && trusted;
+  return async () => {
+    await withFramed(conn, async (framed) => {
+      refuseRepair(repair);
+      const payload = new WireReader(framed.chunks(), 'framed stream');
+      const count = await payload.readU64();
+      const entries: NewPath[] = [];
+      try {
+        for (let i = 0; i < count; i++) {
+          const info = await readPathInfo(payload, store);
+          info.ultimate = false;
+          checkSignatures(info, store, !dontCheckSigs);
+          entries.push({ temp: await unpackChecked(store, payload, info), info });
+        }
+      } catch (e) {
+        for (const { temp } of entries) temp.remove();
+        throw e;
+      }
+      // In the order given (dependencies first), all or, on a failure, what came before it.
+      await commitPaths(store, entries);
+    });
+    await conn.reply();
+  };
+};
+
+export const ADD_OPERATIONS: ReadonlyMap<number, Operation> = new Map([
+  [7, addToStore],
+  [39, addToStoreNar],
+  [44, addMultipleToStore],
+]);

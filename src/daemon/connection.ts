@@ -49,6 +49,14 @@ export class DaemonConnection {
     });
   }
 
+  /**
+   * Writes `data` without waiting: log lines from inside a build, which must keep their
+   * order but are small; a client that stops reading just makes the socket buffer them.
+   */
+  sendNow(data: Buffer): void {
+    this.output.write(data);
+  }
+
   /** Success: STDERR_LAST, then the operation's reply. */
   async reply(data?: Buffer): Promise<void> {
     const last = new WireWriter().u64(STDERR_LAST).toBuffer();

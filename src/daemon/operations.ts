@@ -15,6 +15,7 @@ import type { DaemonConnection } from './connection.js';
 import { ProtocolError, writePathInfo } from './protocol.js';
 import { queryMissing } from './queryMissing.js';
 import { ADD_OPERATIONS } from './addOperations.js';
+import { BUILD_OPERATIONS } from './buildOperations.js';
 
 export type Operation = (conn: DaemonConnection) => Promise<() => Promise<void>>;
 
@@ -195,4 +196,5 @@ export const OPERATIONS: ReadonlyMap<number, Operation> = new Map<number, Operat
   [40, queryMissingOp],
   [41, queryDerivationOutputMap],
   ...ADD_OPERATIONS,
+  ...BUILD_OPERATIONS,
 ]);

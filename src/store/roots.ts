@@ -11,7 +11,9 @@
  *
  * Each root maps to the links that keep it, which `--print-roots` and `-q --roots` show.
  */
-import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync, type Dirent } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, type Dirent } from 'node:fs';
+import { encodeNix32 } from '../format/base32.js';
 import { dirname, resolve } from 'node:path';
 import { InvalidPathError } from '../format/errors.js';
 import { parseBaseName, toStorePath } from '../format/storePath.js';
@@ -248,4 +250,22 @@ export function findRoots(layout: StoreLayout, db: StoreDatabase, options: FindR
     findTempRoots(layout, roots, options);
   })();
   return roots;
+}
+
+/**
+ * Registers `link` (an absolute path outside the store, normally a symlink into it) as an
+ * indirect root: `gcroots/auto/<nix32 sha1 of the link's path>` points at it, as nix names it.
+ */
+export function addIndirectRoot(layout: StoreLayout, link: string): void {
+  const auto = `${layout.gcRootsDir}/auto`;
+  mkdirSync(auto, { recursive: true });
+  const name = `${auto}/${encodeNix32(createHash('sha1').update(link).digest())}`;
+  const temporary = `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  symlinkSync(link, temporary);
+  try {
+    renameSync(temporary, name);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
 }

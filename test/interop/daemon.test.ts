@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { BuildStore } from '../support/buildStore.js';
 import { join } from 'node:path';
 import { tempDir, tsnixStoreOk } from '../support/cli.js';
 import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
@@ -268,6 +269,61 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.equal(trusted.status, 0, trusted.stderr);
       assert.match(trusted.stdout, new RegExp(`^${link} -> ${paths[0]}$`, 'm'));
       await daemon.waitForLog(/accepted connection from pid \d+, user nobody \(trusted\)/);
+    });
+  });
+
+  describe('builds through the daemon (the client in a mount namespace where the test store is /nix)', () => {
+    let bs: BuildStore;
+    beforeEach(async function () {
+      if (process.getuid?.() !== 0) this.skip();
+      await daemon.stop();
+      bs = await BuildStore.create();
+      daemon = await startDaemon(bs.root);
+    });
+    afterEach(async () => {
+      await daemon.stop();
+      bs?.remove();
+    });
+
+    /** Runs `script` with the test store's `nix` bound on /nix and NIX_REMOTE at the daemon. */
+    function client(script: string): { status: number | null; stdout: string; stderr: string } {
+      const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && ${script}`], {
+        encoding: 'utf8',
+        env: { ...process.env, NIX_REMOTE: remote(), NIX_CONF_DIR: '/nonexistent' },
+      });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    }
+
+    it('nix-build builds, logs and roots its result; nix-store -r, --export and --gc --print-dead work through it', () => {
+      writeFileSync(
+        join(bs.root, 'e.nix'),
+        `let bb = builtins.storePath "${bs.busybox}"; in {
+          ok = derivation { name = "hello-daemon"; system = "x86_64-linux"; builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo building now; echo hi > $out" ]; };
+          bad = derivation { name = "fails"; system = "x86_64-linux"; builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo about to fail; exit 3" ]; };
+        }`,
+      );
+      const built = client("nix-build e.nix -A ok --option substituters ''");
+      assert.equal(built.status, 0, built.stderr);
+      const out = built.stdout.trim();
+      assert.match(out, /^\/nix\/store\/[0-9a-z]{32}-hello-daemon$/);
+      assert.match(built.stderr, /building now/);
+      assert.equal(readFileSync(join(bs.root, out), 'utf8'), 'hi\n');
+      assert.equal(readlinkSync(join(bs.root, 'result')), out);
+      // The result is an indirect root the collector honours.
+      const dead = client('nix-store --gc --print-dead');
+      assert.equal(dead.status, 0, dead.stderr);
+      assert.ok(!lines(dead.stdout).includes(out));
+      const realised = client('nix-store -r $(nix-instantiate e.nix -A ok)');
+      assert.equal(realised.status, 0, realised.stderr);
+      assert.equal(realised.stdout.trim(), out);
+      const exported = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && nix-store --export ${out}`], { env: { ...process.env, NIX_REMOTE: remote() } });
+      assert.equal(exported.status, 0);
+      assert.ok(exported.stdout.includes(Buffer.from('hi\n')));
+
+      const failed = client("nix-build e.nix -A bad --option substituters ''");
+      assert.notEqual(failed.status, 0);
+      assert.match(failed.stderr, /about to fail/);
+      assert.match(failed.stderr, /error: builder for '\/nix\/store\/[0-9a-z]{32}-fails\.drv' failed with exit code 3/);
     });
   });
 

@@ -3,10 +3,9 @@
  * and fetched, builds, prints the outputs (or the roots made with --add-root) on stdout, and
  * exits with nix's status: 1, or 100–111 for failed, timed-out, mismatched builds.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { encodeNix32 } from '../../format/base32.js';
+import { randomBytes } from 'node:crypto';
+import { readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
 import { groupId } from '../../build/sandbox/buildUsers.js';
 import { BuildCancelledError } from '../../build/errors.js';
@@ -14,6 +13,7 @@ import { describePlan, type Plan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
 import { ensureStoreDirs } from '../../store/layout.js';
+import { addIndirectRoot } from '../../store/roots.js';
 import { openSubstituters } from '../../substituters/openSubstituters.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { pathExists } from '../../store/pathExists.js';
@@ -62,9 +62,7 @@ function addPermRoot(store: LocalStore, storePath: string, rootPath: string): st
   }
   if (pathExists(root) && !isStoreLink(root, store)) throw new RootError(`cannot create symlink '${root}'; already exists`);
   replaceSymlink(storePath, root);
-  const auto = join(store.layout.gcRootsDir, 'auto');
-  mkdirSync(auto, { recursive: true });
-  replaceSymlink(root, join(auto, encodeNix32(createHash('sha1').update(root).digest())));
+  addIndirectRoot(store.layout, root);
   return root;
 }
 

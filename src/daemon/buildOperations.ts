@@ -1,0 +1,148 @@
+/**
+ * The operations that build, collect and optimise through the daemon: BuildPaths (what
+ * `nix-store -r` and `nix-build` send), EnsurePath, AddIndirectRoot (nix-build's `result`),
+ * CollectGarbage, OptimiseStore. Build output and messages reach the client as log lines.
+ */
+import { buildSettingsFrom } from '../build/buildSettings.js';
+import { BuildCancelledError } from '../build/errors.js';
+import type { BuildEvents } from '../build/events.js';
+import { Scheduler } from '../build/scheduler.js';
+import { parseTarget, type Target } from '../build/targets.js';
+import { InvalidPathError } from '../format/errors.js';
+import { parseStorePath } from '../format/storePath.js';
+import { WireWriter } from '../format/wire.js';
+import { collectGarbage, type GcAction } from '../store/gc.js';
+import { freedByLinkingLine, optimiseStore } from '../store/optimise.js';
+import { addIndirectRoot } from '../store/roots.js';
+import { openSubstituters } from '../substituters/openSubstituters.js';
+import type { DaemonConnection } from './connection.js';
+import type { Operation } from './operations.js';
+import { encodeLogLine, ProtocolError } from './protocol.js';
+
+/** Work that failed in a way the client is told about (the connection goes on). */
+export class DaemonOperationError extends Error {
+  override name = 'DaemonOperationError';
+}
+
+/** Events of a build as log lines on the connection (small writes, not waited for). */
+function clientEvents(conn: DaemonConnection): BuildEvents {
+  const line = (text: string): void => conn.sendNow(encodeLogLine(text));
+  return {
+    expect() {},
+    buildStarted: (drvPath) => line(`building '${drvPath}'...`),
+    logLine: (_drvPath, text) => line(text),
+    buildFinished() {},
+    substitutionStarted: (path, from) => line(`copying path '${path}' from '${from}'...`),
+    substitutionFinished() {},
+    downloaded() {},
+    message: (text) => line(text),
+  };
+}
+
+function checkTargetPath(text: string, conn: DaemonConnection): Target {
+  const path = text.split('!')[0]!;
+  try {
+    parseStorePath(path, conn.ctx.store.storeDir);
+  } catch (e) {
+    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
+    throw e;
+  }
+  return parseTarget(text);
+}
+
+const BUILD_MODES = ['normal', 'repair', 'check'] as const;
+
+async function readBuildMode(conn: DaemonConnection): Promise<(typeof BUILD_MODES)[number]> {
+  const mode = await conn.reader.readU64();
+  const name = BUILD_MODES[mode];
+  if (name === undefined) throw new ProtocolError(`invalid build mode ${mode}`);
+  return name;
+}
+
+/** Realises `targets` with a scheduler of this operation's own; throws nix's message on failure. */
+async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number], texts: string[]): Promise<void> {
+  const { store, trusted } = conn.ctx;
+  if (mode !== 'normal' && !trusted) throw new DaemonOperationError("repairing or checking is not allowed because you are not in 'trusted-users'");
+  const substituters = openSubstituters(store.settings, store.storeDir);
+  try {
+    const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events: clientEvents(conn), mode, substituters });
+    const result = await scheduler.realise(targets);
+    const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
+    if (failed.length === 1) throw new DaemonOperationError(failed[0]!.f.message);
+    if (failed.length > 1) {
+      for (const { f } of failed) conn.sendNow(encodeLogLine(`error: ${f.message}`));
+      throw new DaemonOperationError(`build of ${failed.map(({ i }) => `'${texts[i]}'`).join(', ')} failed`);
+    }
+    if (result.targetFailures.some((f) => f !== undefined)) throw new DaemonOperationError('build was cancelled');
+  } finally {
+    await Promise.all(substituters.map((s) => s.close()));
+  }
+}
+
+const buildPaths: Operation = async (conn) => {
+  const texts = await conn.reader.readStrings(1 << 20, 8192);
+  const targets = texts.map((t) => checkTargetPath(t, conn));
+  const mode = await readBuildMode(conn);
+  return async () => {
+    await realiseForClient(conn, targets, mode, texts);
+    await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
+const ensurePath: Operation = async (conn) => {
+  const text = await conn.reader.readString(4096);
+  const target = checkTargetPath(text, conn);
+  return async () => {
+    await realiseForClient(conn, [target], 'normal', [text]);
+    await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
+const addIndirectRootOp: Operation = async (conn) => {
+  const link = await conn.reader.readString(4096);
+  if (!link.startsWith('/')) throw new ProtocolError(`'${link}' is not an absolute path`);
+  return async () => {
+    addIndirectRoot(conn.ctx.store.layout, link);
+    await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
+const GC_ACTIONS: readonly GcAction[] = ['return-live', 'return-dead', 'delete-dead', 'delete-specific'];
+
+const collectGarbageOp: Operation = async (conn) => {
+  const actionNumber = await conn.reader.readU64();
+  const action = GC_ACTIONS[actionNumber];
+  if (action === undefined) throw new ProtocolError(`invalid garbage collector action ${actionNumber}`);
+  const pathsToDelete = await conn.reader.readStrings(1 << 22, 4096);
+  for (const p of pathsToDelete) checkTargetPath(p, conn);
+  const ignoreLiveness = (await conn.reader.readU64()) !== 0;
+  // The client sends "no limit" as 2^64 - 1: beyond what a number holds exactly, so read it raw.
+  const maxFreedRaw = (await conn.reader.readExact(8)).readBigUInt64LE();
+  for (let i = 0; i < 3; i++) await conn.reader.readU64();
+  return async () => {
+    if (ignoreLiveness) throw new DaemonOperationError('you are not allowed to ignore liveness');
+    const maxFreed = maxFreedRaw >= BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(maxFreedRaw);
+    const results = await collectGarbage(conn.ctx.store, {
+      action,
+      pathsToDelete,
+      info: (message) => conn.sendNow(encodeLogLine(message)),
+      ...(maxFreed !== undefined ? { maxFreed } : {}),
+    });
+    await conn.reply(new WireWriter().strings(results.paths).u64(results.bytesFreed).u64(0).toBuffer());
+  };
+};
+
+const optimiseStoreOp: Operation = async (conn) => async () => {
+  const line = (text: string): void => conn.sendNow(encodeLogLine(text));
+  const stats = await optimiseStore(conn.ctx.store, { info: line, warn: (text) => line(`warning: ${text}`) });
+  line(freedByLinkingLine(stats));
+  await conn.reply(new WireWriter().u64(1).toBuffer());
+};
+
+export const BUILD_OPERATIONS: ReadonlyMap<number, Operation> = new Map([
+  [9, buildPaths],
+  [10, ensurePath],
+  [12, addIndirectRootOp],
+  [20, collectGarbageOp],
+  [34, optimiseStoreOp],
+]);

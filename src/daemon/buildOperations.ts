@@ -1,7 +1,7 @@
 /**
- * The operations that build, collect and optimise through the daemon: BuildPaths (what
- * `nix-store -r` and `nix-build` send), EnsurePath, AddIndirectRoot (nix-build's `result`),
- * CollectGarbage, OptimiseStore. Build output and messages reach the client as log lines.
+ * The operations that build, collect, optimise and verify through the daemon: BuildPaths
+ * (what `nix-store -r` and `nix-build` send), EnsurePath, AddIndirectRoot (nix-build's
+ * `result`), CollectGarbage, OptimiseStore, VerifyStore. Build output and messages reach the client as log lines.
  */
 import { buildSettingsFrom } from '../build/buildSettings.js';
 import { BuildCancelledError } from '../build/errors.js';
@@ -14,6 +14,7 @@ import { WireWriter } from '../format/wire.js';
 import { collectGarbage, type GcAction } from '../store/gc.js';
 import { freedByLinkingLine, optimiseStore } from '../store/optimise.js';
 import { addIndirectRoot } from '../store/roots.js';
+import { verifyStore } from '../store/verifyStore.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
 import type { Operation } from './operations.js';
@@ -139,7 +140,30 @@ const optimiseStoreOp: Operation = async (conn) => async () => {
   await conn.reply(new WireWriter().u64(1).toBuffer());
 };
 
+const verifyStoreOp: Operation = async (conn) => {
+  const checkContents = (await conn.reader.readU64()) !== 0;
+  const repair = (await conn.reader.readU64()) !== 0;
+  return async () => {
+    if (repair && !conn.ctx.trusted) throw new DaemonOperationError("you are not privileged to repair paths");
+    const line = (text: string): void => conn.sendNow(encodeLogLine(text));
+    const repairPaths = repair
+      ? async (paths: string[]): Promise<boolean> => {
+          try {
+            await realiseForClient(conn, paths.map((path) => ({ kind: 'path' as const, path })), 'repair', paths);
+            return true;
+          } catch (e) {
+            line(`error: ${(e as Error).message}`);
+            return false;
+          }
+        }
+      : undefined;
+    const { allFixed } = await verifyStore(conn.ctx.store, checkContents, line, repairPaths);
+    await conn.reply(new WireWriter().u64(allFixed ? 0 : 1).toBuffer());
+  };
+};
+
 export const BUILD_OPERATIONS: ReadonlyMap<number, Operation> = new Map([
+  [35, verifyStoreOp],
   [9, buildPaths],
   [10, ensurePath],
   [12, addIndirectRootOp],

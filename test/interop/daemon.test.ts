@@ -60,11 +60,23 @@ describe('interop: real nix clients and tsnix-daemon', function () {
     assert.match(nixOk(nixStore, ['--store', remote(), '--gc', '--print-roots']), new RegExp(`^${rootLink} -> ${paths[0]}$`, 'm'));
   });
 
-  it('an operation not served yet is refused by name, and the daemon goes on serving', () => {
-    const r = runNix(nixStore, ['--store', remote(), '--optimise']);
-    assert.notEqual(r.status, 0);
-    assert.match(r.stderr, /error: tsnix-daemon does not support the operation OptimiseStore \(34\) yet/);
+  it('an operation not served is refused by name, and the daemon goes on serving', async () => {
+    const client = await RawClient.connect(daemon.socket);
+    await client.handshake();
+    client.send(encodeU64(28), encodeString(paths[0]!));
+    await client.waitClosed();
+    assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+    assert.match(client.received.toString('latin1'), /tsnix-daemon does not support the operation QueryDerivationOutputNames \(28\) yet/);
     assert.equal(runNix(nixStore, ['--store', remote(), '--check-validity', ...paths]).status, 0);
+  });
+
+  it('nix-store --optimise and --verify --check-contents through the daemon', () => {
+    const optimised = runNix(nixStore, ['--store', remote(), '--optimise']);
+    assert.equal(optimised.status, 0, optimised.stderr);
+    assert.match(optimised.stderr, /MiB freed by hard-linking \d+ files/);
+    const verified = runNix(nixStore, ['--store', remote(), '--verify', '--check-contents']);
+    assert.equal(verified.status, 0, verified.stderr);
+    assert.match(verified.stderr, /checking store hashes\.\.\./);
   });
 
   it('nix-store --add, --add-fixed and nix-instantiate add through the daemon the paths nix makes itself', () => {

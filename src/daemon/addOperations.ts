@@ -24,6 +24,8 @@ import type { DaemonConnection } from './connection.js';
 import { FramedSource } from './framed.js';
 import type { Operation } from './operations.js';
 import { ProtocolError, writePathInfo } from './protocol.js';
+import { readPaths } from './readArgs.js';
+import { contentAddressMismatch } from '../store/contentAddressHash.js';
 
 /** A failure of the content itself (the client is told; the connection goes on). */
 export class AddPathError extends Error {
@@ -41,7 +43,8 @@ function checkPath(path: string, store: LocalStore): string {
 }
 
 async function readPathList(reader: WireReader, store: LocalStore): Promise<string[]> {
-  return (await reader.readStrings(1 << 20, 4096)).map((p) => checkPath(p, store));
+  // Inside a framed payload, or within the request's budget (readPaths) otherwise.
+  return (await reader.readStrings(1 << 16, 1024)).map((p) => checkPath(p, store));
 }
 
 /** ValidPathInfo "with path", as AddToStoreNar and AddMultipleToStore carry it. */
@@ -98,6 +101,19 @@ async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidP
       throw new AddPathError(`size mismatch importing path '${info.path}';\n  specified: ${info.narSize}\n  got:       ${narSize}`);
     }
     info.narSize = narSize;
+    // Whatever the client says (and a content address spares it a signature): the content
+    // must have the address, as nix's "ca hash mismatch".
+    if (info.ca !== undefined) {
+      let mismatch;
+      try {
+        mismatch = await contentAddressMismatch(info.ca, temp.contentPath, narHash);
+      } catch (e) {
+        throw new AddPathError(`path '${info.path}' has an unusable content address '${info.ca}': ${(e as Error).message}`);
+      }
+      if (mismatch !== undefined) {
+        throw new AddPathError(`ca hash mismatch importing path '${info.path}';\n  specified: ${mismatch.expected.format('nix32')}\n  got:       ${mismatch.actual.format('nix32')}`);
+      }
+    }
     return temp;
   } catch (e) {
     temp.remove();
@@ -151,7 +167,7 @@ const addToStore: Operation = async (conn) => {
   const { store } = conn.ctx;
   const name = await conn.reader.readString(1024);
   const method = await conn.reader.readString(64);
-  const references = await readPathList(conn.reader, store);
+  const references = await readPaths(conn);
   const repair = (await conn.reader.readU64()) !== 0;
   return async () => {
     const path = await withFramed(conn, async (framed) => {

@@ -18,6 +18,7 @@ import { verifyStore } from '../store/verifyStore.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
 import type { Operation } from './operations.js';
+import { readDerivedPaths, readPaths } from './readArgs.js';
 import { encodeLogLine, ProtocolError } from './protocol.js';
 
 /** Work that failed in a way the client is told about (the connection goes on). */
@@ -62,8 +63,7 @@ async function readBuildMode(conn: DaemonConnection): Promise<(typeof BUILD_MODE
 
 /** Realises `targets` with a scheduler of this operation's own; throws nix's message on failure. */
 async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number], texts: string[]): Promise<void> {
-  const { store, trusted } = conn.ctx;
-  if (mode !== 'normal' && !trusted) throw new DaemonOperationError("repairing or checking is not allowed because you are not in 'trusted-users'");
+  const { store } = conn.ctx;
   const substituters = openSubstituters(store.settings, store.storeDir);
   try {
     const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events: clientEvents(conn), mode, substituters });
@@ -81,9 +81,11 @@ async function realiseForClient(conn: DaemonConnection, targets: Target[], mode:
 }
 
 const buildPaths: Operation = async (conn) => {
-  const texts = await conn.reader.readStrings(1 << 20, 8192);
+  const texts = await readDerivedPaths(conn);
   const targets = texts.map((t) => checkTargetPath(t, conn));
   const mode = await readBuildMode(conn);
+  // As nix-daemon: checking is anyone's, repairing (replacing what is valid) only the trusted's.
+  if (mode === 'repair' && !conn.ctx.trusted) throw new ProtocolError("repairing or checking is not allowed because you are not in 'trusted-users'");
   return async () => {
     await realiseForClient(conn, targets, mode, texts);
     await conn.reply(new WireWriter().u64(1).toBuffer());
@@ -114,8 +116,8 @@ const collectGarbageOp: Operation = async (conn) => {
   const actionNumber = await conn.reader.readU64();
   const action = GC_ACTIONS[actionNumber];
   if (action === undefined) throw new ProtocolError(`invalid garbage collector action ${actionNumber}`);
-  const pathsToDelete = await conn.reader.readStrings(1 << 22, 4096);
-  for (const p of pathsToDelete) checkTargetPath(p, conn);
+  // Whole store paths only: a name with `!` or `/` in it would lead the collector astray.
+  const pathsToDelete = await readPaths(conn);
   const ignoreLiveness = (await conn.reader.readU64()) !== 0;
   // The client sends "no limit" as 2^64 - 1: beyond what a number holds exactly, so read it raw.
   const maxFreedRaw = (await conn.reader.readExact(8)).readBigUInt64LE();

@@ -9,7 +9,7 @@ import { WireFormatError } from '../format/errors.js';
 import { WireReader, WireWriter } from '../format/wire.js';
 import type { LocalStore } from '../store/localStore.js';
 import { OPERATIONS, type Operation } from './operations.js';
-import { encodeError, ProtocolError, MIN_CLIENT_VERSION, NIX_VERSION, OPERATION_NAMES, PROTOCOL_VERSION, STDERR_LAST, WORKER_MAGIC_1, WORKER_MAGIC_2 } from './protocol.js';
+import { encodeError, encodeLogLine, ProtocolError, MIN_CLIENT_VERSION, NIX_VERSION, OPERATION_NAMES, PROTOCOL_VERSION, STDERR_LAST, WORKER_MAGIC_1, WORKER_MAGIC_2 } from './protocol.js';
 
 export interface ConnectionContext {
   store: LocalStore;
@@ -19,10 +19,20 @@ export interface ConnectionContext {
   log: (message: string) => void;
 }
 
+/** Bytes one request may take to read (its arguments, not a framed stream's content). */
+const REQUEST_BUDGET = 64 << 20;
+/** Log lines waiting for a client that does not read are dropped beyond this. */
+const LOG_BUFFER_LIMIT = 16 << 20;
+
 export class DaemonConnection {
   readonly reader: WireReader;
-  /** The options the client set (SetOptions), by name. */
-  readonly overrides = new Map<string, string>();
+  /** The options the client set (the last SetOptions), by name. */
+  overrides = new Map<string, string>();
+  /** Where the current request began, for its budget. */
+  private requestStart = 0;
+  /** Whether the current operation has begun its reply (an error after that cannot be framed). */
+  private replied = false;
+  private droppedLines = 0;
 
   constructor(
     input: AsyncIterable<Buffer>,
@@ -32,20 +42,39 @@ export class DaemonConnection {
     this.reader = new WireReader(input, 'client connection');
   }
 
+  /**
+   * Refuses a request whose arguments run past the budget: a client must not make the daemon,
+   * which serves everyone, hold gigabytes of strings.
+   */
+  checkBudget(): void {
+    if (this.reader.position - this.requestStart > REQUEST_BUDGET) {
+      throw new ProtocolError(`a request of more than ${REQUEST_BUDGET} bytes is more than tsnix-daemon takes`);
+    }
+  }
+
+  private hungUp(): boolean {
+    return this.output.destroyed || this.output.writableEnded;
+  }
+
   /** Writes `data`, waiting for the client to take it when its buffer is full. */
   async send(data: Buffer): Promise<void> {
+    if (this.hungUp()) throw new ProtocolError('the client hung up');
     if (this.output.write(data)) return;
     await new Promise<void>((resolve, reject) => {
-      const onDrain = (): void => {
-        this.output.off('error', onError);
-        resolve();
-      };
-      const onError = (e: Error): void => {
+      const done = (error?: Error): void => {
         this.output.off('drain', onDrain);
-        reject(e);
+        this.output.off('error', onError);
+        this.output.off('close', onClose);
+        if (error) reject(error);
+        else resolve();
       };
+      const onDrain = (): void => done();
+      const onError = (e: Error): void => done(e);
+      // A socket destroyed meanwhile emits neither drain nor (always) error.
+      const onClose = (): void => done(new ProtocolError('the client hung up'));
       this.output.once('drain', onDrain);
       this.output.once('error', onError);
+      this.output.once('close', onClose);
     });
   }
 
@@ -54,11 +83,23 @@ export class DaemonConnection {
    * order but are small; a client that stops reading just makes the socket buffer them.
    */
   sendNow(data: Buffer): void {
+    if (this.hungUp()) return;
+    // A client that does not read (while its build prints gigabytes) must not fill the
+    // daemon's memory: past the limit, lines are dropped, and counted.
+    if (this.output.writableLength > LOG_BUFFER_LIMIT) {
+      this.droppedLines++;
+      return;
+    }
+    if (this.droppedLines > 0) {
+      this.output.write(encodeLogLine(`(tsnix-daemon: ${this.droppedLines} log lines dropped: the client did not read them)`));
+      this.droppedLines = 0;
+    }
     this.output.write(data);
   }
 
   /** Success: STDERR_LAST, then the operation's reply. */
   async reply(data?: Buffer): Promise<void> {
+    this.replied = true;
     const last = new WireWriter().u64(STDERR_LAST).toBuffer();
     await this.send(data ? Buffer.concat([last, data]) : last);
   }
@@ -94,6 +135,8 @@ export class DaemonConnection {
       let operation: Operation | undefined;
       let run: () => Promise<void>;
       try {
+        this.requestStart = this.reader.position;
+        this.replied = false;
         opcode = await this.reader.readU64();
         operation = OPERATIONS.get(opcode);
         const name = OPERATION_NAMES[opcode];
@@ -108,6 +151,11 @@ export class DaemonConnection {
       try {
         await run();
       } catch (e) {
+        if (this.replied) {
+          // The reply had begun (a NAR half sent): an error frame now would be read as data.
+          this.ctx.log(`closing: operation ${OPERATION_NAMES[opcode] ?? opcode} failed after its reply began: ${(e as Error).message}`);
+          return;
+        }
         if (e instanceof WireFormatError || e instanceof ProtocolError) {
           await this.failAndClose(e);
           return;

@@ -13,6 +13,8 @@ const READ_SIZE = 1 << 20;
 
 export class FramedSource {
   private done = false;
+  /** A frame header that could not be followed: the stream cannot be read to its end. */
+  private broken: Error | undefined;
   /** Bytes of the current frame not yet read: a consumer may stop anywhere, and drain resumes there. */
   private remaining = 0;
 
@@ -28,7 +30,10 @@ export class FramedSource {
           this.done = true;
           return;
         }
-        if (length > MAX_FRAME) throw new WireFormatError(`framed stream: a frame of ${length} bytes exceeds the limit of ${MAX_FRAME}`);
+        if (length > MAX_FRAME) {
+          this.broken = new WireFormatError(`framed stream: a frame of ${length} bytes exceeds the limit of ${MAX_FRAME}`);
+          throw this.broken;
+        }
         this.remaining = length;
       }
       const chunk = await this.reader.readExact(Math.min(this.remaining, READ_SIZE));
@@ -42,6 +47,7 @@ export class FramedSource {
    * before it reads the answer, so an error is told only after the last frame.
    */
   async drain(): Promise<void> {
+    if (this.broken) throw this.broken;
     for await (const chunk of this.chunks()) void chunk;
   }
 }

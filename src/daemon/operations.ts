@@ -14,30 +14,11 @@ import { CENSORED, findRoots } from '../store/roots.js';
 import type { DaemonConnection } from './connection.js';
 import { ProtocolError, writePathInfo } from './protocol.js';
 import { queryMissing } from './queryMissing.js';
+import { readDerivedPaths, readPath, readPaths } from './readArgs.js';
 import { ADD_OPERATIONS } from './addOperations.js';
 import { BUILD_OPERATIONS } from './buildOperations.js';
 
 export type Operation = (conn: DaemonConnection) => Promise<() => Promise<void>>;
-
-/** Reads a store path of the daemon's store; anything else ends the connection, as nix's parseStorePath. */
-async function readPath(conn: DaemonConnection): Promise<string> {
-  const path = await conn.reader.readString(4096);
-  try {
-    parseStorePath(path, conn.ctx.store.storeDir);
-  } catch (e) {
-    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
-    throw e;
-  }
-  return path;
-}
-
-async function readPaths(conn: DaemonConnection): Promise<string[]> {
-  const count = await conn.reader.readU64();
-  if (count > 1 << 22) throw new ProtocolError(`a list of ${count} store paths is more than tsnix-daemon takes`);
-  const paths: string[] = [];
-  for (let i = 0; i < count; i++) paths.push(await readPath(conn));
-  return paths;
-}
 
 const sorted = (paths: Iterable<string>): string[] => [...paths].sort();
 
@@ -147,6 +128,7 @@ const querySubstitutablePathInfos: Operation = async (conn) => {
   for (let i = 0; i < count; i++) {
     await readPath(conn);
     await conn.reader.readString(4096);
+    conn.checkBudget();
   }
   return () => conn.reply(new WireWriter().u64(0).toBuffer());
 };
@@ -157,12 +139,18 @@ const setOptions: Operation = async (conn) => {
   for (let i = 0; i < 12; i++) await conn.reader.readU64();
   const count = await conn.reader.readU64();
   if (count > 4096) throw new ProtocolError(`${count} options are more than tsnix-daemon takes`);
-  for (let i = 0; i < count; i++) conn.overrides.set(await conn.reader.readString(4096), await conn.reader.readString(1 << 20));
+  // Each SetOptions replaces the last (as nix's), within one request's budget.
+  const overrides = new Map<string, string>();
+  for (let i = 0; i < count; i++) {
+    overrides.set(await conn.reader.readString(4096), await conn.reader.readString(1 << 20));
+    conn.checkBudget();
+  }
+  conn.overrides = overrides;
   return () => conn.reply();
 };
 
 const queryMissingOp: Operation = async (conn) => {
-  const targets = await conn.reader.readStrings(1 << 22, 8192);
+  const targets = await readDerivedPaths(conn);
   for (const target of targets) {
     const path = target.split('!')[0]!;
     try {

@@ -36,11 +36,16 @@ export async function serveConnection(input: AsyncIterable<Buffer>, output: Writ
 
 /** Who may connect, and whether trusted; undefined when turned away (logged). */
 function admit(socket: Socket, store: LocalStore, log: (message: string) => void): boolean | undefined {
+  if (!canReadPeers()) {
+    // Behind a 0600 socket (see above): the daemon's own user, or root.
+    log(`accepted connection (peers cannot be identified here; the socket admits only the daemon's user) (trusted)`);
+    return true;
+  }
   const peer = peerOf(socket);
   if (peer === undefined) {
-    // Only possible behind a 0600 socket (see above): the daemon's own user.
-    log(`accepted connection (peer unknown; the socket admits only the daemon's user) (trusted)`);
-    return true;
+    // Anyone may reach a 0666 socket: who cannot be identified is not let in.
+    log('error processing connection: cannot identify the peer (SO_PEERCRED)');
+    return undefined;
   }
   const identity = identify(peer);
   const trusted = matchUser(identity, store.settings.strings('trusted-users'));

@@ -11,7 +11,7 @@
  * invalid paths and trash, which the next one removes.
  */
 import { closeSync, lstatSync, mkdirSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { parseBaseName } from '../format/storePath.js';
+import { parseBaseName, parseStorePath } from '../format/storePath.js';
 import { InvalidPathError } from '../format/errors.js';
 import { topoSort } from './closure.js';
 import { deletePathSync, deleteTreesSync, moveOutOfDirectory } from './deletePath.js';
@@ -294,6 +294,8 @@ class Collector {
 
   /** `--delete`: each named path with whatever would keep it, all of which must be named and dead. */
   async deleteSpecific(paths: string[]): Promise<void> {
+    // Whole store paths only: a name with a `/` in it would lead the renames astray.
+    for (const path of paths) parseStorePath(path, this.store.storeDir);
     const named = new Set(paths);
     const dead = new Set<string>();
     for (const start of [...named].sort()) {

@@ -5,17 +5,15 @@
  * `NarHash` and `NarSize` before anything becomes valid. The signature is checked before
  * the download starts.
  */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { contentAddressPath, parseContentAddress } from '../format/contentAddress.js';
 import { Hash } from '../format/hash.js';
 import { narInfoFingerprint, parseNarInfo, type NarInfo } from '../format/narinfo.js';
 import { parseNixCacheInfo } from '../format/nixCacheInfo.js';
 import { verifySignature, type PublicKey } from '../format/signing.js';
+import { contentAddressMismatch } from '../store/contentAddressHash.js';
 import { parseStorePath } from '../format/storePath.js';
 import { commitPath, replacePath } from '../store/commitPath.js';
 import type { LocalStore } from '../store/localStore.js';
-import { dumpPath } from '../store/nar/dumpPath.js';
 import { restorePath } from '../store/nar/restorePath.js';
 import { makePathInfo } from '../store/pathInfo.js';
 import { TempDir } from '../store/tempPath.js';
@@ -286,22 +284,9 @@ async function* bounded(chunks: AsyncIterable<Buffer>, limit: number | undefined
  * (the NarHash the cache states proves nothing). As Nix's "ca hash mismatch".
  */
 async function checkContentAddress(info: NarInfo, contentPath: string, narHash: Hash): Promise<void> {
-  const ca = parseContentAddress(info.ca!);
-  let actual: Hash;
-  if (ca.method === 'recursive' && ca.hash.algo === 'sha256') {
-    actual = narHash;
-  } else if (ca.method === 'recursive') {
-    const hasher = createHash(ca.hash.algo);
-    for await (const chunk of dumpPath(contentPath)) hasher.update(chunk);
-    actual = new Hash(ca.hash.algo, hasher.digest());
-  } else {
-    // flat and text: the file's own bytes.
-    const hasher = createHash(ca.hash.algo);
-    for await (const chunk of createReadStream(contentPath)) hasher.update(chunk as Buffer);
-    actual = new Hash(ca.hash.algo, hasher.digest());
-  }
-  if (!actual.equals(ca.hash)) {
-    throw new SubstituteRejectedError(`ca hash mismatch importing path '${info.storePath}': the content address says ${ca.hash.format('nix32')}, the content is ${actual.format('nix32')}`);
+  const mismatch = await contentAddressMismatch(info.ca!, contentPath, narHash);
+  if (mismatch !== undefined) {
+    throw new SubstituteRejectedError(`ca hash mismatch importing path '${info.storePath}': the content address says ${mismatch.expected.format('nix32')}, the content is ${mismatch.actual.format('nix32')}`);
   }
 }
 

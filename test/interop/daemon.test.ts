@@ -11,6 +11,9 @@ import { join } from 'node:path';
 import { tempDir, tsnixStoreOk } from '../support/cli.js';
 import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
 import { nixOk, requireNix, runNix } from '../support/nix.js';
+import { createHash } from 'node:crypto';
+import { Hash } from '../../src/format/hash.js';
+import { makeFixedOutputPath } from '../../src/format/storePath.js';
 
 const STDERR_LAST = encodeU64(0x616c7473);
 const STDERR_ERROR = encodeU64(0x63787470);
@@ -215,6 +218,60 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.equal(client.closed, false);
       client.close();
       assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', bad]).status, 0);
+    });
+
+    it('a path whose content does not have its content address is refused, signed or not', async () => {
+      const nar = (text: string): Buffer => Buffer.concat([...['nix-archive-1', '(', 'type', 'regular', 'contents', text, ')'].map((t) => encodeString(t))]);
+      const claimed = new Hash('sha256', createHash('sha256').update(nar('the real source\n')).digest());
+      const path = makeFixedOutputPath('recursive', claimed, 'source', '/nix/store');
+      const evil = nar('something else\n');
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(
+        encodeU64(39),
+        encodeString(path),
+        encodeString(''),
+        encodeString(createHash('sha256').update(evil).digest('hex')),
+        encodeU64(0),
+        encodeU64(0),
+        encodeU64(evil.length),
+        encodeU64(0),
+        encodeU64(0),
+        encodeString(`fixed:r:sha256:${claimed.toNix32()}`),
+        encodeU64(0),
+        encodeU64(1),
+        frame(evil),
+        encodeU64(0),
+      );
+      await client.waitFor(8);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+      assert.match(client.received.toString('latin1'), new RegExp(`ca hash mismatch importing path '${path}'`));
+      client.close();
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', path]).status, 0);
+    });
+
+    it('CollectGarbage of a name that is no store path closes the connection, deleting nothing', async () => {
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(encodeU64(20), encodeU64(3), encodeU64(1), encodeString(`${paths[0]}!/../../etc`), encodeU64(0), Buffer.alloc(8, 0xff), encodeU64(0), encodeU64(0), encodeU64(0));
+      await client.waitClosed();
+      assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+      assert.equal(runNix(nixStore, ['--store', root, '--check-validity', ...paths]).status, 0);
+    });
+
+    it('a client that hangs up while a NAR is sent to it ends only its connection', async () => {
+      const big = join(tempDir(), 'big');
+      writeFileSync(big, Buffer.alloc(32 << 20, 7));
+      const [bigPath] = lines(await tsnixStoreOk(['--store', root, '--add', big]));
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.socket.pause();
+      client.send(encodeU64(38), encodeString(bigPath!));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      client.close();
+      await daemon.waitForLog(/connection \d+: (closing: operation NarFromPath failed after its reply began|closed)/);
+      await stillServes();
     });
 
     it('a client older than the protocol it speaks is told so', async () => {

@@ -1,0 +1,42 @@
+/** Reading the arguments of operations: store paths and lists, within a request's budget. */
+import { InvalidPathError } from '../format/errors.js';
+import { parseStorePath } from '../format/storePath.js';
+import type { DaemonConnection } from './connection.js';
+import { ProtocolError } from './protocol.js';
+
+/** Reads a store path of the daemon's store; anything else ends the connection, as nix's parseStorePath. */
+export async function readPath(conn: DaemonConnection): Promise<string> {
+  const path = await conn.reader.readString(MAX_PATH_LENGTH);
+  conn.checkBudget();
+  try {
+    parseStorePath(path, conn.ctx.store.storeDir);
+  } catch (e) {
+    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
+    throw e;
+  }
+  return path;
+}
+
+/** The longest store path there is: directory, `/`, hash, `-`, a name of at most 211 characters (with room for a long store directory). */
+const MAX_PATH_LENGTH = 1024;
+
+export async function readPaths(conn: DaemonConnection): Promise<string[]> {
+  const count = await conn.reader.readU64();
+  if (count > 1 << 22) throw new ProtocolError(`a list of ${count} store paths is more than tsnix-daemon takes`);
+  const paths: string[] = [];
+  for (let i = 0; i < count; i++) paths.push(await readPath(conn));
+  return paths;
+}
+
+/** A list of derived paths (`path`, `drv!out,…`, `drv!*`) within the request's budget. */
+export async function readDerivedPaths(conn: DaemonConnection): Promise<string[]> {
+  const count = await conn.reader.readU64();
+  if (count > 1 << 22) throw new ProtocolError(`a list of ${count} store paths is more than tsnix-daemon takes`);
+  const targets: string[] = [];
+  for (let i = 0; i < count; i++) {
+    targets.push(await conn.reader.readString(8192));
+    conn.checkBudget();
+  }
+  return targets;
+}
+

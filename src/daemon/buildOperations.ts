@@ -6,11 +6,15 @@
 import { buildSettingsFrom } from '../build/buildSettings.js';
 import { BuildCancelledError } from '../build/errors.js';
 import type { BuildEvents } from '../build/events.js';
-import { Scheduler } from '../build/scheduler.js';
+import { Scheduler, type RealiseResult } from '../build/scheduler.js';
 import { parseTarget, type Target } from '../build/targets.js';
 import { InvalidPathError } from '../format/errors.js';
 import { parseStorePath } from '../format/storePath.js';
 import { WireWriter } from '../format/wire.js';
+import type { Hash } from '../format/hash.js';
+import { staticOutputHashes } from '../format/derivation/hashModulo.js';
+import { queryValidPaths } from '../store/queryPathInfo.js';
+import { readDerivation } from '../store/readDerivation.js';
 import { collectGarbage, type GcAction } from '../store/gc.js';
 import { freedByLinkingLine, optimiseStore } from '../store/optimise.js';
 import { addIndirectRoot } from '../store/roots.js';
@@ -61,23 +65,28 @@ async function readBuildMode(conn: DaemonConnection): Promise<(typeof BUILD_MODE
   return name;
 }
 
-/** Realises `targets` with a scheduler of this operation's own; throws nix's message on failure. */
-async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number], texts: string[]): Promise<void> {
+/** Realises `targets` with a scheduler of this operation's own. */
+async function realiseTargets(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number]): Promise<RealiseResult> {
   const { store } = conn.ctx;
   const substituters = openSubstituters(store.settings, store.storeDir);
   try {
     const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events: clientEvents(conn), mode, substituters });
-    const result = await scheduler.realise(targets);
-    const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
-    if (failed.length === 1) throw new DaemonOperationError(failed[0]!.f.message);
-    if (failed.length > 1) {
-      for (const { f } of failed) conn.sendNow(encodeLogLine(`error: ${f.message}`));
-      throw new DaemonOperationError(`build of ${failed.map(({ i }) => `'${texts[i]}'`).join(', ')} failed`);
-    }
-    if (result.targetFailures.some((f) => f !== undefined)) throw new DaemonOperationError('build was cancelled');
+    return await scheduler.realise(targets);
   } finally {
     await Promise.all(substituters.map((s) => s.close()));
   }
+}
+
+/** Realises `targets`; throws nix's message on failure. */
+async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number], texts: string[]): Promise<void> {
+  const result = await realiseTargets(conn, targets, mode);
+  const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
+  if (failed.length === 1) throw new DaemonOperationError(failed[0]!.f.message);
+  if (failed.length > 1) {
+    for (const { f } of failed) conn.sendNow(encodeLogLine(`error: ${f.message}`));
+    throw new DaemonOperationError(`build of ${failed.map(({ i }) => `'${texts[i]}'`).join(', ')} failed`);
+  }
+  if (result.targetFailures.some((f) => f !== undefined)) throw new DaemonOperationError('build was cancelled');
 }
 
 const buildPaths: Operation = async (conn) => {
@@ -89,6 +98,48 @@ const buildPaths: Operation = async (conn) => {
   return async () => {
     await realiseForClient(conn, targets, mode, texts);
     await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
+/** BuildResult statuses (protocols.md §0). */
+const BUILT = 0;
+const ALREADY_VALID = 2;
+const PERMANENT_FAILURE = 3;
+const DEPENDENCY_FAILED = 10;
+
+/** What `nix build` asks: one BuildResult per derived path, with the outputs it made, by DrvOutput. */
+const buildPathsWithResults: Operation = async (conn) => {
+  const texts = await readDerivedPaths(conn);
+  const targets = texts.map((t) => checkTargetPath(t, conn));
+  const mode = await readBuildMode(conn);
+  if (mode === 'repair' && !conn.ctx.trusted) throw new ProtocolError("repairing or checking is not allowed because you are not in 'trusted-users'");
+  return async () => {
+    const { store } = conn.ctx;
+    const wantedValid = targets.map((target) => {
+      if (target.kind === 'path') return queryValidPaths(store.db, [target.path]).size === 1;
+      const outputs = [...readDerivation(store, target.drvPath).outputs].filter(([name]) => !target.outputs || target.outputs.includes(name));
+      return outputs.every(([, o]) => o.path !== '') && queryValidPaths(store.db, outputs.map(([, o]) => o.path)).size === outputs.length;
+    });
+    const result = await realiseTargets(conn, targets, mode);
+    const w = new WireWriter().u64(targets.length);
+    const cache = new Map();
+    targets.forEach((target, i) => {
+      const failure = result.targetFailures[i];
+      const status = failure ? (failure instanceof BuildCancelledError ? DEPENDENCY_FAILED : PERMANENT_FAILURE) : wantedValid[i] && mode === 'normal' ? ALREADY_VALID : BUILT;
+      w.string(texts[i]!).u64(status).string(failure ? failure.message : '').u64(!failure && status === BUILT ? 1 : 0).u64(0).u64(0).u64(0);
+      const built = failure || target.kind === 'path' ? [] : result.outputs[i]!;
+      const hashes = built.length > 0 && target.kind === 'derivation' ? staticOutputHashes(readDerivation(store, target.drvPath), (p) => readDerivation(store, p), cache) : new Map<string, Hash>();
+      const realisations = built
+        .map(({ name, path }) => {
+          const id = `sha256:${hashes.get(name)!.toBase16()}!${name}`;
+          const json = `{"dependentRealisations":{},"id":"${id}","outPath":"${path.slice(store.storeDir.length + 1)}","signatures":[]}`;
+          return [id, json] as const;
+        })
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+      w.u64(realisations.length);
+      for (const [id, json] of realisations) w.string(id).string(json);
+    });
+    await conn.reply(w.toBuffer());
   };
 };
 
@@ -167,6 +218,7 @@ const verifyStoreOp: Operation = async (conn) => {
 export const BUILD_OPERATIONS: ReadonlyMap<number, Operation> = new Map([
   [35, verifyStoreOp],
   [9, buildPaths],
+  [46, buildPathsWithResults],
   [10, ensurePath],
   [12, addIndirectRootOp],
   [20, collectGarbageOp],

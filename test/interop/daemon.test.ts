@@ -394,6 +394,29 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.match(failed.stderr, /about to fail/);
       assert.match(failed.stderr, /error: builder for '\/nix\/store\/[0-9a-z]{32}-fails\.drv' failed with exit code 3/);
     });
+
+    it('nix build (BuildPathsWithResults) builds, makes its result link, and reports the outputs as nix does', () => {
+      writeFileSync(
+        join(bs.root, 'two.nix'),
+        `let bb = builtins.storePath "${bs.busybox}"; in derivation {
+          name = "two-outs"; system = "x86_64-linux"; outputs = [ "out" "dev" ];
+          builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo building two; echo o > $out; echo d > $dev" ];
+        }`,
+      );
+      const nixBuild = "nix --extra-experimental-features nix-command build -f two.nix --option substituters ''";
+      const built = client(`${nixBuild} --print-build-logs`);
+      assert.equal(built.status, 0, built.stderr);
+      assert.match(built.stderr, /building two/);
+      const out = readlinkSync(join(bs.root, 'result'));
+      assert.match(out, /^\/nix\/store\/[0-9a-z]{32}-two-outs$/);
+      assert.equal(readFileSync(join(bs.root, out), 'utf8'), 'o\n');
+      // Already valid now: the same answer, as nix's own.
+      const again = client(`${nixBuild} --json`);
+      assert.equal(again.status, 0, again.stderr);
+      const local = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && ${nixBuild} --json`], { encoding: 'utf8', env: { ...process.env, NIX_REMOTE: '', NIX_CONF_DIR: '/nonexistent' } });
+      assert.equal(local.status, 0, local.stderr);
+      assert.deepEqual(JSON.parse(again.stdout), JSON.parse(local.stdout));
+    });
   });
 
   it('--stdio serves one connection on stdin and stdout', () => {

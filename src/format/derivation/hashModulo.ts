@@ -124,3 +124,19 @@ export async function hashDerivationModuloAsync(
   while (!step.done) step = walk.next(await readDrv(step.value));
   return sha256Of(step.value);
 }
+
+/**
+ * Nix's "static output hashes": per output, the hash its DrvOutput id (`sha256:<hex>!<name>`)
+ * is made of. The masked modulo hash for every output of an input-addressed derivation;
+ * for a fixed output, the hash of its `fixed:out:…` text.
+ */
+export function staticOutputHashes(drv: Derivation, readDrv: DrvReader, cache: ModuloCache = new Map()): Map<string, Hash> {
+  const hashes = new Map<string, Hash>();
+  if (isFixedOutput(drv)) {
+    hashes.set('out', sha256Of(fixedOutputText(drv)));
+    return hashes;
+  }
+  const modulo = hashDerivationModulo(drv, true, readDrv, cache);
+  for (const name of drv.outputs.keys()) hashes.set(name, modulo);
+  return hashes;
+}

@@ -13,7 +13,7 @@ import { parseStorePath } from '../format/storePath.js';
 import { WireWriter } from '../format/wire.js';
 import type { Hash } from '../format/hash.js';
 import { staticOutputHashes } from '../format/derivation/hashModulo.js';
-import { queryValidPaths } from '../store/queryPathInfo.js';
+import { queryValidPaths, requirePathInfo } from '../store/queryPathInfo.js';
 import { readDerivation } from '../store/readDerivation.js';
 import { collectGarbage, type GcAction } from '../store/gc.js';
 import { freedByLinkingLine, optimiseStore } from '../store/optimise.js';
@@ -22,7 +22,9 @@ import { verifyStore } from '../store/verifyStore.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
 import type { Operation } from './operations.js';
-import { readDerivedPaths, readPaths } from './readArgs.js';
+import { readDerivedPaths, readPath, readPaths } from './readArgs.js';
+import { FramedSource } from './framed.js';
+import { BuildLogWriter } from '../build/buildLog.js';
 import { encodeLogLine, ProtocolError } from './protocol.js';
 
 /** Work that failed in a way the client is told about (the connection goes on). */
@@ -215,7 +217,61 @@ const verifyStoreOp: Operation = async (conn) => {
   };
 };
 
+const addSignatures: Operation = async (conn) => {
+  const path = await readPath(conn);
+  const sigs = await conn.reader.readStrings(1024, 4096);
+  return async () => {
+    if (!conn.ctx.trusted) throw new DaemonOperationError('you are not privileged to add signatures');
+    const { db } = conn.ctx.store;
+    const info = requirePathInfo(db, path);
+    const all = [...new Set([...info.sigs, ...sigs])].sort();
+    db.transaction(() => db.statement('update ValidPaths set sigs = ? where path = ?').run(all.join(' '), path));
+    await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
+/** A build log from a client that built elsewhere (a trusted remote builder's log, say). */
+const addBuildLog: Operation = async (conn) => {
+  const baseName = await conn.reader.readString(1024);
+  const { store } = conn.ctx;
+  const drvPath = `${store.storeDir}/${baseName}`;
+  try {
+    parseStorePath(drvPath, store.storeDir);
+  } catch (e) {
+    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
+    throw e;
+  }
+  return async () => {
+    const framed = new FramedSource(conn.reader);
+    let failure: unknown;
+    try {
+      if (!conn.ctx.trusted) throw new DaemonOperationError('you are not privileged to add logs');
+      const writer = BuildLogWriter.open(store.layout, drvPath, store.settings.bool('compress-build-log'));
+      try {
+        const decoder = new TextDecoder();
+        let pending = '';
+        for await (const chunk of framed.chunks()) {
+          pending += decoder.decode(chunk, { stream: true });
+          const lines = pending.split('\n');
+          pending = lines.pop()!;
+          for (const line of lines) writer.writeLine(line);
+        }
+        if (pending !== '') writer.writeLine(pending);
+      } finally {
+        await writer.close();
+      }
+    } catch (e) {
+      failure = e;
+    }
+    await framed.drain();
+    if (failure !== undefined) throw failure;
+    await conn.reply(new WireWriter().u64(1).toBuffer());
+  };
+};
+
 export const BUILD_OPERATIONS: ReadonlyMap<number, Operation> = new Map([
+  [37, addSignatures],
+  [45, addBuildLog],
   [35, verifyStoreOp],
   [9, buildPaths],
   [46, buildPathsWithResults],

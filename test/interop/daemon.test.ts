@@ -108,6 +108,26 @@ describe('interop: real nix clients and tsnix-daemon', function () {
     nixOk(nixStore, ['--store', root, '--verify', '--check-contents']);
   });
 
+  it('nix store sign adds signatures through the daemon (AddSignatures)', () => {
+    const keys = tempDir();
+    nixOk(nixStore, ['--generate-binary-cache-key', 'test-key-1', join(keys, 'secret'), join(keys, 'public')]);
+    nixOk(nix, ['--extra-experimental-features', 'nix-command', 'store', 'sign', '--store', remote(), '--key-file', join(keys, 'secret'), paths[0]!]);
+    const info = JSON.parse(nixOk(nix, ['--extra-experimental-features', 'nix-command', 'path-info', '--json', '--store', root, paths[0]!])) as { signatures?: string[] }[];
+    assert.match(info[0]!.signatures?.[0] ?? '', /^test-key-1:/);
+  });
+
+  it('a trusted client adds a build log (AddBuildLog), which tsnix-store -l then shows', async () => {
+    const drvBase = '33333333333333333333333333333333-logged.drv';
+    const client = await RawClient.connect(daemon.socket);
+    await client.handshake();
+    const text = Buffer.from('first line\nsecond line\n');
+    client.send(encodeU64(45), encodeString(drvBase), encodeU64(text.length), text, encodeU64(0));
+    await client.waitFor(16);
+    assert.deepEqual(client.received.subarray(0, 16), Buffer.concat([STDERR_LAST, encodeU64(1)]));
+    client.close();
+    assert.equal(await tsnixStoreOk(['--store', root, '-l', `/nix/store/${drvBase}`]), 'first line\nsecond line\n');
+  });
+
   it('nix-store --import and nix copy --to add paths through the daemon', () => {
     const source = join(tempDir(), 'source');
     const src = tempDir();

@@ -70,9 +70,10 @@ async function readBuildMode(conn: DaemonConnection): Promise<(typeof BUILD_MODE
 /** Realises `targets` with a scheduler of this operation's own. */
 async function realiseTargets(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number]): Promise<RealiseResult> {
   const { store } = conn.ctx;
-  const substituters = openSubstituters(store.settings, store.storeDir);
+  // The client's options (SetOptions) over the daemon's settings: -j, -k, --fallback, …
+  const substituters = openSubstituters(conn.settings, store.storeDir);
   try {
-    const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events: clientEvents(conn), mode, substituters });
+    const scheduler = new Scheduler(store, { settings: buildSettingsFrom(conn.settings), events: clientEvents(conn), mode, substituters });
     return await scheduler.realise(targets);
   } finally {
     await Promise.all(substituters.map((s) => s.close()));

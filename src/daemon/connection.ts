@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { WireFormatError } from '../format/errors.js';
 import { WireReader, WireWriter } from '../format/wire.js';
 import type { LocalStore } from '../store/localStore.js';
+import type { Settings } from '../store/settings.js';
 import { OPERATIONS, type Operation } from './operations.js';
 import { encodeError, encodeLogLine, ProtocolError, MIN_CLIENT_VERSION, NIX_VERSION, OPERATION_NAMES, PROTOCOL_VERSION, STDERR_LAST, WORKER_MAGIC_1, WORKER_MAGIC_2 } from './protocol.js';
 
@@ -26,8 +27,8 @@ const LOG_BUFFER_LIMIT = 16 << 20;
 
 export class DaemonConnection {
   readonly reader: WireReader;
-  /** The options the client set (the last SetOptions), by name. */
-  overrides = new Map<string, string>();
+  /** The daemon's settings with the client's options (SetOptions) over them. */
+  settings: Settings;
   /** Where the current request began, for its budget. */
   private requestStart = 0;
   /** Whether the current operation has begun its reply (an error after that cannot be framed). */
@@ -40,6 +41,7 @@ export class DaemonConnection {
     readonly ctx: ConnectionContext,
   ) {
     this.reader = new WireReader(input, 'client connection');
+    this.settings = ctx.store.settings;
   }
 
   /**

@@ -12,7 +12,7 @@ import { queryPathInfo, queryValidPaths } from '../store/queryPathInfo.js';
 import { queryReferrers } from '../store/references.js';
 import { CENSORED, findRoots } from '../store/roots.js';
 import type { DaemonConnection } from './connection.js';
-import { ProtocolError, writePathInfo } from './protocol.js';
+import { encodeLogLine, ProtocolError, writePathInfo } from './protocol.js';
 import { queryMissing } from './queryMissing.js';
 import { readDerivedPaths, readPath, readPaths } from './readArgs.js';
 import { ADD_OPERATIONS } from './addOperations.js';
@@ -134,20 +134,63 @@ const querySubstitutablePathInfos: Operation = async (conn) => {
 };
 
 const setOptions: Operation = async (conn) => {
-  // keepFailed, keepGoing, tryFallback, verbosity, maxBuildJobs, maxSilentTime, useBuildHook,
-  // verboseBuild, logType, printBuildTrace, buildCores, useSubstitutes: not applied yet.
-  for (let i = 0; i < 12; i++) await conn.reader.readU64();
+  const fields: number[] = [];
+  for (let i = 0; i < 12; i++) fields.push(await conn.reader.readU64());
   const count = await conn.reader.readU64();
   if (count > 4096) throw new ProtocolError(`${count} options are more than tsnix-daemon takes`);
   // Each SetOptions replaces the last (as nix's), within one request's budget.
-  const overrides = new Map<string, string>();
+  const overrides: [string, string][] = [];
   for (let i = 0; i < count; i++) {
-    overrides.set(await conn.reader.readString(4096), await conn.reader.readString(1 << 20));
+    overrides.push([await conn.reader.readString(4096), await conn.reader.readString(1 << 20)]);
     conn.checkBudget();
   }
-  conn.overrides = overrides;
-  return () => conn.reply();
+  return () => {
+    const [keepFailed, keepGoing, tryFallback, , maxBuildJobs, maxSilentTime, , , , , buildCores, useSubstitutes] = fields as [number, number, number, number, number, number, number, number, number, number, number, number];
+    // The fixed fields are every client's to set, as with nix-daemon.
+    const settings = conn.ctx.store.settings.clone();
+    settings.set('keep-failed', keepFailed ? 'true' : 'false', 'client');
+    settings.set('keep-going', keepGoing ? 'true' : 'false', 'client');
+    settings.set('fallback', tryFallback ? 'true' : 'false', 'client');
+    settings.set('max-jobs', String(maxBuildJobs), 'client');
+    settings.set('max-silent-time', String(maxSilentTime), 'client');
+    settings.set('cores', String(buildCores), 'client');
+    settings.set('substitute', useSubstitutes ? 'true' : 'false', 'client');
+    for (const [name, value] of overrides) {
+      const refusal = clientOptionRefusal(conn, name, value);
+      if (refusal !== undefined) {
+        conn.sendNow(encodeLogLine(`warning: ${refusal}`));
+        continue;
+      }
+      try {
+        settings.set(name, value, 'client');
+      } catch (e) {
+        // A setting tsnix does not know (or a bad value) is ignored, as nix-daemon ignores them.
+        conn.sendNow(encodeLogLine(`warning: ${(e as Error).message}`));
+      }
+    }
+    conn.settings = settings;
+    return conn.reply();
+  };
 };
+
+/** Settings an untrusted client may give, as nix-daemon's SetOptions allows them. */
+const UNTRUSTED_OPTIONS = new Set(['build-timeout', 'timeout', 'connect-timeout', 'max-silent-time', 'build-max-silent-time', 'keep-going', 'keep-failed', 'fallback', 'max-jobs', 'cores']);
+
+/** Why a client may not set `name` to `value`, or undefined when it may. */
+function clientOptionRefusal(conn: DaemonConnection, name: string, value: string): string | undefined {
+  // Never the client's: these change what the daemon trusts or runs as.
+  if (name === 'experimental-features' || name === 'plugin-files') return `ignoring the client-specified setting '${name}'`;
+  if (conn.ctx.trusted) return undefined;
+  if (UNTRUSTED_OPTIONS.has(name)) return undefined;
+  if (name === 'substituters' || name === 'binary-caches' || name === 'extra-substituters') {
+    const allowed = new Set([...conn.ctx.store.settings.strings('substituters'), ...conn.ctx.store.settings.strings('trusted-substituters')]);
+    const asked = value.split(/\s+/).filter((s) => s !== '');
+    const refused = asked.filter((s) => !allowed.has(s));
+    if (refused.length === 0) return undefined;
+    return `ignoring untrusted substituter '${refused[0]}', you are not a trusted user`;
+  }
+  return `ignoring the client-specified setting '${name}', because it is a restricted setting and you are not a trusted user`;
+}
 
 const queryMissingOp: Operation = async (conn) => {
   const targets = await readDerivedPaths(conn);

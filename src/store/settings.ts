@@ -61,12 +61,25 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
 
 /** Older names Nix still accepts for some settings. */
 const ALIASES: Readonly<Record<string, string>> = {
+  'build-timeout': 'timeout',
+  'build-max-silent-time': 'max-silent-time',
+  'build-max-jobs': 'max-jobs',
+  'build-cores': 'cores',
+  'build-use-substitutes': 'substitute',
+  'binary-caches': 'substituters',
   'gc-keep-outputs': 'keep-outputs',
   'gc-keep-derivations': 'keep-derivations',
 };
 
 export class Settings {
   private readonly values = new Map<string, string>();
+
+  /** A copy to change without touching this one (a daemon client's options over the daemon's). */
+  clone(): Settings {
+    const copy = new Settings();
+    for (const [name, value] of this.values) copy.values.set(name, value);
+    return copy;
+  }
 
   /** Sets `name`; `extra-NAME` appends to a list setting. Unknown names throw UnknownSettingError. */
   set(name: string, value: string, origin = 'command line'): void {

@@ -328,6 +328,16 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       await daemon.waitForLog(/accepted connection from pid \d+, user nobody\n/);
     });
 
+    it('an untrusted user\'s restricted options are ignored with nix\'s warning; a trusted user\'s are taken', () => {
+      const r = asNobody(['--option', 'sandbox', 'false', '--option', 'substituters', 'http://127.0.0.1:9/', '--check-validity', paths[0]!]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /warning: ignoring the client-specified setting 'sandbox', because it is a restricted setting and you are not a trusted user/);
+      assert.match(r.stderr, /warning: ignoring untrusted substituter 'http:\/\/127\.0\.0\.1:9\/', you are not a trusted user/);
+      const trusted = runNix(nixStore, ['--store', remote(), '--option', 'sandbox', 'false', '--check-validity', paths[0]!]);
+      assert.equal(trusted.status, 0, trusted.stderr);
+      assert.doesNotMatch(trusted.stderr, /ignoring/);
+    });
+
     it('an untrusted user\'s unsigned import is refused with nix\'s message', () => {
       const source = join(tempDir(), 'source');
       const src = tempDir();

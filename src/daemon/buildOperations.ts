@@ -74,7 +74,14 @@ async function realiseTargets(conn: DaemonConnection, targets: Target[], mode: (
   const substituters = openSubstituters(conn.settings, store.storeDir);
   try {
     const scheduler = new Scheduler(store, { settings: buildSettingsFrom(conn.settings), events: clientEvents(conn), mode, substituters });
-    return await scheduler.realise(targets);
+    // Nobody waits for these builds any more: stop them (their builders are killed, nothing
+    // half-built becomes valid).
+    const stopListening = conn.onHangUp(() => scheduler.cancel(new Error('the client disconnected')));
+    try {
+      return await scheduler.realise(targets);
+    } finally {
+      stopListening();
+    }
   } finally {
     await Promise.all(substituters.map((s) => s.close()));
   }

@@ -54,6 +54,12 @@ export class DaemonConnection {
     }
   }
 
+  /** Calls `then` when the client hangs up; returns how to stop listening. */
+  onHangUp(then: () => void): () => void {
+    this.output.once('close', then);
+    return () => this.output.off('close', then);
+  }
+
   private hungUp(): boolean {
     return this.output.destroyed || this.output.writableEnded;
   }

@@ -425,6 +425,26 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.match(failed.stderr, /error: builder for '\/nix\/store\/[0-9a-z]{32}-fails\.drv' failed with exit code 3/);
     });
 
+    it('a client that hangs up during its build stops that build: the builder is killed, nothing becomes valid', async () => {
+      const slow = bs.drv('slow-daemon', 'echo started-slow; sleep 37; echo done > $out');
+      await bs.write([slow]);
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(encodeU64(9), encodeU64(1), encodeString(`${slow.drvPath}!out`), encodeU64(0));
+      for (let waited = 0; !client.received.includes('started-slow'); waited += 50) {
+        if (waited > 20000) throw new Error(`the build did not start: ${client.received.toString('latin1')}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const running = (): boolean => spawnSync('pgrep', ['-f', 'sleep 37']).status === 0;
+      assert.ok(running(), 'the builder runs');
+      client.close();
+      for (let waited = 0; running(); waited += 100) {
+        if (waited > 10000) throw new Error('the builder still runs after its client left');
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      assert.notEqual(runNix(nixStore, ['--store', bs.root, '--check-validity', slow.out]).status, 0);
+    });
+
     it('nix build (BuildPathsWithResults) builds, makes its result link, and reports the outputs as nix does', () => {
       writeFileSync(
         join(bs.root, 'two.nix'),

@@ -6,7 +6,7 @@ HELPER_SRC = $(wildcard helper-c/*.c)
 HELPER_HDR = $(wildcard helper-c/*.h)
 TS_SRC = $(shell find src test bench examples -name '*.ts' 2>/dev/null)
 
-.PHONY: all test build clean bench bench-build bench-substitute bench-gc demo
+.PHONY: all test build clean bench bench-build bench-substitute bench-gc bench-daemon demo
 
 all: build
 
@@ -42,6 +42,9 @@ bench: build
 
 bench-substitute: build
 	node dist/bench/substitute.js $(BENCH_ARGS)
+
+bench-daemon: build
+	node dist/bench/daemon.js $(BENCH_ARGS)
 
 bench-gc: build
 	node dist/bench/gc.js $(BENCH_ARGS)

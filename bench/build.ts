@@ -16,14 +16,9 @@ import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { median, repoRoot, time, tsnixStore } from './lib.js';
+import { flag, median, repoRoot, time, tsnixStore } from './lib.js';
 import { checkBuilt, prepareWorkload, SHAPES, type Shape, type Workload } from './buildWorkloads.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const reps = Number(flag('--reps') ?? 3);
 const shapes = (flag('--shapes') ?? SHAPES.join(',')).split(',') as Shape[];
 const jobCounts = (flag('--jobs') ?? '1,2').split(',').map(Number);

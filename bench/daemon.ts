@@ -13,13 +13,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { printRows, repoRoot, type Row, tsnixStore } from './lib.js';
+import { flag, printRows, repoRoot, type Row, tsnixStore } from './lib.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const reps = Number(flag('--reps') ?? 3);
 const storesDir = flag('--stores') ?? '/dev/shm';
 const work = join(storesDir, `tsnix-bench-daemon-${process.pid}`);

@@ -16,13 +16,8 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { printRows, type Row, sh, sideBySide, tsnixStore } from './lib.js';
+import { flag, printRows, type Row, sh, sideBySide, tsnixStore } from './lib.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const reps = Number(flag('--reps') ?? 3);
 const storesDir = flag('--stores') ?? '/dev/shm';
 const only = flag('--only');

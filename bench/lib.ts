@@ -13,6 +13,12 @@ export const tsnixStore = `${repoRoot}bin/tsnix-store`;
 const benchEnv: NodeJS.ProcessEnv = { ...process.env };
 delete benchEnv['NODE_EXTRA_CA_CERTS'];
 
+/** The value after `name` on the command line (`--reps 5`), or undefined. */
+export function flag(name: string, argv: readonly string[] = process.argv.slice(2)): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : undefined;
+}
+
 export function sh(command: string): void {
   const r = spawnSync('bash', ['-c', command], { stdio: ['ignore', 'ignore', 'inherit'] });
   if (r.status !== 0) throw new Error(`benchmark step failed (exit ${r.status}): ${command}`);

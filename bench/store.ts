@@ -13,13 +13,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { median, printRows, type Row, sh, sideBySide, tsnixStore } from './lib.js';
+import { flag, median, printRows, type Row, sh, sideBySide, tsnixStore } from './lib.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const reps = Number(flag('--reps') ?? 3);
 const dataDir = flag('--data') ?? '/tmp/tsnix-bench-data';
 const only = flag('--only');

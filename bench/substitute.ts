@@ -15,13 +15,9 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareWorkload, type Shape } from './buildWorkloads.js';
-import { median, repoRoot, tsnixStore } from './lib.js';
+import { flag, median, repoRoot, tsnixStore } from './lib.js';
 
 const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => {
-  const i = argv.indexOf(name);
-  return i >= 0 ? argv[i + 1] : undefined;
-};
 const reps = Number(flag('--reps') ?? 1);
 const only = flag('--only');
 const delay = flag('--delay') ?? '0.1';

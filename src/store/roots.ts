@@ -259,11 +259,15 @@ export function findRoots(layout: StoreLayout, db: StoreDatabase, options: FindR
 export function addIndirectRoot(layout: StoreLayout, link: string): void {
   const auto = `${layout.gcRootsDir}/auto`;
   mkdirSync(auto, { recursive: true });
-  const name = `${auto}/${encodeNix32(createHash('sha1').update(link).digest())}`;
-  const temporary = `${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  symlinkSync(link, temporary);
+  replaceSymlink(link, `${auto}/${encodeNix32(createHash('sha1').update(link).digest())}`);
+}
+
+/** A symlink made under a temporary name and renamed over `path`, so it is never missing or half made. */
+export function replaceSymlink(target: string, path: string): void {
+  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  symlinkSync(target, temporary);
   try {
-    renameSync(temporary, name);
+    renameSync(temporary, path);
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;

@@ -3,8 +3,7 @@
  * and fetched, builds, prints the outputs (or the roots made with --add-root) on stdout, and
  * exits with nix's status: 1, or 100–111 for failed, timed-out, mismatched builds.
  */
-import { randomBytes } from 'node:crypto';
-import { readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { buildSettingsFrom } from '../../build/buildSettings.js';
 import { groupId } from '../../build/sandbox/buildUsers.js';
@@ -13,7 +12,7 @@ import { describePlan, type Plan } from '../../build/plan.js';
 import { Scheduler } from '../../build/scheduler.js';
 import { parseTarget, type Target } from '../../build/targets.js';
 import { ensureStoreDirs } from '../../store/layout.js';
-import { addIndirectRoot } from '../../store/roots.js';
+import { addIndirectRoot, replaceSymlink } from '../../store/roots.js';
 import { openSubstituters } from '../../substituters/openSubstituters.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { pathExists } from '../../store/pathExists.js';
@@ -27,18 +26,6 @@ function targetOf(arg: string, store: LocalStore): Target {
   const bang = arg.indexOf('!');
   const path = followLinksToStorePath(bang >= 0 ? arg.slice(0, bang) : arg, store.storeDir);
   return parseTarget(bang >= 0 ? path + arg.slice(bang) : path);
-}
-
-/** A symlink made under a temporary name and renamed over `path`, so it is never missing or half made. */
-function replaceSymlink(target: string, path: string): void {
-  const temporary = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  symlinkSync(target, temporary);
-  try {
-    renameSync(temporary, path);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
 }
 
 function isStoreLink(path: string, store: LocalStore): boolean {

@@ -22,17 +22,18 @@ export function queryValidPaths(db: StoreDatabase, paths: Iterable<string>): Set
 
 /** Metadata of a valid path, or undefined when it is not valid. */
 export function queryPathInfo(db: StoreDatabase, path: string): ValidPathInfo | undefined {
-  // Row and references must come from one snapshot, or a concurrent change could mix them.
-  return db.sqlite.transaction(() => {
-    const row = db
-      .statement('select id, hash, registrationTime, deriver, narSize, ultimate, sigs, ca from ValidPaths where path = ?')
-      .get(path) as PathInfoRow | undefined;
-    if (row === undefined) return undefined;
-    const refs = db
-      .columnStatement('select path from Refs join ValidPaths on reference = id where referrer = ?')
-      .all(row.id) as string[];
-    return rowToPathInfo(path, row, refs);
-  })();
+  // Row and references in one statement, so from one snapshot: a concurrent change cannot
+  // mix them (and no transaction is begun and ended around two statements: a daemon asked
+  // for ten thousand paths spent a third of its time on that). Store paths hold no spaces.
+  const row = db
+    .statement(
+      `select v.id, v.hash, v.registrationTime, v.deriver, v.narSize, v.ultimate, v.sigs, v.ca,
+         (select group_concat(r.path, ' ') from Refs join ValidPaths r on r.id = Refs.reference where Refs.referrer = v.id) as refs
+       from ValidPaths v where v.path = ?`,
+    )
+    .get(path) as (PathInfoRow & { refs: string | null }) | undefined;
+  if (row === undefined) return undefined;
+  return rowToPathInfo(path, row, row.refs ? row.refs.split(' ') : []);
 }
 
 /** Like queryPathInfo, but a path that is not valid is an error. */

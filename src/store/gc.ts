@@ -332,13 +332,19 @@ class Collector {
     let unsharedSize = 0;
     for (const name of names) {
       const path = `${linksDir}/${name}`;
-      const st = lstatSync(path);
+      // Gone meanwhile (another collector, nix's): nothing to do.
+      const st = lstatSync(path, { throwIfNoEntry: false });
+      if (st === undefined) continue;
       if (st.nlink !== 1) {
         actualSize += st.size;
         unsharedSize += (st.nlink - 1) * st.size;
         continue;
       }
-      unlinkSync(path);
+      try {
+        unlinkSync(path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      }
     }
     const overhead = statSync(linksDir).blocks * 512;
     this.info(`note: currently hard linking saves ${toMiB(unsharedSize - actualSize - overhead)} MiB`);

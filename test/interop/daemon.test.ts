@@ -466,6 +466,11 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       const local = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && ${nixBuild} --json`], { encoding: 'utf8', env: { ...process.env, NIX_REMOTE: '', NIX_CONF_DIR: '/nonexistent' } });
       assert.equal(local.status, 0, local.stderr);
       assert.deepEqual(JSON.parse(again.stdout), JSON.parse(local.stdout));
+      // And nix log finds the build's log through the daemon.
+      const drv = (JSON.parse(again.stdout) as { drvPath: string }[])[0]!.drvPath;
+      const log = client(`nix --extra-experimental-features nix-command log --option substituters '' ${drv}`);
+      assert.equal(log.status, 0, log.stderr);
+      assert.match(log.stdout, /building two/);
     });
   });
 

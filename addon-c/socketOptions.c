@@ -20,16 +20,25 @@
 #include <node_api.h>
 #include <sys/socket.h>
 
-static napi_value quick_ack(napi_env env, napi_callback_info info)
+/* The file descriptor a function was called with; -1 (and a TypeError thrown) when there is none. */
+static int32_t fd_argument(napi_env env, napi_callback_info info, const char *message)
 {
     size_t argc = 1;
     napi_value argv[1];
     int32_t fd = -1;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
         napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-        napi_throw_type_error(env, NULL, "quickAck: a file descriptor is expected");
-        return NULL;
+        napi_throw_type_error(env, NULL, message);
+        return -1;
     }
+    return fd;
+}
+
+static napi_value quick_ack(napi_env env, napi_callback_info info)
+{
+    int32_t fd = fd_argument(env, info, "quickAck: a file descriptor is expected");
+    if (fd < 0)
+        return NULL;
     int on = 1;
     int ok = setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &on, sizeof on) == 0;
     napi_value result;
@@ -39,14 +48,9 @@ static napi_value quick_ack(napi_env env, napi_callback_info info)
 
 static napi_value peer_credentials(napi_env env, napi_callback_info info)
 {
-    size_t argc = 1;
-    napi_value argv[1];
-    int32_t fd = -1;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 ||
-        napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
-        napi_throw_type_error(env, NULL, "peerCredentials: a file descriptor is expected");
+    int32_t fd = fd_argument(env, info, "peerCredentials: a file descriptor is expected");
+    if (fd < 0)
         return NULL;
-    }
     struct ucred cred;
     socklen_t len = sizeof cred;
     napi_value result;

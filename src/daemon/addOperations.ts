@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
 import { contentAddressPath, parseContentAddress, renderContentAddress, type ContentAddress } from '../format/contentAddress.js';
-import { InvalidPathError, WireFormatError } from '../format/errors.js';
+import { WireFormatError } from '../format/errors.js';
 import { Hash, parseHashAlgo, type HashAlgo } from '../format/hash.js';
 import { narInfoFingerprint } from '../format/narinfo.js';
 import { parsePublicKey, verifySignature } from '../format/signing.js';
@@ -24,7 +24,7 @@ import type { DaemonConnection } from './connection.js';
 import { FramedSource } from './framed.js';
 import type { Operation } from './operations.js';
 import { ProtocolError, writePathInfo } from './protocol.js';
-import { readPaths } from './readArgs.js';
+import { checkStorePath, readPaths } from './readArgs.js';
 import { contentAddressMismatch } from '../store/contentAddressHash.js';
 
 /** A failure of the content itself (the client is told; the connection goes on). */
@@ -32,26 +32,16 @@ export class AddPathError extends Error {
   override name = 'AddPathError';
 }
 
-function checkPath(path: string, store: LocalStore): string {
-  try {
-    parseStorePath(path, store.storeDir);
-  } catch (e) {
-    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
-    throw e;
-  }
-  return path;
-}
-
 async function readPathList(reader: WireReader, store: LocalStore): Promise<string[]> {
   // Inside a framed payload, or within the request's budget (readPaths) otherwise.
-  return (await reader.readStrings(1 << 16, 1024)).map((p) => checkPath(p, store));
+  return (await reader.readStrings(1 << 16, 1024)).map((p) => checkStorePath(p, store.storeDir));
 }
 
 /** ValidPathInfo "with path", as AddToStoreNar and AddMultipleToStore carry it. */
 async function readPathInfo(reader: WireReader, store: LocalStore): Promise<ValidPathInfo> {
-  const path = checkPath(await reader.readString(4096), store);
+  const path = checkStorePath(await reader.readString(4096), store.storeDir);
   const deriver = await reader.readString(4096);
-  if (deriver !== '') checkPath(deriver, store);
+  if (deriver !== '') checkStorePath(deriver, store.storeDir);
   const narHashText = await reader.readString(256);
   let narHash: Hash;
   try {

@@ -8,8 +8,6 @@ import { BuildCancelledError } from '../build/errors.js';
 import type { BuildEvents } from '../build/events.js';
 import { Scheduler, type RealiseResult } from '../build/scheduler.js';
 import { parseTarget, type Target } from '../build/targets.js';
-import { InvalidPathError } from '../format/errors.js';
-import { parseStorePath } from '../format/storePath.js';
 import { WireWriter } from '../format/wire.js';
 import type { Hash } from '../format/hash.js';
 import { staticOutputHashes } from '../format/derivation/hashModulo.js';
@@ -22,7 +20,7 @@ import { verifyStore } from '../store/verifyStore.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
 import type { Operation } from './operations.js';
-import { readDerivedPaths, readPath, readPaths } from './readArgs.js';
+import { checkStorePath, readDerivedPaths, readPath, readPaths } from './readArgs.js';
 import { FramedSource } from './framed.js';
 import { BuildLogWriter } from '../build/buildLog.js';
 import { encodeLogLine, ProtocolError } from './protocol.js';
@@ -47,15 +45,10 @@ function clientEvents(conn: DaemonConnection): BuildEvents {
   };
 }
 
+/** A DerivedPath: without `!` an opaque path (a `.drv` too: the file, not its build), as nix reads it. */
 function checkTargetPath(text: string, conn: DaemonConnection): Target {
-  const path = text.split('!')[0]!;
-  try {
-    parseStorePath(path, conn.ctx.store.storeDir);
-  } catch (e) {
-    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
-    throw e;
-  }
-  return parseTarget(text);
+  const path = checkStorePath(text.split('!')[0]!, conn.ctx.store.storeDir);
+  return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
 }
 
 const BUILD_MODES = ['normal', 'repair', 'check'] as const;
@@ -99,12 +92,18 @@ async function realiseForClient(conn: DaemonConnection, targets: Target[], mode:
   if (result.targetFailures.some((f) => f !== undefined)) throw new DaemonOperationError('build was cancelled');
 }
 
-const buildPaths: Operation = async (conn) => {
+/** The arguments of BuildPaths and BuildPathsWithResults: derived paths and a build mode. */
+async function readBuildRequest(conn: DaemonConnection): Promise<{ texts: string[]; targets: Target[]; mode: (typeof BUILD_MODES)[number] }> {
   const texts = await readDerivedPaths(conn);
   const targets = texts.map((t) => checkTargetPath(t, conn));
   const mode = await readBuildMode(conn);
   // As nix-daemon: checking is anyone's, repairing (replacing what is valid) only the trusted's.
   if (mode === 'repair' && !conn.ctx.trusted) throw new ProtocolError("repairing or checking is not allowed because you are not in 'trusted-users'");
+  return { texts, targets, mode };
+}
+
+const buildPaths: Operation = async (conn) => {
+  const { texts, targets, mode } = await readBuildRequest(conn);
   return async () => {
     await realiseForClient(conn, targets, mode, texts);
     await conn.reply(new WireWriter().u64(1).toBuffer());
@@ -119,10 +118,7 @@ const DEPENDENCY_FAILED = 10;
 
 /** What `nix build` asks: one BuildResult per derived path, with the outputs it made, by DrvOutput. */
 const buildPathsWithResults: Operation = async (conn) => {
-  const texts = await readDerivedPaths(conn);
-  const targets = texts.map((t) => checkTargetPath(t, conn));
-  const mode = await readBuildMode(conn);
-  if (mode === 'repair' && !conn.ctx.trusted) throw new ProtocolError("repairing or checking is not allowed because you are not in 'trusted-users'");
+  const { texts, targets, mode } = await readBuildRequest(conn);
   return async () => {
     const { store } = conn.ctx;
     const wantedValid = targets.map((target) => {
@@ -242,13 +238,7 @@ const addSignatures: Operation = async (conn) => {
 const addBuildLog: Operation = async (conn) => {
   const baseName = await conn.reader.readString(1024);
   const { store } = conn.ctx;
-  const drvPath = `${store.storeDir}/${baseName}`;
-  try {
-    parseStorePath(drvPath, store.storeDir);
-  } catch (e) {
-    if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
-    throw e;
-  }
+  const drvPath = checkStorePath(`${store.storeDir}/${baseName}`, store.storeDir);
   return async () => {
     const framed = new FramedSource(conn.reader);
     let failure: unknown;

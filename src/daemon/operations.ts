@@ -2,19 +2,18 @@
  * The operations tsnix-daemon serves, by opcode. Each reads its arguments (an error there
  * closes the connection) and returns the work, which ends with the reply.
  */
-import { InvalidPathError } from '../format/errors.js';
-import { HASH_PART_LENGTH, parseStorePath } from '../format/storePath.js';
+import { HASH_PART_LENGTH } from '../format/storePath.js';
 import { WireWriter } from '../format/wire.js';
 import { queryDerivationOutputs, queryValidDerivers } from '../store/derivers.js';
 import { dumpPath } from '../store/nar/index.js';
 import { PathNotValidError } from '../store/dbErrors.js';
 import { queryPathInfo, queryValidPaths } from '../store/queryPathInfo.js';
 import { queryReferrers } from '../store/references.js';
-import { CENSORED, findRoots } from '../store/roots.js';
+import { CENSORED, findRoots, rootLinks } from '../store/roots.js';
 import type { DaemonConnection } from './connection.js';
 import { encodeLogLine, ProtocolError, writePathInfo } from './protocol.js';
 import { queryMissing } from './queryMissing.js';
-import { readDerivedPaths, readPath, readPaths } from './readArgs.js';
+import { checkStorePath, readDerivedPaths, readPath, readPaths } from './readArgs.js';
 import { ADD_OPERATIONS } from './addOperations.js';
 import { BUILD_OPERATIONS } from './buildOperations.js';
 
@@ -97,10 +96,7 @@ const syncWithGC: Operation = async (conn) => () => conn.reply(new WireWriter().
 
 const findRootsOp: Operation = async (conn) => () => {
   const { store, trusted } = conn.ctx;
-  const roots = findRoots(store.layout, store.db, { censor: !trusted });
-  const pairs: [string, string][] = [];
-  for (const [target, links] of roots) for (const link of links) pairs.push([link, target]);
-  pairs.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+  const pairs = rootLinks(findRoots(store.layout, store.db, { censor: !trusted }));
   const w = new WireWriter().u64(pairs.length);
   for (const [link, target] of pairs) w.string(trusted ? link : CENSORED).string(target);
   return conn.reply(w.toBuffer());
@@ -194,15 +190,7 @@ function clientOptionRefusal(conn: DaemonConnection, name: string, value: string
 
 const queryMissingOp: Operation = async (conn) => {
   const targets = await readDerivedPaths(conn);
-  for (const target of targets) {
-    const path = target.split('!')[0]!;
-    try {
-      parseStorePath(path, conn.ctx.store.storeDir);
-    } catch (e) {
-      if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
-      throw e;
-    }
-  }
+  for (const target of targets) checkStorePath(target.split('!')[0]!, conn.ctx.store.storeDir);
   return () => {
     const { willBuild, willSubstitute, unknown } = queryMissing(conn.ctx.store, targets);
     return conn.reply(new WireWriter().strings(sorted(willBuild)).strings(sorted(willSubstitute)).strings(sorted(unknown)).u64(0).u64(0).toBuffer());

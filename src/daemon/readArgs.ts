@@ -4,17 +4,22 @@ import { parseStorePath } from '../format/storePath.js';
 import type { DaemonConnection } from './connection.js';
 import { ProtocolError } from './protocol.js';
 
-/** Reads a store path of the daemon's store; anything else ends the connection, as nix's parseStorePath. */
-export async function readPath(conn: DaemonConnection): Promise<string> {
-  const path = await conn.reader.readString(MAX_PATH_LENGTH);
-  conn.checkBudget();
+/** `path` when it is a store path of `storeDir`; anything else ends the connection, as nix's parseStorePath. */
+export function checkStorePath(path: string, storeDir: string): string {
   try {
-    parseStorePath(path, conn.ctx.store.storeDir);
+    parseStorePath(path, storeDir);
   } catch (e) {
     if (e instanceof InvalidPathError) throw new ProtocolError(e.message);
     throw e;
   }
   return path;
+}
+
+/** Reads a store path of the daemon's store (see checkStorePath). */
+export async function readPath(conn: DaemonConnection): Promise<string> {
+  const path = await conn.reader.readString(MAX_PATH_LENGTH);
+  conn.checkBudget();
+  return checkStorePath(path, conn.ctx.store.storeDir);
 }
 
 /** The longest store path there is: directory, `/`, hash, `-`, a name of at most 211 characters (with room for a long store directory). */

@@ -23,6 +23,7 @@ import { GcSocketServer } from './locks/gcSocketServer.js';
 import { openGCLock, readTempRoots } from './locks/tempRoots.js';
 import { findLinkRoots, findRuntimeRoots, type Roots } from './roots.js';
 import { queryReferences } from './references.js';
+import { isValidPath } from './queryPathInfo.js';
 
 export type GcAction = 'delete-dead' | 'return-live' | 'return-dead' | 'delete-specific';
 
@@ -318,7 +319,7 @@ class Collector {
       await this.deleteInSteps(this.referrersFirst(visited));
       for (const p of visited) dead.add(p);
       // Protected meanwhile (a temp root announced), or referred to by a path added since.
-      if (!isGone(this.store, start)) throw new PathAliveError(start);
+      if (isValidPath(this.store.db, start)) throw new PathAliveError(start);
     }
   }
 
@@ -359,10 +360,6 @@ class Collector {
   }
 }
 
-function isGone(store: LocalStore, path: string): boolean {
-  return store.db.statement('select 1 from ValidPaths where path = ?').get(path) === undefined;
-}
-
 /**
  * Runs a collection. Resolves with what was deleted, or for the `return-*` actions the live
  * or dead paths; a `delete-specific` of a live path rejects with PathAliveError, after
@@ -394,7 +391,7 @@ export async function collectGarbage(store: LocalStore, options: GcOptions): Pro
           info(shouldDelete ? 'deleting garbage...' : 'determining live/dead paths...');
           const { valid, invalid } = collector.deadEntries();
           if (options.action === 'return-live') {
-            collector.results.paths = [...collector.alive].filter((p) => !isGone(store, p)).sort();
+            collector.results.paths = [...collector.alive].filter((p) => isValidPath(store.db, p)).sort();
             return collector.results;
           }
           if (options.action === 'return-dead') {

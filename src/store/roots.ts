@@ -240,6 +240,13 @@ export function findTempRoots(layout: StoreLayout, roots: Roots, options: FindRo
   }
 }
 
+/** The roots as `[link, store path]` pairs sorted by link, as `--print-roots` lists them. */
+export function rootLinks(roots: Roots): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (const [target, links] of roots) for (const link of links) pairs.push([link, target]);
+  return pairs.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
+}
+
 /** Every root: what `--gc --print-roots` lists and what `-q --roots` searches. */
 export function findRoots(layout: StoreLayout, db: StoreDatabase, options: FindRootsOptions = {}): Roots {
   const roots: Roots = new Map();

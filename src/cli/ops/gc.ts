@@ -1,7 +1,7 @@
 /** `--gc`, `--delete` and `--optimise`, printed as nix-store prints them. */
 import { collectGarbage, freedLine, type GcResults } from '../../store/gc.js';
 import type { LocalStore } from '../../store/localStore.js';
-import { findRoots } from '../../store/roots.js';
+import { findRoots, rootLinks } from '../../store/roots.js';
 import type { ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines } from '../output.js';
@@ -12,11 +12,7 @@ function info(message: string): void {
 
 export async function opGC(store: LocalStore, parsed: ParsedArgs): Promise<number> {
   if (parsed.gcPrint === 'roots') {
-    const roots = findRoots(store.layout, store.db, { info });
-    const pairs: [string, string][] = [];
-    for (const [target, links] of roots) for (const link of links) pairs.push([link, target]);
-    pairs.sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0));
-    printLines(pairs.map(([link, target]) => `${link} -> ${target}`));
+    printLines(rootLinks(findRoots(store.layout, store.db, { info })).map(([link, target]) => `${link} -> ${target}`));
     return 0;
   }
   const action = parsed.gcPrint === 'live' ? 'return-live' : parsed.gcPrint === 'dead' ? 'return-dead' : 'delete-dead';

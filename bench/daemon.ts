@@ -3,19 +3,26 @@
  * Nix clients, reported as ratios:
  *
  * - `nix-store -q --hash` of 10,000 paths, one client;
- * - `nix copy --to unix://…` of 10,000 small paths into the daemon (a fresh store each run).
+ * - `nix copy --to unix://…` of 10,000 small paths into the daemon (a fresh store each run);
+ * - 20 `nix-store -r` clients at once, each realising 100 of the wide workload's 500 leaves,
+ *   every leaf wanted by 4 of them (a fresh copy of the workload's store each run). A
+ *   `pre-build-hook` of both daemons lists every build: each derivation must be built once.
  *
- *   node dist/bench/daemon.js [--reps N] [--stores DIR]
+ *   node dist/bench/daemon.js [--reps N] [--stores DIR] [--only query,copy,shared]
  *
  * Stores live on tmpfs (/dev/shm) by default. Each daemon is started before its timed run
  * and stopped after it; only the client command is timed.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { flag, printRows, repoRoot, type Row, tsnixStore } from './lib.js';
+import { prepareWorkload } from './buildWorkloads.js';
 
 const reps = Number(flag('--reps') ?? 3);
+const only = (flag('--only') ?? 'query,copy,shared').split(',');
+const workloadsDir = flag('--workloads') ?? '/work/shared/bench/workloads';
+const busybox = flag('--busybox') ?? '/bin/busybox';
 const storesDir = flag('--stores') ?? '/dev/shm';
 const work = join(storesDir, `tsnix-bench-daemon-${process.pid}`);
 const tsnixDaemon = `${repoRoot}bin/tsnix-daemon`;
@@ -24,13 +31,13 @@ delete env['NODE_EXTRA_CA_CERTS'];
 
 type Who = 'nix' | 'tsnix';
 
-async function startDaemon(who: Who, root: string): Promise<{ socket: string; child: ChildProcess }> {
+async function startDaemon(who: Who, root: string, options: string[] = []): Promise<{ socket: string; child: ChildProcess }> {
   const socket = join(root, 'bench.sock');
   rmSync(socket, { force: true });
   const child =
     who === 'nix'
-      ? spawn('nix-daemon', ['--store', root], { env: { ...env, NIX_DAEMON_SOCKET_PATH: socket }, stdio: 'ignore' })
-      : spawn(tsnixDaemon, ['--store', root], { env: { ...env, NIX_DAEMON_SOCKET_PATH: socket }, stdio: 'ignore' });
+      ? spawn('nix-daemon', ['--store', root, ...options], { env: { ...env, NIX_DAEMON_SOCKET_PATH: socket }, stdio: 'ignore' })
+      : spawn(tsnixDaemon, ['--store', root, ...options], { env: { ...env, NIX_DAEMON_SOCKET_PATH: socket }, stdio: 'ignore' });
   for (let waited = 0; !existsSync(socket); waited += 10) {
     if (waited > 10000) throw new Error(`${who} daemon did not start on ${root}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -109,9 +116,66 @@ async function copyWorkload(): Promise<Row> {
   return row;
 }
 
+/** Runs `command` and resolves with its exit status and stderr's tail. */
+function run(command: string, args: string[]): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr = (stderr + chunk.toString()).slice(-2000);
+    });
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+async function sharedBuildsWorkload(): Promise<Row> {
+  const clients = 20;
+  const perClient = 100;
+  const workload = prepareWorkload('wide', join(work, 'wide'), workloadsDir, busybox);
+  const references = spawnSync('nix-store', ['--store', workload.template, '-q', '--references', workload.topDrv], { encoding: 'utf8' });
+  const leaves = references.stdout.split('\n').filter((p) => p.endsWith('.drv'));
+  if (leaves.length !== 500) throw new Error(`the wide workload has ${leaves.length} leaves, not 500`);
+  // Client i wants leaves [25i, 25i + 100) (mod 500): each leaf by 4 clients.
+  const wanted = Array.from({ length: clients }, (_, i) => Array.from({ length: perClient }, (_, k) => leaves[(i * 25 + k) % leaves.length]!));
+  const row: Row = { name: `${clients} clients -r, 100 of the wide workload's 500 leaves each`, nix: [], tsnix: [] };
+  const hook = join(work, 'count-builds.sh');
+  writeFileSync(hook, '#!/bin/sh\necho "$1" >> "$BUILT_LIST"\n', { mode: 0o755 });
+  for (let i = 0; i < reps; i++) {
+    for (const who of ['nix', 'tsnix'] as const) {
+      const root = join(work, `shared-${who}`);
+      spawnSync('rm', ['-rf', root]);
+      spawnSync('cp', ['-a', workload.template, root]);
+      const builtList = join(root, 'built.list');
+      writeFileSync(builtList, '');
+      env['BUILT_LIST'] = builtList;
+      const options = ['--option', 'sandbox', 'true', '--option', 'build-users-group', 'nixbld', '--option', 'max-jobs', '2', '--option', 'pre-build-hook', hook];
+      const { socket, child } = await startDaemon(who, root, options);
+      try {
+        const start = process.hrtime.bigint();
+        const results = await Promise.all(wanted.map((drvs) => run('nix-store', ['--store', `unix://${socket}`, '--option', 'substituters', '', '-r', ...drvs])));
+        const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+        const failed = results.find((r) => r.status !== 0);
+        if (failed) throw new Error(`a ${who} client failed (${failed.status}): ${failed.stderr}`);
+        const built = readFileSync(builtList, 'utf8').split('\n').filter((l) => l !== '');
+        if (built.length !== leaves.length || new Set(built).size !== leaves.length) {
+          throw new Error(`${who}-daemon ran ${built.length} builds of ${new Set(built).size} derivations; expected each of the ${leaves.length} once`);
+        }
+        row[who].push(seconds);
+      } finally {
+        await stopDaemon(child);
+      }
+    }
+  }
+  return row;
+}
+
 try {
   mkdirSync(work, { recursive: true });
-  printRows([await queryWorkload(), await copyWorkload()]);
+  const rows: Row[] = [];
+  if (only.includes('query')) rows.push(await queryWorkload());
+  if (only.includes('copy')) rows.push(await copyWorkload());
+  if (only.includes('shared')) rows.push(await sharedBuildsWorkload());
+  printRows(rows);
 } finally {
   spawnSync('chmod', ['-R', 'u+w', work]);
   rmSync(work, { recursive: true, force: true });

@@ -13,6 +13,7 @@ import { PathLocks } from '../store/locks/pathLock.js';
 import { queryValidPaths } from '../store/queryPathInfo.js';
 import { registerValidPaths } from '../store/registerPaths.js';
 import { BuildError } from './errors.js';
+import { filterLogLine } from './logFilter.js';
 import { prepareOutputs } from './registerOutputs.js';
 import type { ValidPathInfo } from '../store/pathInfo.js';
 import { compareOutputs, swapInOutputs } from './rebuildResults.js';
@@ -144,14 +145,19 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
       settings,
       closureOf: (paths) => [...computeClosure(store.db, paths)],
       referenceGraph: (paths) => ctx.referenceGraph(paths),
-      onLogLine: (line) => log.line(line),
+      onLogLine: (raw) => {
+        // Colour stays; cursor movements, titles and nesting marks go, from the screen and the log.
+        const text = filterLogLine(raw);
+        ctx.events.logLine(drvPath, text);
+        log.line(text);
+      },
       onWarning: (message) => ctx.events.message(`warning: ${message}`),
       signal: ctx.signal,
       keepBuildDir: ctx.settings.keepFailed,
       removeBuildDir: (path: string) => ctx.removeBuildDir(path),
       ...ctx.sandboxOverrides,
       ...(scratch?.sandboxed ? { outputDest: (name: string) => scratch.location(name) } : {}),
-      ...(ctx.preBuildHook ? { preBuildHook: (dir: string | undefined) => ctx.preBuildHook!(drvPath, dir) } : {}),
+      ...(ctx.preBuildHook ? { preBuildHook: (dir: string | undefined) => ctx.preBuildHook!(drvPath, dir, ctx) } : {}),
     });
     if (result.status.kind !== 'exited' || result.status.code !== 0) {
       if (result.buildDir) ctx.events.message(`note: keeping build directory '${result.buildDir}'`);

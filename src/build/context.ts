@@ -5,6 +5,7 @@ import type { BuildEvents } from './events.js';
 import type { Semaphore } from './semaphore.js';
 import type { SandboxBuildRequest } from './sandbox.js';
 import type { Substituter } from './substituter.js';
+import type { SharedBuilds } from './sharedBuilds.js';
 
 /** Where one build's log lines go besides the display (the log store). */
 export interface BuildLogSink {
@@ -24,6 +25,7 @@ export interface BuildContext {
   /** Downloads at once. */
   substitutionJobs: Semaphore;
   signal: AbortSignal;
+  /** Where a build's log is stored (its lines reach `events` from the build itself). */
   openLog(drvPath: string): BuildLogSink;
   referenceGraph(paths: string[]): ReadonlyMap<string, readonly string[]>;
   sandboxOverrides: SandboxOverrides;
@@ -32,5 +34,7 @@ export interface BuildContext {
   /** Work of a finished build that need not hold its job slot (storing its log); awaited at the end like removals. */
   afterBuild(work: Promise<void>): void;
   /** Runs the `pre-build-hook` for one build; undefined when none is set. */
-  preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
+  preBuildHook?(drvPath: string, sandboxDir: string | undefined, build: Pick<BuildContext, 'signal' | 'events'>): Promise<string[]>;
+  /** Builds shared with the other requests of this process (the daemon's); none: every build is this request's own. */
+  shared?: SharedBuilds;
 }

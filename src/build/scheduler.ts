@@ -6,7 +6,6 @@
 import { deleteTreeInPool } from '../pool/pool.js';
 import { computeClosure } from '../store/closure.js';
 import { BuildLogWriter } from './buildLog.js';
-import { filterLogLine } from './logFilter.js';
 import { runPreBuildHook } from './preBuildHook.js';
 import type { LocalStore } from '../store/localStore.js';
 import { queryReferences } from '../store/references.js';
@@ -20,8 +19,10 @@ import { wantedOutputs } from './drvOutputs.js';
 import { HeldEvents } from './heldEvents.js';
 import { planRequest, planWithSubstitutes, type Plan } from './plan.js';
 import { Semaphore } from './semaphore.js';
+import type { SharedBuilds } from './sharedBuilds.js';
 import type { Substituter } from './substituter.js';
 import type { Target } from './targets.js';
+import type { Derivation } from '../format/derivation/index.js';
 
 export interface SchedulerOptions {
   settings: BuildSettings;
@@ -31,6 +32,8 @@ export interface SchedulerOptions {
   /** Where build logs are stored; default: nowhere. */
   openLog?(drvPath: string): BuildLogSink;
   preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
+  /** Builds shared with the other requests of this process (tsnix-daemon's clients). */
+  shared?: SharedBuilds;
   /** `check` rebuilds the named derivations and compares; `repair` rebuilds whatever is damaged. */
   mode?: BuildMode;
 }
@@ -70,22 +73,11 @@ export class Scheduler {
       settings: options.settings,
       events,
       substituters: options.substituters ?? [],
-      jobs: new Semaphore(options.settings.maxJobs),
+      jobs: options.shared?.jobs ?? new Semaphore(options.settings.maxJobs),
       // As Nix 2.8: substitutions count against max-jobs too, though -j0 still lets one run.
       substitutionJobs: new Semaphore(Math.max(1, options.settings.maxJobs)),
       signal: this.abort.signal,
-      openLog: (drvPath) => {
-        const sink = options.openLog ? options.openLog(drvPath) : storedLog(store, drvPath, options.settings.compressBuildLog);
-        return {
-          line: (raw) => {
-            // Colour stays; cursor movements, titles and nesting marks go, from the screen and the log.
-            const text = filterLogLine(raw);
-            events.logLine(drvPath, text);
-            sink.line(text);
-          },
-          close: () => sink.close(),
-        };
-      },
+      openLog: (drvPath) => (options.openLog ? options.openLog(drvPath) : storedLog(store, drvPath, options.settings.compressBuildLog)),
       referenceGraph: (paths) => new Map([...computeClosure(store.db, paths)].map((p) => [p, queryReferences(store.db, p)])),
       sandboxOverrides: options.sandbox ?? {},
       removeBuildDir: (path) =>
@@ -95,16 +87,18 @@ export class Scheduler {
         this.background.add(tracked);
       },
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
+      ...(options.shared ? { shared: options.shared } : {}),
     };
     const hook = options.settings.preBuildHook;
     if (!options.preBuildHook && hook !== '') {
-      this.ctx.preBuildHook = (drvPath, sandboxDir) =>
+      // The build's own signal and events: a build shared with other requests outlives this one.
+      this.ctx.preBuildHook = (drvPath, sandboxDir, build) =>
         runPreBuildHook({
           hook,
           drvPath,
           ...(sandboxDir !== undefined ? { sandboxDir } : {}),
-          signal: this.abort.signal,
-          onStderrLine: (line) => events.logLine(drvPath, line),
+          signal: build.signal,
+          onStderrLine: (line) => build.events.logLine(drvPath, line),
         });
     }
     this.graph = new GoalGraph(this.ctx, (reason) => this.abort.abort(reason), options.mode);
@@ -184,6 +178,22 @@ export class Scheduler {
     return result.value;
   }
 
+  /**
+   * Builds a derivation given whole (BuildDerivation): its input sources are valid or fetched
+   * first, it has no input derivations. `built` is false when its outputs were valid already.
+   */
+  async realiseGiven(drvPath: string, drv: Derivation): Promise<{ built: boolean; failure?: Error }> {
+    this.graph.targets.add(drvPath);
+    try {
+      return { built: await this.graph.givenDerivation(drvPath, drv) };
+    } catch (error) {
+      return { built: false, failure: error as Error };
+    } finally {
+      // Nothing of a build may outlive the request, not even its directory; its log is in place.
+      while (this.background.size > 0) await Promise.all(this.background);
+    }
+  }
+
   private expectPlan(plan: Plan): void {
     this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
     if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0) {
@@ -199,7 +209,6 @@ export class Scheduler {
       if (target.kind === 'path') return [{ name: 'out', path: target.path }];
       return wantedOutputs(this.ctx.store, target.drvPath, target.outputs);
     });
-    // Nothing of a build may outlive the request, not even its directory; its log is in place.
     while (this.background.size > 0) await Promise.all(this.background);
     const failures = [...this.graph.failures];
     const targetFailures = settled.map((s) => (s.status === 'rejected' ? (s.reason as Error) : undefined));

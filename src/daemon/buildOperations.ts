@@ -3,24 +3,22 @@
  * (what `nix-store -r` and `nix-build` send), EnsurePath, AddIndirectRoot (nix-build's
  * `result`), CollectGarbage, OptimiseStore, VerifyStore. Build output and messages reach the client as log lines.
  */
-import { buildSettingsFrom } from '../build/buildSettings.js';
 import { BuildCancelledError } from '../build/errors.js';
-import type { BuildEvents } from '../build/events.js';
-import { Scheduler, type RealiseResult } from '../build/scheduler.js';
 import { parseTarget, type Target } from '../build/targets.js';
 import { WireWriter } from '../format/wire.js';
-import type { Hash } from '../format/hash.js';
-import { staticOutputHashes } from '../format/derivation/hashModulo.js';
 import { queryValidPaths, requirePathInfo } from '../store/queryPathInfo.js';
 import { readDerivation } from '../store/readDerivation.js';
 import { collectGarbage, type GcAction } from '../store/gc.js';
 import { freedByLinkingLine, optimiseStore } from '../store/optimise.js';
 import { addIndirectRoot } from '../store/roots.js';
 import { verifyStore } from '../store/verifyStore.js';
-import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
+import { BUILD_STATUS, failureStatus, writeBuildResult } from './buildResult.js';
+import { withClientScheduler } from './clientScheduler.js';
+import type { Derivation } from '../format/derivation/index.js';
 import type { Operation } from './operations.js';
-import { checkStorePath, readDerivedPaths, readPath, readPaths } from './readArgs.js';
+import { checkStorePath, readBuildMode, readDerivedPaths, readPath, readPaths } from './readArgs.js';
+import type { BuildMode } from '../build/buildStep.js';
 import { FramedSource } from './framed.js';
 import { BuildLogWriter } from '../build/buildLog.js';
 import { encodeLogLine, ProtocolError } from './protocol.js';
@@ -30,59 +28,15 @@ export class DaemonOperationError extends Error {
   override name = 'DaemonOperationError';
 }
 
-/** Events of a build as log lines on the connection (small writes, not waited for). */
-function clientEvents(conn: DaemonConnection): BuildEvents {
-  const line = (text: string): void => conn.sendNow(encodeLogLine(text));
-  return {
-    expect() {},
-    buildStarted: (drvPath) => line(`building '${drvPath}'...`),
-    logLine: (_drvPath, text) => line(text),
-    buildFinished() {},
-    substitutionStarted: (path, from) => line(`copying path '${path}' from '${from}'...`),
-    substitutionFinished() {},
-    downloaded() {},
-    message: (text) => line(text),
-  };
-}
-
 /** A DerivedPath: without `!` an opaque path (a `.drv` too: the file, not its build), as nix reads it. */
 function checkTargetPath(text: string, conn: DaemonConnection): Target {
   const path = checkStorePath(text.split('!')[0]!, conn.ctx.store.storeDir);
   return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
 }
 
-const BUILD_MODES = ['normal', 'repair', 'check'] as const;
-
-async function readBuildMode(conn: DaemonConnection): Promise<(typeof BUILD_MODES)[number]> {
-  const mode = await conn.reader.readU64();
-  const name = BUILD_MODES[mode];
-  if (name === undefined) throw new ProtocolError(`invalid build mode ${mode}`);
-  return name;
-}
-
-/** Realises `targets` with a scheduler of this operation's own. */
-async function realiseTargets(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number]): Promise<RealiseResult> {
-  const { store } = conn.ctx;
-  // The client's options (SetOptions) over the daemon's settings: -j, -k, --fallback, …
-  const substituters = openSubstituters(conn.settings, store.storeDir);
-  try {
-    const scheduler = new Scheduler(store, { settings: buildSettingsFrom(conn.settings), events: clientEvents(conn), mode, substituters });
-    // Nobody waits for these builds any more: stop them (their builders are killed, nothing
-    // half-built becomes valid).
-    const stopListening = conn.onHangUp(() => scheduler.cancel(new Error('the client disconnected')));
-    try {
-      return await scheduler.realise(targets);
-    } finally {
-      stopListening();
-    }
-  } finally {
-    await Promise.all(substituters.map((s) => s.close()));
-  }
-}
-
 /** Realises `targets`; throws nix's message on failure. */
-async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: (typeof BUILD_MODES)[number], texts: string[]): Promise<void> {
-  const result = await realiseTargets(conn, targets, mode);
+async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: BuildMode, texts: string[]): Promise<void> {
+  const result = await withClientScheduler(conn, mode, (scheduler) => scheduler.realise(targets));
   const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
   if (failed.length === 1) throw new DaemonOperationError(failed[0]!.f.message);
   if (failed.length > 1) {
@@ -93,7 +47,7 @@ async function realiseForClient(conn: DaemonConnection, targets: Target[], mode:
 }
 
 /** The arguments of BuildPaths and BuildPathsWithResults: derived paths and a build mode. */
-async function readBuildRequest(conn: DaemonConnection): Promise<{ texts: string[]; targets: Target[]; mode: (typeof BUILD_MODES)[number] }> {
+async function readBuildRequest(conn: DaemonConnection): Promise<{ texts: string[]; targets: Target[]; mode: BuildMode }> {
   const texts = await readDerivedPaths(conn);
   const targets = texts.map((t) => checkTargetPath(t, conn));
   const mode = await readBuildMode(conn);
@@ -110,12 +64,6 @@ const buildPaths: Operation = async (conn) => {
   };
 };
 
-/** BuildResult statuses (protocols.md §0). */
-const BUILT = 0;
-const ALREADY_VALID = 2;
-const PERMANENT_FAILURE = 3;
-const DEPENDENCY_FAILED = 10;
-
 /** What `nix build` asks: one BuildResult per derived path, with the outputs it made, by DrvOutput. */
 const buildPathsWithResults: Operation = async (conn) => {
   const { texts, targets, mode } = await readBuildRequest(conn);
@@ -126,24 +74,17 @@ const buildPathsWithResults: Operation = async (conn) => {
       const outputs = [...readDerivation(store, target.drvPath).outputs].filter(([name]) => !target.outputs || target.outputs.includes(name));
       return outputs.every(([, o]) => o.path !== '') && queryValidPaths(store.db, outputs.map(([, o]) => o.path)).size === outputs.length;
     });
-    const result = await realiseTargets(conn, targets, mode);
+    const result = await withClientScheduler(conn, mode, (scheduler) => scheduler.realise(targets));
     const w = new WireWriter().u64(targets.length);
     const cache = new Map();
+    const readDrv = (p: string): Derivation => readDerivation(store, p);
     targets.forEach((target, i) => {
       const failure = result.targetFailures[i];
-      const status = failure ? (failure instanceof BuildCancelledError ? DEPENDENCY_FAILED : PERMANENT_FAILURE) : wantedValid[i] && mode === 'normal' ? ALREADY_VALID : BUILT;
-      w.string(texts[i]!).u64(status).string(failure ? failure.message : '').u64(!failure && status === BUILT ? 1 : 0).u64(0).u64(0).u64(0);
+      const status = failure ? failureStatus(failure) : wantedValid[i] && mode === 'normal' ? BUILD_STATUS.alreadyValid : BUILD_STATUS.built;
       const built = failure || target.kind === 'path' ? [] : result.outputs[i]!;
-      const hashes = built.length > 0 && target.kind === 'derivation' ? staticOutputHashes(readDerivation(store, target.drvPath), (p) => readDerivation(store, p), cache) : new Map<string, Hash>();
-      const realisations = built
-        .map(({ name, path }) => {
-          const id = `sha256:${hashes.get(name)!.toBase16()}!${name}`;
-          const json = `{"dependentRealisations":{},"id":"${id}","outPath":"${path.slice(store.storeDir.length + 1)}","signatures":[]}`;
-          return [id, json] as const;
-        })
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-      w.u64(realisations.length);
-      for (const [id, json] of realisations) w.string(id).string(json);
+      w.string(texts[i]!);
+      const drv = target.kind === 'derivation' && built.length > 0 ? readDrv(target.drvPath) : undefined;
+      writeBuildResult(w, { status, errorMsg: failure ? failure.message : '', timesBuilt: status === BUILD_STATUS.built ? 1 : 0, built }, drv, readDrv, store.storeDir, cache);
     });
     await conn.reply(w.toBuffer());
   };

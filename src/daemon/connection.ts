@@ -7,6 +7,7 @@
 import type { Writable } from 'node:stream';
 import { WireFormatError } from '../format/errors.js';
 import { WireReader, WireWriter } from '../format/wire.js';
+import type { SharedBuilds } from '../build/sharedBuilds.js';
 import type { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
 import { OPERATIONS, type Operation } from './operations.js';
@@ -16,6 +17,8 @@ export interface ConnectionContext {
   store: LocalStore;
   /** May do what only trusted users may (repair, unsigned imports, any option). */
   trusted: boolean;
+  /** The daemon's builds, shared by all connections. */
+  builds: SharedBuilds;
   /** For the daemon's own log, prefixed with the connection. */
   log: (message: string) => void;
 }

@@ -16,6 +16,7 @@ import { queryMissing } from './queryMissing.js';
 import { checkStorePath, readDerivedPaths, readPath, readPaths } from './readArgs.js';
 import { ADD_OPERATIONS } from './addOperations.js';
 import { BUILD_OPERATIONS } from './buildOperations.js';
+import { BUILD_DERIVATION_OPERATIONS } from './buildDerivation.js';
 
 export type Operation = (conn: DaemonConnection) => Promise<() => Promise<void>>;
 
@@ -216,4 +217,5 @@ export const OPERATIONS: ReadonlyMap<number, Operation> = new Map<number, Operat
   [41, queryDerivationOutputMap],
   ...ADD_OPERATIONS,
   ...BUILD_OPERATIONS,
+  ...BUILD_DERIVATION_OPERATIONS,
 ]);

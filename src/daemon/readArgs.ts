@@ -1,6 +1,7 @@
 /** Reading the arguments of operations: store paths and lists, within a request's budget. */
 import { InvalidPathError } from '../format/errors.js';
 import { parseStorePath } from '../format/storePath.js';
+import type { BuildMode } from '../build/buildStep.js';
 import type { DaemonConnection } from './connection.js';
 import { ProtocolError } from './protocol.js';
 
@@ -45,3 +46,13 @@ export async function readDerivedPaths(conn: DaemonConnection): Promise<string[]
   return targets;
 }
 
+
+const BUILD_MODES: readonly BuildMode[] = ['normal', 'repair', 'check'];
+
+/** A BuildMode (0 normal, 1 repair, 2 check); anything else ends the connection. */
+export async function readBuildMode(conn: DaemonConnection): Promise<BuildMode> {
+  const mode = await conn.reader.readU64();
+  const name = BUILD_MODES[mode];
+  if (name === undefined) throw new ProtocolError(`invalid build mode ${mode}`);
+  return name;
+}

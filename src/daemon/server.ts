@@ -1,6 +1,6 @@
 /**
  * tsnix-daemon's listener: one process serving every connection (one store handle, one
- * set of temp roots). As nix-daemon: the socket is mode 0666, each peer is identified by
+ * set of temp roots, one set of build slots: a derivation two clients need is built once). As nix-daemon: the socket is mode 0666, each peer is identified by
  * SO_PEERCRED, users outside `allowed-users` are turned away, and those in `trusted-users`
  * are trusted. Where peers cannot be identified (the addon missing), the socket is made
  * 0600 instead: only the daemon's own user (and root) connects, and is trusted.
@@ -9,6 +9,8 @@ import { chmodSync, mkdirSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
+import { buildSettingsFrom } from '../build/buildSettings.js';
+import { SharedBuilds } from '../build/sharedBuilds.js';
 import type { LocalStore } from '../store/localStore.js';
 import { DaemonConnection } from './connection.js';
 import { canReadPeers, identify, matchUser, peerOf } from './peerCredentials.js';
@@ -21,12 +23,24 @@ export interface DaemonOptions {
 
 let connections = 0;
 
+/** One set of build slots and running builds for every connection, with the daemon's `max-jobs`. */
+function sharedBuildsOf(store: LocalStore): SharedBuilds {
+  return new SharedBuilds(buildSettingsFrom(store.settings).maxJobs);
+}
+
 /** Serves one connection (a socket, or stdin/stdout with `--stdio`) until it ends. */
-export async function serveConnection(input: AsyncIterable<Buffer>, output: Writable, store: LocalStore, log: (message: string) => void, trusted = true): Promise<void> {
+export async function serveConnection(
+  input: AsyncIterable<Buffer>,
+  output: Writable,
+  store: LocalStore,
+  log: (message: string) => void,
+  trusted = true,
+  builds: SharedBuilds = sharedBuildsOf(store),
+): Promise<void> {
   const id = ++connections;
   const prefixed = (message: string): void => log(`connection ${id}: ${message}`);
   try {
-    await new DaemonConnection(input, output, { store, trusted, log: prefixed }).serve();
+    await new DaemonConnection(input, output, { store, trusted, log: prefixed, builds }).serve();
   } catch (e) {
     prefixed(`ended: ${(e as Error).message}`);
     return;
@@ -59,6 +73,7 @@ function admit(socket: Socket, store: LocalStore, log: (message: string) => void
 
 export async function listenDaemon(options: DaemonOptions): Promise<Server> {
   const { socketPath, store, log } = options;
+  const builds = sharedBuildsOf(store);
   mkdirSync(dirname(socketPath), { recursive: true });
   try {
     unlinkSync(socketPath);
@@ -74,7 +89,7 @@ export async function listenDaemon(options: DaemonOptions): Promise<Server> {
       socket.destroy();
       return;
     }
-    void serveConnection(socket, socket, store, log, trusted).finally(() => socket.end());
+    void serveConnection(socket, socket, store, log, trusted, builds).finally(() => socket.end());
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

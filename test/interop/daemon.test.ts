@@ -445,6 +445,66 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.notEqual(runNix(nixStore, ['--store', bs.root, '--check-validity', slow.out]).status, 0);
     });
 
+    /** Waits until `done()` holds, or fails naming `what`. */
+    async function until(what: string, done: () => boolean, timeoutMs = 20000): Promise<void> {
+      for (let waited = 0; !done(); waited += 50) {
+        if (waited > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+    const builders = (pattern: string): number => spawnSync('pgrep', ['-c', '-f', pattern], { encoding: 'utf8' }).stdout.trim().split('\n').map(Number)[0] ?? 0;
+
+    it('two clients asking for one derivation share one build: both see its whole log, and one hanging up does not stop it', async () => {
+      const job = bs.drv('shared-daemon', 'echo early-line; sleep 6.5; echo late-line; echo done > $out');
+      await bs.write([job]);
+      const request = [encodeU64(9), encodeU64(1), encodeString(`${job.drvPath}!out`), encodeU64(0)];
+      const first = await RawClient.connect(daemon.socket);
+      await first.handshake();
+      first.send(...request);
+      await until('the first client to see the build start', () => first.received.includes('early-line'));
+      const second = await RawClient.connect(daemon.socket);
+      await second.handshake();
+      second.send(...request);
+      // The second is told the build started, and sees the log it missed.
+      await until('the second client to see the log so far', () => second.received.includes('early-line'));
+      assert.ok(second.received.includes(`building '${job.drvPath}'`));
+      assert.equal(builders('echo early-line; sleep'), 1, 'one builder for both clients');
+      first.close();
+      await until('the build to finish for the second client', () => second.received.subarray(-16).equals(Buffer.concat([STDERR_LAST, encodeU64(1)])));
+      assert.ok(second.received.includes('late-line'));
+      second.close();
+      assert.equal(runNix(nixStore, ['--store', bs.root, '--check-validity', job.out]).status, 0);
+      assert.equal(readFileSync(bs.real(job.out), 'utf8'), 'done\n');
+    });
+
+    it('a shared build whose clients all hang up is stopped; a failing one fails for every client', async () => {
+      const slow = bs.drv('shared-abandoned', 'echo started; sleep 29; echo done > $out');
+      const failing = bs.drv('shared-failing', 'echo going-to-fail; sleep 1.5; exit 4');
+      await bs.write([slow, failing]);
+      const ask = async (drvPath: string): Promise<RawClient> => {
+        const client = await RawClient.connect(daemon.socket);
+        await client.handshake();
+        client.send(encodeU64(9), encodeU64(1), encodeString(`${drvPath}!out`), encodeU64(0));
+        return client;
+      };
+      const [a, b] = [await ask(slow.drvPath), await ask(slow.drvPath)];
+      await until('the shared build to start', () => a.received.includes('started') && b.received.includes('started'));
+      a.close();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(builders('echo started; sleep 29'), 1, 'the build goes on while one client waits');
+      b.close();
+      await until('the builder to be killed', () => builders('echo started; sleep 29') === 0, 10000);
+      assert.notEqual(runNix(nixStore, ['--store', bs.root, '--check-validity', slow.out]).status, 0);
+
+      const [c, d] = [await ask(failing.drvPath), await ask(failing.drvPath)];
+      for (const client of [c, d]) {
+        await until('the failure to reach both clients', () => client.received.includes(STDERR_ERROR));
+        assert.ok(client.received.includes(`builder for '${failing.drvPath}' failed with exit code 4`));
+        client.close();
+      }
+      assert.equal(builders('echo going-to-fail'), 0);
+    });
+
     it('nix build (BuildPathsWithResults) builds, makes its result link, and reports the outputs as nix does', () => {
       writeFileSync(
         join(bs.root, 'two.nix'),

@@ -8,7 +8,8 @@ import { queryValidPaths } from '../../store/queryPathInfo.js';
 import { readDerivation } from '../../store/readDerivation.js';
 import { substitutesAllowed } from '../substitutesAllowed.js';
 import { repairBySubstitution } from './pathGoal.js';
-import { runBuild } from '../buildStep.js';
+import { runBuild, type BuildJob } from '../buildStep.js';
+import type { Derivation } from '../../format/derivation/index.js';
 import { outputPathsOf, wantedOutputs } from '../drvOutputs.js';
 import { isIntact } from '../intact.js';
 import { BuildCancelledError, BuildError } from '../errors.js';
@@ -101,5 +102,33 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
       for (const [i, path] of [...outputs.values()].entries()) if (!intact[i]) graph.ctx.events.message(`repairing path '${path}'...`);
     }
   }
-  await runBuild(graph.ctx, { drvPath, drv, outputs, inputs, mode });
+  await buildJob(graph, { drvPath, drv, outputs, inputs, mode });
+}
+
+/** A plain build is shared with the other requests that need it; a check or repair is this request's own. */
+async function buildJob(graph: GoalGraph, job: BuildJob): Promise<void> {
+  const { shared } = graph.ctx;
+  if (shared && job.mode === 'normal') await shared.join(job.drvPath, graph.ctx, (ctx) => runBuild(ctx, job));
+  else await runBuild(graph.ctx, job);
+}
+
+/**
+ * The goal of a derivation given whole instead of by its `.drv` (the daemon's BuildDerivation,
+ * the serve protocol's): no input derivations, its input sources are the whole input closure,
+ * and its output paths are as given. True when it was built, false when its outputs were
+ * valid already.
+ */
+export async function runGivenDerivationGoal(graph: GoalGraph, drvPath: string, drv: Derivation): Promise<boolean> {
+  const { store } = graph.ctx;
+  const outputs = new Map([...drv.outputs].map(([name, o]) => [name, o.path]));
+  for (const path of outputs.values()) await store.addTempRoot(path);
+  const mode = graph.modeOf(drvPath);
+  if (mode === 'normal' && queryValidPaths(store.db, outputs.values()).size === outputs.size) return false;
+  await awaitInputs(
+    graph,
+    drvPath,
+    drv.inputSrcs.map((path) => graph.path(path)),
+  );
+  await buildJob(graph, { drvPath, drv, outputs, inputs: drv.inputSrcs, mode });
+  return true;
 }

@@ -7,7 +7,8 @@ import type { BuildMode } from '../buildStep.js';
 import type { BuildContext } from '../context.js';
 import { orderSubstituters, type Substituter } from '../substituter.js';
 import { BuildCancelledError, BuildError } from '../errors.js';
-import { runDerivationGoal } from './derivationGoal.js';
+import { runDerivationGoal, runGivenDerivationGoal } from './derivationGoal.js';
+import type { Derivation } from '../../format/derivation/index.js';
 import { runPathGoal } from './pathGoal.js';
 
 export class GoalGraph {
@@ -46,6 +47,18 @@ export class GoalGraph {
       this.derivations.set(drvPath, goal);
     }
     return goal;
+  }
+
+  /** A derivation given whole (see runGivenDerivationGoal): not shared with the goal of a `.drv` by that name. */
+  async givenDerivation(drvPath: string, drv: Derivation): Promise<boolean> {
+    let built = false;
+    await this.watch(
+      runGivenDerivationGoal(this, drvPath, drv).then((b) => {
+        built = b;
+      }),
+      drvPath,
+    );
+    return built;
   }
 
   path(path: string): Promise<void> {

@@ -1,0 +1,48 @@
+/**
+ * A scheduler for one operation of one connection: the client's options over the daemon's
+ * settings, its events as log lines on the connection, its builds shared with every other
+ * connection's (one build of a derivation however many clients need it), and everything it
+ * alone waits for stopped when the client hangs up.
+ */
+import { buildSettingsFrom } from '../build/buildSettings.js';
+import type { BuildMode } from '../build/buildStep.js';
+import type { BuildEvents } from '../build/events.js';
+import { Scheduler } from '../build/scheduler.js';
+import { openSubstituters } from '../substituters/openSubstituters.js';
+import type { DaemonConnection } from './connection.js';
+import { encodeLogLine } from './protocol.js';
+
+/** Events of a build as log lines on the connection (small writes, not waited for). */
+function clientEvents(conn: DaemonConnection): BuildEvents {
+  const line = (text: string): void => conn.sendNow(encodeLogLine(text));
+  return {
+    expect() {},
+    buildStarted: (drvPath) => line(`building '${drvPath}'...`),
+    logLine: (_drvPath, text) => line(text),
+    buildFinished() {},
+    substitutionStarted: (path, from) => line(`copying path '${path}' from '${from}'...`),
+    substitutionFinished() {},
+    downloaded() {},
+    message: (text) => line(text),
+  };
+}
+
+/** Runs `work` with a scheduler for this connection; its substituters are closed after. */
+export async function withClientScheduler<T>(conn: DaemonConnection, mode: BuildMode, work: (scheduler: Scheduler) => Promise<T>): Promise<T> {
+  const { store } = conn.ctx;
+  // The client's options (SetOptions) over the daemon's settings: -k, --fallback, timeouts, …
+  const substituters = openSubstituters(conn.settings, store.storeDir);
+  try {
+    const scheduler = new Scheduler(store, { settings: buildSettingsFrom(conn.settings), events: clientEvents(conn), mode, substituters, shared: conn.ctx.builds });
+    // Nobody waits for these builds any more: stop them (their builders are killed, nothing
+    // half-built becomes valid), unless another connection still waits for a shared one.
+    const stopListening = conn.onHangUp(() => scheduler.cancel(new Error('the client disconnected')));
+    try {
+      return await work(scheduler);
+    } finally {
+      stopListening();
+    }
+  } finally {
+    await Promise.all(substituters.map((s) => s.close()));
+  }
+}

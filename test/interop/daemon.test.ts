@@ -14,6 +14,9 @@ import { nixOk, requireNix, runNix } from '../support/nix.js';
 import { createHash } from 'node:crypto';
 import { Hash } from '../../src/format/hash.js';
 import { makeFixedOutputPath } from '../../src/format/storePath.js';
+import { writeBasicDerivation } from '../../src/format/basicDerivation.js';
+import type { Derivation } from '../../src/format/derivation/index.js';
+import { WireWriter } from '../../src/format/wire.js';
 
 const STDERR_LAST = encodeU64(0x616c7473);
 const STDERR_ERROR = encodeU64(0x63787470);
@@ -503,6 +506,56 @@ describe('interop: real nix clients and tsnix-daemon', function () {
         client.close();
       }
       assert.equal(builders('echo going-to-fail'), 0);
+    });
+
+    it('a remote build on tsnix-daemon as an ssh-ng:// builder: nix\'s build hook sends BuildDerivation and copies the output back', () => {
+      const remote = tempDir('tsnix-remote-');
+      writeFileSync(
+        join(bs.root, 'remote.nix'),
+        `let bb = builtins.storePath "${bs.busybox}"; in derivation {
+          name = "built-remotely"; system = "x86_64-linux";
+          builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo building on the remote; echo remote > $out" ];
+        }`,
+      );
+      const builder = `ssh-ng://localhost?remote-program=${TSNIX_DAEMON}&remote-store=${remote} x86_64-linux`;
+      const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && nix-build remote.nix --max-jobs 0 --option substituters '' --builders "$BUILDER"`], {
+        encoding: 'utf8',
+        env: { ...process.env, NIX_REMOTE: '', NIX_CONF_DIR: '/nonexistent', BUILDER: builder },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const out = r.stdout.trim();
+      assert.match(r.stderr, /building '\/nix\/store\/[0-9a-z]{32}-built-remotely\.drv' on 'ssh-ng:\/\/localhost/);
+      assert.match(r.stderr, /building on the remote/);
+      // Built there (and valid there), copied here.
+      assert.equal(runNix(nixStore, ['--store', remote, '--check-validity', out]).status, 0);
+      assert.equal(readFileSync(join(remote, out), 'utf8'), 'remote\n');
+      assert.equal(readFileSync(join(bs.root, out), 'utf8'), 'remote\n');
+    });
+
+    it('BuildDerivation from an untrusted client: input-addressed refused with nix\'s message; fixed-output built at the path its hash gives', async () => {
+      await daemon.stop();
+      daemon = await startDaemon(bs.root, ['--option', 'trusted-users', 'nobody']);
+      const plain = bs.drv('untrusted-plain', 'echo > $out');
+      const fixed = bs.drv('untrusted-fixed', 'printf hello > $out', [], {}, { outputHash: 'sha256-LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=', outputHashAlgo: 'sha256' });
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      const ask = (drvPath: string, drv: Derivation): void => client.send(encodeU64(36), encodeString(drvPath), writeBasicDerivation(new WireWriter(), drv).toBuffer(), encodeU64(0));
+      ask(plain.drvPath, plain.drv);
+      await until('the refusal', () => client.received.includes(STDERR_ERROR));
+      assert.ok(client.received.includes('you are not privileged to build input-addressed derivations'));
+      client.received = Buffer.alloc(0);
+      // A lying output path is not taken from an untrusted client: the build is of the path the hash gives.
+      const lie = `${bs.storeDir}/${'1'.repeat(32)}-untrusted-fixed`;
+      const lying: Derivation = { ...fixed.drv, inputSrcs: [bs.busybox], outputs: new Map([['out', { ...fixed.drv.outputs.get('out')!, path: lie }]]) };
+      ask(fixed.drvPath, lying);
+      await until('the BuildResult', () => client.received.includes(STDERR_LAST));
+      assert.ok(!client.received.includes(STDERR_ERROR), client.received.toString('latin1'));
+      assert.equal(runNix(nixStore, ['--store', bs.root, '--check-validity', fixed.out]).status, 0);
+      assert.equal(readFileSync(bs.real(fixed.out), 'utf8'), 'hello');
+      assert.notEqual(runNix(nixStore, ['--store', bs.root, '--check-validity', lie]).status, 0);
+      const reply = client.received.subarray(client.received.indexOf(STDERR_LAST) + 8);
+      assert.equal(reply.readBigUInt64LE(0), 0n, 'status Built');
+      client.close();
     });
 
     it('nix build (BuildPathsWithResults) builds, makes its result link, and reports the outputs as nix does', () => {

@@ -12,6 +12,7 @@
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "addpath.h"
 #include "builder.h"
 #include "host.h"
 #include "ids.h"
@@ -119,6 +121,8 @@ static int run_sandboxed(struct sandbox_spec *spec)
     die_with_errno("%s", ids_result_message(mapped));
   }
   pid_t pasta = spec->network == NETWORK_PASTA ? start_pasta(spec->pasta, child) : 0;
+  /* A recursive build's mounter holds the namespaces before the sandbox runs. */
+  pid_t mounter = spec->mounter ? start_mounter(child, spec->mounter) : 0;
   if (write_all(release[1], "g", 1) < 0)
     die_with_errno("cannot release the sandbox");
   close(release[1]);
@@ -130,6 +134,11 @@ static int run_sandboxed(struct sandbox_spec *spec)
   if (pasta > 0) {
     kill(pasta, SIGKILL);
     waitpid(pasta, NULL, 0);
+  }
+  if (mounter > 0) {
+    kill(mounter, SIGKILL);
+    waitpid(mounter, NULL, 0);
+    unlink(spec->mounter);
   }
   int builder_status;
   if (read_exact(status[0], &builder_status, sizeof builder_status) < 0)

@@ -209,6 +209,7 @@ static enum spec_result read_field(struct reader *r, const char *key, struct san
                 : !strcmp(key, "domainname") ? &s->domainname
                 : !strcmp(key, "cwd")        ? &s->cwd
                 : !strcmp(key, "program")    ? &s->program
+                : !strcmp(key, "mounter")    ? &s->mounter
                                              : NULL;
   if (slot) {
     free(*slot);

@@ -48,6 +48,7 @@ struct sandbox_spec {
   int uname26;
   char *cwd;
   char *program;
+  char *mounter; /* a recursive build's: the socket where new store paths are asked for */
   char **argv; /* NULL-terminated, argv[0] first */
   char **envp; /* NULL-terminated */
 };

@@ -1,6 +1,7 @@
 /** What the scheduler reads of Nix's settings, with Nix's meanings. */
 import { availableParallelism } from 'node:os';
-import type { Settings } from '../store/settings.js';
+import { SETTING_SPECS, type Settings } from '../store/settings.js';
+import { accessSync, constants } from 'node:fs';
 import { sandboxSettingsFrom, type SandboxSettings } from './sandbox.js';
 
 export class BadBuildSettingError extends Error {
@@ -21,12 +22,38 @@ export interface BuildSettings {
   sandbox: SandboxSettings;
   /** The platform this machine builds for (`system`). */
   system: string;
+  /** `extra-platforms`: what else it builds for. */
+  extraPlatforms: string[];
+  /** `system-features`, with kvm and recursive-nix added as Nix adds them. */
+  systemFeatures: Set<string>;
+  /** `experimental-features`. */
+  experimentalFeatures: Set<string>;
+}
+
+/** Whether /dev/kvm can be opened for reading and writing: Nix then offers the `kvm` feature. */
+function kvmUsable(): boolean {
+  try {
+    accessSync('/dev/kvm', constants.R_OK | constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function parseMaxJobs(value: string): number {
   if (value === 'auto') return availableParallelism();
   if (!/^\d+$/.test(value)) throw new BadBuildSettingError(`configuration setting 'max-jobs' should be 'auto' or an integer`);
   return Number(value);
+}
+
+function systemFeaturesFrom(settings: Settings): Set<string> {
+  const features = new Set(settings.strings('system-features'));
+  // As Nix: added to the defaults only, not to a list the user set.
+  if (settings.get('system-features') === SETTING_SPECS['system-features']!.default) {
+    if (kvmUsable()) features.add('kvm');
+    if (settings.strings('experimental-features').includes('recursive-nix')) features.add('recursive-nix');
+  }
+  return features;
 }
 
 export function buildSettingsFrom(settings: Settings): BuildSettings {
@@ -40,5 +67,8 @@ export function buildSettingsFrom(settings: Settings): BuildSettings {
     preBuildHook: settings.get('pre-build-hook'),
     sandbox: sandboxSettingsFrom(settings),
     system: settings.get('system'),
+    extraPlatforms: settings.strings('extra-platforms'),
+    systemFeatures: systemFeaturesFrom(settings),
+    experimentalFeatures: new Set(settings.strings('experimental-features')),
   };
 }

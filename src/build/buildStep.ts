@@ -17,9 +17,10 @@ import { filterLogLine } from './logFilter.js';
 import { prepareOutputs } from './registerOutputs.js';
 import type { ValidPathInfo } from '../store/pathInfo.js';
 import { compareOutputs, swapInOutputs } from './rebuildResults.js';
-import { runSandboxedBuild, shouldSandbox, type BuilderStatus, type SandboxBuildResult, type SandboxDerivation } from './sandbox.js';
+import { runSandboxedBuild, shouldSandbox, type BuilderStatus, type RecursiveStoreStarter, type SandboxBuildResult, type SandboxDerivation } from './sandbox.js';
 import { Scratch } from './scratch.js';
-import type { BuildContext } from './context.js';
+import type { BuildContext, RecursiveSession } from './context.js';
+import { requiredSystemFeatures } from './canBuildLocally.js';
 
 export interface BuildJob {
   drvPath: string;
@@ -95,6 +96,26 @@ export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> 
   }
 }
 
+/**
+ * The store a derivation requiring `recursive-nix` gets (when that experimental feature is
+ * on: otherwise the feature is not among the system features and the build was refused).
+ */
+function recursiveStarter(ctx: BuildContext, job: BuildJob, inputClosure: ReadonlySet<string>): { starter: RecursiveStoreStarter; added(): ReadonlySet<string> } | undefined {
+  if (!requiredSystemFeatures(job.drv).includes('recursive-nix') || !ctx.settings.experimentalFeatures.has('recursive-nix')) return undefined;
+  const server = ctx.recursive;
+  if (!server) throw new BuildError(`'${job.drvPath}' requires a recursive store, which this command cannot serve`, 'other');
+  let session: RecursiveSession | undefined;
+  return {
+    starter: {
+      start: async (socketPath, owner, materialise) => {
+        session = await server({ drvPath: job.drvPath, socketPath, owner, inputClosure, materialise, ctx });
+        return session;
+      },
+    },
+    added: () => session?.added ?? new Set(),
+  };
+}
+
 /** What a finished build produced: checked path infos, and where each output is on disk. */
 export interface BuiltResult {
   infos: ValidPathInfo[];
@@ -130,6 +151,7 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
   const { store } = ctx;
   const { drvPath, drv } = job;
   const inputClosure = computeClosure(store.db, job.inputs);
+  const recursive = recursiveStarter(ctx, job, inputClosure);
   ctx.events.buildStarted(drvPath, drvNameFromPath(drvPath));
   const log = ctx.openLog(drvPath);
   let succeeded = false;
@@ -158,6 +180,7 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
       ...ctx.sandboxOverrides,
       ...(scratch?.sandboxed ? { outputDest: (name: string) => scratch.location(name) } : {}),
       ...(ctx.preBuildHook ? { preBuildHook: (dir: string | undefined) => ctx.preBuildHook!(drvPath, dir, ctx) } : {}),
+      ...(recursive ? { recursive: recursive.starter } : {}),
     });
     if (result.status.kind !== 'exited' || result.status.code !== 0) {
       if (result.buildDir) ctx.events.message(`note: keeping build directory '${result.buildDir}'`);
@@ -173,7 +196,8 @@ async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | un
       drv,
       outputs: job.outputs,
       locations,
-      inputClosure,
+      // What the builder added or built through its store is as good a reference as an input.
+      inputClosure: recursive ? new Set([...inputClosure, ...recursive.added()]) : inputClosure,
       // Stand-in outputs were checked before they were rewritten (the rewritten copies are ours).
       ...(result.sandboxed || scratch ? {} : { requireOwner: result.buildUid }),
     });

@@ -16,6 +16,29 @@ export interface BuildLogSink {
 /** Test and deployment knobs of the sandbox (helper binary, build-user pool, where build dirs go). */
 export type SandboxOverrides = Partial<Pick<SandboxBuildRequest, 'helper' | 'userPoolDir' | 'buildDirParent' | 'pasta'>>;
 
+/** One recursive build (recursive-nix) asking for a store of its own. */
+export interface RecursiveBuild {
+  drvPath: string;
+  /** Where to listen (a host path in the build directory), and who alone may connect. */
+  socketPath: string;
+  owner: { uid: number; gid: number };
+  /** What the build may see from the start: its input closure. */
+  inputClosure: ReadonlySet<string>;
+  /** Makes store paths appear in the running sandbox. */
+  materialise(paths: readonly string[]): Promise<void>;
+  /** The context of the build, for builds the builder asks for. */
+  ctx: BuildContext;
+}
+
+export interface RecursiveSession {
+  /** Paths added or built through the store so far, with their closures: outputs may refer to them. */
+  readonly added: ReadonlySet<string>;
+  stop(): Promise<void>;
+}
+
+/** Serves a restricted store to a recursive build: given by whoever runs the scheduler (it is the daemon's code). */
+export type RecursiveStoreServer = (build: RecursiveBuild) => Promise<RecursiveSession>;
+
 export interface BuildContext {
   store: LocalStore;
   settings: BuildSettings;
@@ -35,6 +58,8 @@ export interface BuildContext {
   afterBuild(work: Promise<void>): void;
   /** Runs the `pre-build-hook` for one build; undefined when none is set. */
   preBuildHook?(drvPath: string, sandboxDir: string | undefined, build: Pick<BuildContext, 'signal' | 'events'>): Promise<string[]>;
+  /** For derivations that require `recursive-nix` (with that experimental feature on). */
+  recursive?: RecursiveStoreServer;
   /** Builds shared with the other requests of this process (the daemon's); none: every build is this request's own. */
   shared?: SharedBuilds;
 }

@@ -14,6 +14,7 @@ import { SANDBOX_BUILD_DIR, sandboxLayout } from './sandbox/layout.js';
 import { chooseBuildUser, networkFor, shouldSandbox, storePathsToBind } from './sandbox/policy.js';
 import { referenceGraphFiles } from './sandbox/referencesGraph.js';
 import { runHelper, type BuilderStatus } from './sandbox/runHelper.js';
+import { mountIntoSandbox } from './sandbox/mounter.js';
 import { encodeHelperSpec, type HelperSpec } from './sandbox/spec.js';
 import type { SandboxBuildRequest, SandboxBuildResult } from './sandbox/types.js';
 import { pathExists } from '../store/pathExists.js';
@@ -23,9 +24,12 @@ export type { BuilderStatus } from './sandbox/runHelper.js';
 export type { SandboxSettings } from './sandbox/settings.js';
 export { DEFAULT_SANDBOX_SETTINGS, sandboxSettingsFrom } from './sandbox/settings.js';
 export { SandboxError, SandboxPolicyError, SandboxSetupError } from './sandbox/errors.js';
-export type { SandboxBuildRequest, SandboxBuildResult, SandboxDerivation } from './sandbox/types.js';
+export type { RecursiveStoreStarter, SandboxBuildRequest, SandboxBuildResult, SandboxDerivation } from './sandbox/types.js';
 export type { ReferenceGraphQuery } from './sandbox/referencesGraph.js';
 export { findPasta, shouldSandbox } from './sandbox/policy.js';
+
+/** The recursive-nix socket's name in the build directory (`/build/.nix-socket` in the sandbox), as Nix names it. */
+const RECURSIVE_SOCKET = '.nix-socket';
 
 export function defaultHelperPath(): string {
   return process.env['TSNIX_HELPER'] ?? packageFile('helper-c/tsnix-helper');
@@ -75,6 +79,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         isFixedOutput: drv.isFixedOutput,
         impureSource: request.impureEnv ?? process.env,
       });
+      if (request.recursive) environment.env['NIX_REMOTE'] = `unix://${inSandbox ? SANDBOX_BUILD_DIR : dirs.build}/${RECURSIVE_SOCKET}`;
       for (const [name, content] of environment.files) {
         removeTree(join(dirs.build, name));
         writeBuildFile(dirs.build, name, content, user);
@@ -100,6 +105,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         domainname: '(none)',
         uname26: settings.impersonateLinux26,
         cwd: inSandbox ? SANDBOX_BUILD_DIR : dirs.build,
+        ...(request.recursive && inSandbox ? { mounter: mounterSocket } : {}),
         program: drv.builder,
         argv: [basename(drv.builder), ...drv.args],
         env: environment.env,
@@ -114,17 +120,34 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         maxSilentTime: settings.maxSilentTime,
         ...(request.signal ? { signal: request.signal } : {}),
       });
+    // A recursive build's new paths are mounted into its sandbox by the helper's mounter,
+    // which listens in the build's top directory (the sandbox does not show it).
+    const mounterSocket = join(dirs.top, 'm');
+    const materialise = async (paths: readonly string[]): Promise<void> => {
+      // Without a sandbox the builder sees the store itself.
+      if (!sandboxed) return;
+      await mountIntoSandbox(
+        mounterSocket,
+        paths.map((path) => [join(request.realStoreDir, basename(path)), join(request.storeDir, basename(path))] as const),
+      );
+    };
+    const recursive = request.recursive ? await request.recursive.start(join(dirs.build, RECURSIVE_SOCKET), user, materialise) : undefined;
     let status: BuilderStatus;
     const spawned = process.hrtime.bigint();
     try {
-      status = await run(sandboxed);
-    } catch (error) {
-      const noNamespaces = error instanceof SandboxSetupError && /cannot create the sandbox's namespaces/.test(error.message);
-      if (!noNamespaces || !settings.sandboxFallback || request.storeDir !== request.realStoreDir) throw error;
-      request.onWarning?.(`${error.message}; building without a sandbox ('sandbox-fallback' is true)`);
-      sandboxed = false;
-      chmodSync(dirs.top, 0o711); // as createBuildDirs does for unsandboxed builds
-      status = await run(false);
+      try {
+        status = await run(sandboxed);
+      } catch (error) {
+        const noNamespaces = error instanceof SandboxSetupError && /cannot create the sandbox's namespaces/.test(error.message);
+        if (!noNamespaces || !settings.sandboxFallback || request.storeDir !== request.realStoreDir) throw error;
+        request.onWarning?.(`${error.message}; building without a sandbox ('sandbox-fallback' is true)`);
+        sandboxed = false;
+        chmodSync(dirs.top, 0o711); // as createBuildDirs does for unsandboxed builds
+        status = await run(false);
+      }
+    } finally {
+      // The builder is gone: so is its store, with every connection to it.
+      await recursive?.stop();
     }
     const helperSeconds = Number(process.hrtime.bigint() - spawned) / 1e9;
     const outputs: Record<string, string> = {};

@@ -11,7 +11,7 @@ import type { LocalStore } from '../store/localStore.js';
 import { queryReferences } from '../store/references.js';
 import type { BuildSettings } from './buildSettings.js';
 import type { BuildMode } from './buildStep.js';
-import type { BuildContext, BuildLogSink, SandboxOverrides } from './context.js';
+import type { BuildContext, BuildLogSink, RecursiveStoreServer, SandboxOverrides } from './context.js';
 import { BuildError, exitStatusOf } from './errors.js';
 import { QUIET_EVENTS, type BuildEvents } from './events.js';
 import { GoalGraph } from './goals/goalGraph.js';
@@ -34,6 +34,8 @@ export interface SchedulerOptions {
   preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
   /** Builds shared with the other requests of this process (tsnix-daemon's clients). */
   shared?: SharedBuilds;
+  /** Serves the store of a recursive build (recursive-nix); without it such a build fails. */
+  recursive?: RecursiveStoreServer;
   /** `check` rebuilds the named derivations and compares; `repair` rebuilds whatever is damaged. */
   mode?: BuildMode;
 }
@@ -88,6 +90,7 @@ export class Scheduler {
       },
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
       ...(options.shared ? { shared: options.shared } : {}),
+      ...(options.recursive ? { recursive: options.recursive } : {}),
     };
     const hook = options.settings.preBuildHook;
     if (!options.preBuildHook && hook !== '') {

@@ -188,6 +188,7 @@ const addToStore: Operation = async (conn) => {
           throw new AddPathError(`content-address method '${method}' is not supported`);
         }
         const path = contentAddressPath(ca, name, references, undefined, store.storeDir);
+        conn.ctx.restriction?.checkReferences(path, references);
         await commitPath(store, temp, makePathInfo({ path, narHash, narSize, references: [...references].sort(), ca: renderContentAddress(ca) }));
         return path;
       } catch (e) {
@@ -195,6 +196,7 @@ const addToStore: Operation = async (conn) => {
         throw e;
       }
     });
+    await conn.ctx.restriction?.add([path]);
     await conn.reply(writePathInfo(new WireWriter(), requirePathInfo(store.db, path), true).toBuffer());
   };
 };
@@ -211,9 +213,11 @@ const addToStoreNar: Operation = async (conn) => {
       refuseRepair(repair);
       checkSignatures(info, store, !dontCheckSigs);
       const payload = new WireReader(framed.chunks(), 'framed stream');
+      conn.ctx.restriction?.checkReferences(info.path, info.references);
       const temp = await unpackChecked(store, payload, info);
       await commitPaths(store, [{ temp, info }]);
     });
+    await conn.ctx.restriction?.add([info.path]);
     await conn.reply();
   };
 };
@@ -233,6 +237,8 @@ const addMultipleToStore: Operation = async (conn) => {
           const info = await readPathInfo(payload, store);
           info.ultimate = false;
           checkSignatures(info, store, !dontCheckSigs);
+          // Earlier paths of the same stream count as seen (they come dependencies first).
+          conn.ctx.restriction?.checkReferences(info.path, info.references.filter((r) => !entries.some((e) => e.info.path === r)));
           entries.push({ temp: await unpackChecked(store, payload, info), info });
         }
       } catch (e) {
@@ -241,6 +247,7 @@ const addMultipleToStore: Operation = async (conn) => {
       }
       // In the order given (dependencies first), all or, on a failure, what came before it.
       await commitPaths(store, entries);
+      await conn.ctx.restriction?.add(entries.map((e) => e.info.path));
     });
     await conn.reply();
   };

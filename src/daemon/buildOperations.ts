@@ -15,6 +15,7 @@ import { verifyStore } from '../store/verifyStore.js';
 import type { DaemonConnection } from './connection.js';
 import { BUILD_STATUS, failureStatus, writeBuildResult } from './buildResult.js';
 import { withClientScheduler } from './clientScheduler.js';
+import type { RealiseResult } from '../build/scheduler.js';
 import type { Derivation } from '../format/derivation/index.js';
 import type { Operation } from './operations.js';
 import { checkStorePath, readBuildMode, readDerivedPaths, readPath, readPaths } from './readArgs.js';
@@ -34,9 +35,21 @@ function checkTargetPath(text: string, conn: DaemonConnection): Target {
   return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
 }
 
+/**
+ * Realises `targets` for the client. A recursive build's store builds only what the build
+ * may see, and lets it see what was built (the outputs appear in its sandbox).
+ */
+async function realiseTargets(conn: DaemonConnection, targets: Target[], mode: BuildMode): Promise<RealiseResult> {
+  const { restriction } = conn.ctx;
+  for (const target of targets) restriction?.checkBuildable(target.kind === 'path' ? target.path : target.drvPath);
+  const result = await withClientScheduler(conn, mode, (scheduler) => scheduler.realise(targets));
+  await restriction?.add(result.outputs.flat().map((o) => o.path));
+  return result;
+}
+
 /** Realises `targets`; throws nix's message on failure. */
 async function realiseForClient(conn: DaemonConnection, targets: Target[], mode: BuildMode, texts: string[]): Promise<void> {
-  const result = await withClientScheduler(conn, mode, (scheduler) => scheduler.realise(targets));
+  const result = await realiseTargets(conn, targets, mode);
   const failed = result.targetFailures.flatMap((f, i) => (f && !(f instanceof BuildCancelledError) ? [{ f, i }] : []));
   if (failed.length === 1) throw new DaemonOperationError(failed[0]!.f.message);
   if (failed.length > 1) {
@@ -74,7 +87,7 @@ const buildPathsWithResults: Operation = async (conn) => {
       const outputs = [...readDerivation(store, target.drvPath).outputs].filter(([name]) => !target.outputs || target.outputs.includes(name));
       return outputs.every(([, o]) => o.path !== '') && queryValidPaths(store.db, outputs.map(([, o]) => o.path)).size === outputs.length;
     });
-    const result = await withClientScheduler(conn, mode, (scheduler) => scheduler.realise(targets));
+    const result = await realiseTargets(conn, targets, mode);
     const w = new WireWriter().u64(targets.length);
     const cache = new Map();
     const readDrv = (p: string): Derivation => readDerivation(store, p);
@@ -103,7 +116,8 @@ const addIndirectRootOp: Operation = async (conn) => {
   const link = await conn.reader.readString(4096);
   if (!link.startsWith('/')) throw new ProtocolError(`'${link}' is not an absolute path`);
   return async () => {
-    addIndirectRoot(conn.ctx.store.layout, link);
+    // A recursive build's `result` link is in its build directory, gone with it: no root.
+    if (!conn.ctx.restriction) addIndirectRoot(conn.ctx.store.layout, link);
     await conn.reply(new WireWriter().u64(1).toBuffer());
   };
 };

@@ -11,6 +11,7 @@ import { Scheduler } from '../build/scheduler.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
 import { encodeLogLine } from './protocol.js';
+import { recursiveStoreServer } from './recursiveStore.js';
 
 /** Events of a build as log lines on the connection (small writes, not waited for). */
 function clientEvents(conn: DaemonConnection): BuildEvents {
@@ -31,9 +32,18 @@ function clientEvents(conn: DaemonConnection): BuildEvents {
 export async function withClientScheduler<T>(conn: DaemonConnection, mode: BuildMode, work: (scheduler: Scheduler) => Promise<T>): Promise<T> {
   const { store } = conn.ctx;
   // The client's options (SetOptions) over the daemon's settings: -k, --fallback, timeouts, …
-  const substituters = openSubstituters(conn.settings, store.storeDir);
+  // A recursive build's store fetches nothing: it would reach paths the build may not see.
+  const substituters = conn.ctx.restriction ? [] : openSubstituters(conn.settings, store.storeDir);
   try {
-    const scheduler = new Scheduler(store, { settings: buildSettingsFrom(conn.settings), events: clientEvents(conn), mode, substituters, shared: conn.ctx.builds });
+    const scheduler = new Scheduler(store, {
+      settings: buildSettingsFrom(conn.settings),
+      events: clientEvents(conn),
+      mode,
+      substituters,
+      shared: conn.ctx.builds,
+      // Builds of the daemon's clients may be recursive; builds inside one are not (yet).
+      ...(conn.ctx.restriction ? {} : { recursive: recursiveStoreServer(conn.ctx.log) }),
+    });
     // Nobody waits for these builds any more: stop them (their builders are killed, nothing
     // half-built becomes valid), unless another connection still waits for a shared one.
     const stopListening = conn.onHangUp(() => scheduler.cancel(new Error('the client disconnected')));

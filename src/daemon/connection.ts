@@ -8,6 +8,7 @@ import type { Writable } from 'node:stream';
 import { WireFormatError } from '../format/errors.js';
 import { WireReader, WireWriter } from '../format/wire.js';
 import type { SharedBuilds } from '../build/sharedBuilds.js';
+import type { PathRestriction } from './restriction.js';
 import type { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
 import { OPERATIONS, type Operation } from './operations.js';
@@ -19,9 +20,17 @@ export interface ConnectionContext {
   trusted: boolean;
   /** The daemon's builds, shared by all connections. */
   builds: SharedBuilds;
+  /** Set for a recursive build's store: only these paths are seen, only some operations served. */
+  restriction?: PathRestriction;
   /** For the daemon's own log, prefixed with the connection. */
   log: (message: string) => void;
 }
+
+/**
+ * What a recursive build's store serves: queries (of what it may see), adding paths, building,
+ * options. No roots, collection, signatures, substitution queries or imports of another kind.
+ */
+const RECURSIVE_OPERATIONS = new Set([1, 7, 9, 10, 11, 12, 13, 19, 26, 31, 38, 39, 40, 41, 44, 46]);
 
 /** Bytes one request may take to read (its arguments, not a framed stream's content). */
 const REQUEST_BUDGET = 64 << 20;
@@ -55,6 +64,11 @@ export class DaemonConnection {
     if (this.reader.position - this.requestStart > REQUEST_BUDGET) {
       throw new ProtocolError(`a request of more than ${REQUEST_BUDGET} bytes is more than tsnix-daemon takes`);
     }
+  }
+
+  /** Whether the client may see `path` (not so outside a recursive build's closure). */
+  visible(path: string): boolean {
+    return this.ctx.restriction?.allows(path) ?? true;
   }
 
   /** Calls `then` when the client hangs up; returns how to stop listening. */
@@ -151,6 +165,9 @@ export class DaemonConnection {
         opcode = await this.reader.readU64();
         operation = OPERATIONS.get(opcode);
         const name = OPERATION_NAMES[opcode];
+        if (operation && this.ctx.restriction && !RECURSIVE_OPERATIONS.has(opcode)) {
+          throw new ProtocolError(`the operation ${name ?? opcode} is not allowed in a recursive build`);
+        }
         if (operation === undefined) {
           throw new ProtocolError(name ? `tsnix-daemon does not support the operation ${name} (${opcode}) yet` : `invalid operation ${opcode}`);
         }

@@ -24,13 +24,13 @@ const sorted = (paths: Iterable<string>): string[] => [...paths].sort();
 
 const isValidPath: Operation = async (conn) => {
   const path = await readPath(conn);
-  return () => conn.reply(new WireWriter().u64(queryValidPaths(conn.ctx.store.db, [path]).size).toBuffer());
+  return () => conn.reply(new WireWriter().u64(conn.visible(path) ? queryValidPaths(conn.ctx.store.db, [path]).size : 0).toBuffer());
 };
 
 const queryPathInfoOp: Operation = async (conn) => {
   const path = await readPath(conn);
   return () => {
-    const info = queryPathInfo(conn.ctx.store.db, path);
+    const info = conn.visible(path) ? queryPathInfo(conn.ctx.store.db, path) : undefined;
     const w = new WireWriter().u64(info ? 1 : 0);
     if (info) writePathInfo(w, info, false);
     return conn.reply(w.toBuffer());
@@ -41,7 +41,7 @@ const queryValidPathsOp: Operation = async (conn) => {
   const paths = await readPaths(conn);
   // Substituting the missing ones (the flag) is not served yet: the valid subset is the answer.
   await conn.reader.readU64();
-  return () => conn.reply(new WireWriter().strings(sorted(queryValidPaths(conn.ctx.store.db, paths))).toBuffer());
+  return () => conn.reply(new WireWriter().strings(sorted(queryValidPaths(conn.ctx.store.db, paths.filter((p) => conn.visible(p))))).toBuffer());
 };
 
 const queryAllValidPaths: Operation = async (conn) => () =>
@@ -76,6 +76,7 @@ const queryValidDeriversOp: Operation = async (conn) => {
 const queryDerivationOutputMap: Operation = async (conn) => {
   const drvPath = await readPath(conn);
   return () => {
+    if (!conn.visible(drvPath)) throw new PathNotValidError(drvPath);
     const outputs = queryDerivationOutputs(conn.ctx.store.db, drvPath);
     const w = new WireWriter().u64(outputs.size);
     for (const [name, path] of outputs) w.string(name).string(path);
@@ -107,7 +108,7 @@ const narFromPath: Operation = async (conn) => {
   const path = await readPath(conn);
   return async () => {
     const { store } = conn.ctx;
-    if (queryValidPaths(store.db, [path]).size === 0) throw new PathNotValidError(path);
+    if (!conn.visible(path) || queryValidPaths(store.db, [path]).size === 0) throw new PathNotValidError(path);
     await conn.reply();
     for await (const chunk of dumpPath(store.layout.toReal(path), { useCaseHack: store.useCaseHack })) await conn.send(chunk);
   };
@@ -193,7 +194,10 @@ const queryMissingOp: Operation = async (conn) => {
   const targets = await readDerivedPaths(conn);
   for (const target of targets) checkStorePath(target.split('!')[0]!, conn.ctx.store.storeDir);
   return () => {
-    const { willBuild, willSubstitute, unknown } = queryMissing(conn.ctx.store, targets);
+    // What a recursive build may not see is unknown to it.
+    const hidden = targets.filter((t) => !conn.visible(t.split('!')[0]!));
+    const { willBuild, willSubstitute, unknown } = queryMissing(conn.ctx.store, targets.filter((t) => conn.visible(t.split('!')[0]!)));
+    for (const target of hidden) unknown.add(target.split('!')[0]!);
     return conn.reply(new WireWriter().strings(sorted(willBuild)).strings(sorted(willSubstitute)).strings(sorted(unknown)).u64(0).u64(0).toBuffer());
   };
 };

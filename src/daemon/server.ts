@@ -13,6 +13,7 @@ import { buildSettingsFrom } from '../build/buildSettings.js';
 import { SharedBuilds } from '../build/sharedBuilds.js';
 import type { LocalStore } from '../store/localStore.js';
 import { DaemonConnection } from './connection.js';
+import type { PathRestriction } from './restriction.js';
 import { canReadPeers, identify, matchUser, peerOf } from './peerCredentials.js';
 
 export interface DaemonOptions {
@@ -36,11 +37,12 @@ export async function serveConnection(
   log: (message: string) => void,
   trusted = true,
   builds: SharedBuilds = sharedBuildsOf(store),
+  restriction?: PathRestriction,
 ): Promise<void> {
   const id = ++connections;
   const prefixed = (message: string): void => log(`connection ${id}: ${message}`);
   try {
-    await new DaemonConnection(input, output, { store, trusted, log: prefixed, builds }).serve();
+    await new DaemonConnection(input, output, { store, trusted, log: prefixed, builds, ...(restriction ? { restriction } : {}) }).serve();
   } catch (e) {
     prefixed(`ended: ${(e as Error).message}`);
     return;

@@ -26,6 +26,8 @@ export interface HelperSpec {
   domainname: string;
   uname26: boolean;
   cwd: string;
+  /** A recursive build's: where the helper's mounter listens for new store paths. */
+  mounter?: string;
   program: string;
   /** argv, argv[0] first. */
   argv: string[];
@@ -58,6 +60,7 @@ export function encodeHelperSpec(spec: HelperSpec): Buffer {
     else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : '') + (entry.nofollow ? 'n' : ''));
   }
   put('cwd', spec.cwd, 'program', spec.program);
+  if (spec.mounter !== undefined) put('mounter', spec.mounter);
   for (const arg of spec.argv) put('arg', arg);
   for (const [name, value] of Object.entries(spec.env)) put('env', `${name}=${value}`);
   return Buffer.concat(parts);

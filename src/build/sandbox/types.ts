@@ -51,6 +51,19 @@ export interface SandboxBuildRequest {
    * returns `sandbox-paths` entries to add to this build (the `pre-build-hook`).
    */
   preBuildHook?(sandboxDir: string | undefined): Promise<string[]>;
+  /**
+   * A store the builder may call (recursive-nix): started on a socket in the build directory
+   * before the builder runs, with NIX_REMOTE pointing at it; stopped when the builder ends.
+   */
+  recursive?: RecursiveStoreStarter;
+}
+
+export interface RecursiveStoreStarter {
+  /**
+   * Serves on `socketPath` (a host path), for the build user `owner` only. `materialise`
+   * makes store paths appear in the running sandbox (nothing to do without one).
+   */
+  start(socketPath: string, owner: { uid: number; gid: number }, materialise: (paths: readonly string[]) => Promise<void>): Promise<{ stop(): Promise<void> }>;
 }
 
 export interface SandboxBuildResult {

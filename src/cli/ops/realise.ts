@@ -20,6 +20,13 @@ import { UsageError, type ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines, warn } from '../output.js';
 import { colorWanted, createProgress, terminalWanted } from '../progress.js';
+import type { RecursiveStoreServer } from '../../build/context.js';
+
+/** A recursive build's store (recursive-nix), loaded only when a build needs one. */
+const recursiveStore: RecursiveStoreServer = async (build) => {
+  const { recursiveStoreServer } = await import('../../daemon/recursiveStore.js');
+  return recursiveStoreServer(() => {})(build);
+};
 
 
 function targetOf(arg: string, store: LocalStore): Target {
@@ -77,7 +84,7 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
   });
   const mode = parsed.check ? 'check' : parsed.repair ? 'repair' : 'normal';
   const substituters = openSubstituters(store.settings, store.storeDir);
-  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode, substituters });
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode, substituters, recursive: recursiveStore });
   try {
     return await realiseWith(store, parsed, scheduler, targets, events);
   } finally {

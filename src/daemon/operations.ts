@@ -87,8 +87,7 @@ const queryDerivationOutputMap: Operation = async (conn) => {
 const addTempRoot: Operation = async (conn) => {
   const path = await readPath(conn);
   return async () => {
-    // Held by the daemon's own temp roots file: for as long as the daemon runs, which
-    // covers the connection (more than nix keeps, never less).
+    // In the connection's own temp roots file: held until it ends, as nix-daemon's.
     await conn.ctx.store.addTempRoot(path);
     await conn.reply(new WireWriter().u64(1).toBuffer());
   };

@@ -12,6 +12,7 @@ import type { Writable } from 'node:stream';
 import { buildSettingsFrom } from '../build/buildSettings.js';
 import { SharedBuilds } from '../build/sharedBuilds.js';
 import type { LocalStore } from '../store/localStore.js';
+import { TempRoots } from '../store/locks/tempRoots.js';
 import { DaemonConnection } from './connection.js';
 import type { PathRestriction } from './restriction.js';
 import { canReadPeers, identify, matchUser, peerOf } from './peerCredentials.js';
@@ -41,11 +42,15 @@ export async function serveConnection(
 ): Promise<void> {
   const id = ++connections;
   const prefixed = (message: string): void => log(`connection ${id}: ${message}`);
+  // The connection's temp roots go when it ends, as with nix-daemon's process per connection.
+  const roots = TempRoots.session(store.layout);
   try {
-    await new DaemonConnection(input, output, { store, trusted, log: prefixed, builds, ...(restriction ? { restriction } : {}) }).serve();
+    await new DaemonConnection(input, output, { store: store.withTempRoots(roots), trusted, log: prefixed, builds, ...(restriction ? { restriction } : {}) }).serve();
   } catch (e) {
     prefixed(`ended: ${(e as Error).message}`);
     return;
+  } finally {
+    roots.close();
   }
   prefixed('closed');
 }

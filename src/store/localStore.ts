@@ -65,6 +65,16 @@ export class LocalStore {
     await this.roots.add(path);
   }
 
+  /**
+   * This store with its temp roots kept in `roots` instead of the process's own (a daemon
+   * connection's, dropped when it ends): everything else is this store's.
+   */
+  withTempRoots(roots: TempRoots): LocalStore {
+    const view = Object.create(this) as LocalStore;
+    view.addTempRoot = (path) => roots.add(path);
+    return view;
+  }
+
   async close(): Promise<void> {
     this.roots?.close();
     this.roots = undefined;

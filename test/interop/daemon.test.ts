@@ -143,6 +143,23 @@ describe('interop: real nix clients and tsnix-daemon', function () {
     nixOk(nixStore, ['--store', root, '--verify', '--check-contents']);
   });
 
+  it('a temp root taken through a connection lasts as long as the connection: nix\'s collector honours it, then not', async () => {
+    const client = await RawClient.connect(daemon.socket);
+    await client.handshake();
+    client.send(encodeU64(11), encodeString(paths[0]!));
+    await client.waitFor(16);
+    assert.ok(client.received.subarray(0, 16).equals(Buffer.concat([STDERR_LAST, encodeU64(1)])));
+    // A file of its own, named by a number beyond every pid (nix reads the names as pids).
+    const files = readdirSync(join(root, 'nix/var/nix/temproots'));
+    assert.ok(files.some((f) => Number(f) >= 2 ** 30 && Number(f) < 2 ** 31), files.join(' '));
+    const dead = (): string[] => lines(nixOk(nixStore, ['--store', root, '--gc', '--print-dead']));
+    assert.ok(!dead().includes(paths[0]!));
+    assert.ok(dead().includes(paths[1]!));
+    client.close();
+    await daemon.waitForLog(/connection \d+: closed/);
+    assert.ok(dead().includes(paths[0]!));
+  });
+
   describe('bad clients', () => {
     async function stillServes(): Promise<void> {
       const client = await RawClient.connect(daemon.socket);

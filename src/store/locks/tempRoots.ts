@@ -17,6 +17,9 @@ export function openGCLock(layout: StoreLayout): number {
 }
 
 const RETRY_MS = 10;
+/** Session files are named 2^30 .. 2^31 - 1: above pid_max (at most 2^22), within a C int. */
+const SESSION_BASE = 2 ** 30;
+const SESSION_SPAN = 2 ** 30 - 1;
 
 export class TempRoots {
   private static readonly byStateDir = new Map<string, TempRoots>();
@@ -26,7 +29,26 @@ export class TempRoots {
   private gcSocket: GcSocketClient | undefined;
   private queue: Promise<void> = Promise.resolve();
 
-  private constructor(readonly layout: StoreLayout) {}
+  /** `temproots/<name>`: the pid for a process's own; a number chosen on first use for a session's. */
+  private file: string | undefined;
+
+  private constructor(
+    readonly layout: StoreLayout,
+    /** A session's (see `session`), not the process's own. */
+    private readonly isSession = false,
+  ) {
+    if (!isSession) this.file = layout.tempRootsFile();
+  }
+
+  /**
+   * Temp roots of their own for one part of this process (a daemon connection), dropped by
+   * `close` when it ends, as nix-daemon's go with the process serving a connection. The file
+   * is named by a number no process has (nix's collector reads the names as pids), beyond
+   * any pid and chosen so that no live file is taken over.
+   */
+  static session(layout: StoreLayout): TempRoots {
+    return new TempRoots(layout, true);
+  }
 
   /**
    * The temp roots of this process for `layout`'s state directory. There must be only one:
@@ -41,8 +63,12 @@ export class TempRoots {
     return roots;
   }
 
-  /** Protects `storePath` from the garbage collector for the rest of this process's life. */
+  /** Set when a session has ended: later roots (of work it started that goes on) are the process's. */
+  private ended = false;
+
+  /** Protects `storePath` from the garbage collector for the rest of this process's (or session's) life. */
   add(storePath: string): Promise<void> {
+    if (this.ended) return TempRoots.for(this.layout).add(storePath);
     const next = this.queue.then(() => this.addNow(storePath));
     this.queue = next.catch(() => undefined);
     return next;
@@ -50,8 +76,9 @@ export class TempRoots {
 
   private async openRootsFile(): Promise<number> {
     if (this.rootsFd !== undefined) return this.rootsFd;
-    const file = this.layout.tempRootsFile();
     mkdirSync(this.layout.tempRootsDir, { recursive: true });
+    if (this.isSession) return this.openSessionFile();
+    const file = this.file!;
     for (;;) {
       // A file with our pid can only be left over from a dead process that had the same pid.
       if (existsSync(file)) unlinkSync(file);
@@ -64,6 +91,31 @@ export class TempRoots {
         return fd;
       }
       closeSync(fd);
+    }
+  }
+
+  /** A file under a free number above every pid (2^30 and up, below 2^31 as nix reads it as an int). */
+  private openSessionFile(): number {
+    let name = SESSION_BASE + Math.floor(Math.random() * SESSION_SPAN);
+    for (let tries = 0; ; tries++) {
+      if (tries > 1000) throw new LockError(`cannot find a free temporary roots file in '${this.layout.tempRootsDir}'`);
+      const file = join(this.layout.tempRootsDir, String(name));
+      const fd = openLockFile(file, true);
+      if (!tryLock(fd, 'exclusive')) {
+        // A live session of another process (or of this one) has that number.
+        closeSync(fd);
+        name = SESSION_BASE + ((name - SESSION_BASE + 1) % SESSION_SPAN);
+        continue;
+      }
+      if (fstatSync(fd).size !== 0) {
+        // Left by a process that died (or marked stale by a collector): not ours to reuse.
+        unlinkSync(file);
+        closeSync(fd);
+        continue;
+      }
+      this.file = file;
+      this.rootsFd = fd;
+      return fd;
     }
   }
 
@@ -111,11 +163,12 @@ export class TempRoots {
     if (this.gcLockFd !== undefined) closeSync(this.gcLockFd);
     this.gcLockFd = undefined;
     if (this.rootsFd !== undefined) {
-      unlinkSync(this.layout.tempRootsFile());
+      unlinkSync(this.file!);
       closeSync(this.rootsFd);
     }
     this.rootsFd = undefined;
-    TempRoots.byStateDir.delete(this.layout.stateDir);
+    if (this.isSession) this.ended = true;
+    else TempRoots.byStateDir.delete(this.layout.stateDir);
   }
 }
 

@@ -84,6 +84,11 @@ export class SharedBuilds {
     this.jobs = new Semaphore(maxJobs);
   }
 
+  /** Resolves when every build running now has ended, its directory removed and its log stored. */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.running.values()].map((entry) => entry.done));
+  }
+
   /** Derivations being built now (for the daemon's log and tests). */
   get size(): number {
     return this.running.size;

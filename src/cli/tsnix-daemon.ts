@@ -51,12 +51,15 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     const socketPath = process.env['NIX_DAEMON_SOCKET_PATH'] ?? store.layout.daemonSocketPath;
-    const server = await listenDaemon({ store, socketPath, log });
+    const daemon = await listenDaemon({ store, socketPath, log });
     log(`tsnix-daemon: listening on '${socketPath}'`);
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => {
-        server.close();
-        void store.close().finally(() => process.exit(0));
+        // Running builds are stopped and cleaned up first: no builder or build directory outlives the daemon.
+        void daemon
+          .stop()
+          .then(() => store.close())
+          .finally(() => process.exit(0));
       });
     }
   } catch (e) {

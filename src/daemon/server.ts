@@ -78,9 +78,20 @@ function admit(socket: Socket, store: LocalStore, log: (message: string) => void
   return trusted;
 }
 
-export async function listenDaemon(options: DaemonOptions): Promise<Server> {
+export interface ListeningDaemon {
+  server: Server;
+  /**
+   * Stops serving: no new connections; every client is hung up on, so that its builds stop
+   * (builders killed, nothing half-built valid) and their directories are removed; resolves
+   * when that is done, or after `graceMs`.
+   */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function listenDaemon(options: DaemonOptions): Promise<ListeningDaemon> {
   const { socketPath, store, log } = options;
   const builds = sharedBuildsOf(store);
+  const open = new Map<Socket, Promise<void>>();
   mkdirSync(dirname(socketPath), { recursive: true });
   try {
     unlinkSync(socketPath);
@@ -96,7 +107,11 @@ export async function listenDaemon(options: DaemonOptions): Promise<Server> {
       socket.destroy();
       return;
     }
-    void serveConnection(socket, socket, store, log, trusted, builds).finally(() => socket.end());
+    const served = serveConnection(socket, socket, store, log, trusted, builds).finally(() => {
+      socket.end();
+      open.delete(socket);
+    });
+    open.set(socket, served);
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -106,5 +121,14 @@ export async function listenDaemon(options: DaemonOptions): Promise<Server> {
     });
   });
   chmodSync(socketPath, canReadPeers() ? 0o666 : 0o600);
-  return server;
+  const stop = async (graceMs = 10000): Promise<void> => {
+    server.close();
+    const connections = [...open.values()];
+    for (const socket of open.keys()) socket.destroy();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
+    await Promise.race([Promise.allSettled(connections).then(() => builds.drain()), grace]);
+    clearTimeout(timer);
+  };
+  return { server, stop };
 }

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { BuildStore } from '../support/buildStore.js';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import { tempDir, tsnixStoreOk } from '../support/cli.js';
 import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
 import { nixOk, requireNix, runNix } from '../support/nix.js';
@@ -523,6 +524,22 @@ describe('interop: real nix clients and tsnix-daemon', function () {
         client.close();
       }
       assert.equal(builders('echo going-to-fail'), 0);
+    });
+
+    it('a daemon told to stop (SIGTERM) mid-build kills the builder and leaves no build directory behind', async () => {
+      const slow = bs.drv('stopped-daemon', 'echo started-stop; sleep 31; echo done > $out');
+      await bs.write([slow]);
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(encodeU64(9), encodeU64(1), encodeString(`${slow.drvPath}!out`), encodeU64(0));
+      await until('the build to start', () => client.received.includes('started-stop'));
+      const buildDirs = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('nix-build-stopped-daemon-'));
+      assert.equal(buildDirs().length, 1);
+      await daemon.stop();
+      assert.equal(builders('echo started-stop; sleep'), 0, 'no builder outlives the daemon');
+      assert.deepEqual(buildDirs(), []);
+      assert.notEqual(runNix(nixStore, ['--store', bs.root, '--check-validity', slow.out]).status, 0);
+      client.close();
     });
 
     it('a remote build on tsnix-daemon as an ssh-ng:// builder: nix\'s build hook sends BuildDerivation and copies the output back', () => {

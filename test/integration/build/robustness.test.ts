@@ -1,7 +1,8 @@
 /** Builds that are killed, and builds of one graph by two processes at once. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildStore } from '../../support/buildStore.js';
 import { TSNIX_STORE } from '../../support/cli.js';
@@ -40,6 +41,8 @@ describe('tsnix-store -r: killed builds and concurrent processes', function () {
     });
     child.kill('SIGKILL');
     assert.equal(await exited, 'SIGKILL');
+    // A killed process leaves its build directory behind, as nix does; the test clears it.
+    for (const name of readdirSync(tmpdir())) if (name.startsWith('nix-build-victim-')) rmSync(join(tmpdir(), name), { recursive: true, force: true });
     for (const path of [victim.out, top.out]) assert.notEqual((await bs.run(['--check-validity', path])).code, 0, `${path} is not valid`);
 
     rmSync(join(control, 'slow'));

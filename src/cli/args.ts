@@ -12,7 +12,7 @@ export const OPERATIONS = [
   'add', 'add-fixed', 'query', 'dump', 'restore', 'export', 'import',
   'verify', 'verify-path', 'check-validity', 'print-fixed-path', 'version', 'help',
   'realise', 'add-drv', 'read-log', 'repair-path', 'generate-binary-cache-key', 'copy-to',
-  'gc', 'delete', 'optimise',
+  'gc', 'delete', 'optimise', 'serve',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -46,6 +46,7 @@ const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
   gc: ['print-roots', 'print-live', 'print-dead', 'max-freed'],
   delete: ['ignore-liveness'],
   optimise: [],
+  serve: ['write'],
 };
 
 /**
@@ -70,7 +71,7 @@ function checkArgumentCount(operation: Operation, count: number): void {
   if ((operation === 'dump' || operation === 'restore') && count !== 1) throw new UsageError('only one argument allowed');
   if (operation === 'add-drv' && count === 0) throw new UsageError('--add-drv needs at least one file');
   if (operation === 'generate-binary-cache-key' && count !== 3) throw new UsageError('three arguments expected');
-  if ((operation === 'gc' || operation === 'optimise') && count > 0) throw new UsageError('no arguments expected');
+  if ((operation === 'gc' || operation === 'optimise' || operation === 'serve') && count > 0) throw new UsageError('no arguments expected');
   if (operation === 'copy-to' && count < 2) throw new UsageError('--copy-to needs a store URI and at least one path');
 }
 
@@ -94,6 +95,8 @@ export interface ParsedArgs {
   /** `--gc --max-freed N` in bytes. */
   maxFreed?: number;
   ignoreLiveness: boolean;
+  /** `--serve --write`: imports and builds allowed. */
+  write: boolean;
   /** `--add-root PATH` and `--indirect`. */
   addRoot?: string;
   indirect: boolean;
@@ -125,7 +128,7 @@ function takeCommonOptions(argv: string[]): { rest: string[]; options: [string, 
 
 /** Flags as node:util's parseArgs takes them: every one a boolean but `--binding`/`-b`. */
 const FLAG_OPTIONS = {
-  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid', 'dry-run', 'check', 'indirect', 'fallback', 'print-roots', 'print-live', 'print-dead', 'ignore-liveness'].map((name) => [name, { type: 'boolean' as const }])),
+  ...Object.fromEntries([...OPERATIONS, ...QUERIES.filter((q) => q !== 'binding'), 'recursive', 'include-outputs', 'use-output', 'check-contents', 'repair', 'print-invalid', 'dry-run', 'check', 'indirect', 'fallback', 'print-roots', 'print-live', 'print-dead', 'ignore-liveness', 'write'].map((name) => [name, { type: 'boolean' as const }])),
   query: { type: 'boolean', short: 'q' },
   realise: { type: 'boolean', short: 'r' },
   realize: { type: 'boolean' },
@@ -174,7 +177,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
   if (chosen.length === 0) throw new UsageError('no operation specified');
   const operation = chosen[0]!;
   const allowed = new Set<string>([...OPERATIONS, ...OPERATION_FLAGS[operation]]);
-  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, ...OPERATION_FLAGS.realise, ...OPERATION_FLAGS.gc, ...OPERATION_FLAGS.delete, 'recursive', 'print-invalid']) {
+  for (const flag of [...OPERATION_FLAGS.query, ...OPERATION_FLAGS.verify, ...OPERATION_FLAGS.realise, ...OPERATION_FLAGS.gc, ...OPERATION_FLAGS.delete, 'recursive', 'print-invalid', 'write']) {
     const given = flag === 'binding' || flag === 'max-freed' ? parsed[flag] !== undefined : parsed[flag as keyof typeof parsed] === true;
     if (given && !allowed.has(flag)) throw new UsageError(`unknown flag '--${flag}'`);
   }
@@ -204,6 +207,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     ...(prints.length > 0 ? { gcPrint: prints[prints.length - 1] } : {}),
     ...(maxFreed !== undefined ? { maxFreed } : {}),
     ignoreLiveness: parsed['ignore-liveness'] === true,
+    write: parsed.write === true,
   };
 }
 

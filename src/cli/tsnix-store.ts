@@ -64,6 +64,8 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         return await (await import('./ops/gc.js')).opDelete(store, parsed);
       case 'optimise':
         return await (await import('./ops/optimise.js')).opOptimise(store);
+      case 'serve':
+        return await (await import('./ops/serve.js')).opServe(store, parsed);
       case 'read-log':
         return await (await import('./ops/readLog.js')).opReadLog(store, parsed);
       default:

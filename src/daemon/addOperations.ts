@@ -38,7 +38,7 @@ async function readPathList(reader: WireReader, store: LocalStore): Promise<stri
 }
 
 /** ValidPathInfo "with path", as AddToStoreNar and AddMultipleToStore carry it. */
-async function readPathInfo(reader: WireReader, store: LocalStore): Promise<ValidPathInfo> {
+export async function readPathInfo(reader: WireReader, store: LocalStore): Promise<ValidPathInfo> {
   const path = checkStorePath(await reader.readString(4096), store.storeDir);
   const deriver = await reader.readString(4096);
   if (deriver !== '') checkStorePath(deriver, store.storeDir);
@@ -80,7 +80,7 @@ function checkSignatures(info: ValidPathInfo, store: LocalStore, checkSigs: bool
 }
 
 /** Unpacks the NAR on `reader` into a new temporary directory and checks it against `info`. */
-async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidPathInfo): Promise<TempDir> {
+export async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidPathInfo): Promise<TempDir> {
   const temp = await TempDir.create(store.layout, 'daemon', store.onWait);
   try {
     const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });

@@ -1,7 +1,7 @@
 /** `-q`: the queries of nix-store, printed as nix-store prints them. */
 import { isDerivationPath } from '../../format/storePath.js';
 import { computeClosure, topoSortPaths } from '../../store/closure.js';
-import { queryDerivationOutputs } from '../../store/derivers.js';
+import { closureWithOutputs } from '../../store/closureWithOutputs.js';
 import type { LocalStore } from '../../store/localStore.js';
 import { isValidPath, requirePathInfo } from '../../store/queryPathInfo.js';
 import { readDerivation } from '../../store/readDerivation.js';
@@ -37,25 +37,6 @@ function outputsOf(store: LocalStore, path: string, useOutput: boolean): string[
   return [...new Set(outputs.map(([, o]) => o.path))].sort();
 }
 
-/** The closure, and with `includeOutputs` also the valid outputs of every derivation in it and their closures. */
-function requisites(store: LocalStore, roots: string[], includeOutputs: boolean): Set<string> {
-  const closure = computeClosure(store.db, roots);
-  if (!includeOutputs) return closure;
-  const seenDrvs = new Set<string>();
-  for (;;) {
-    const more: string[] = [];
-    for (const path of closure) {
-      if (!isDerivationPath(path) || seenDrvs.has(path)) continue;
-      seenDrvs.add(path);
-      for (const out of queryDerivationOutputs(store.db, path).values()) {
-        if (!closure.has(out) && isValidPath(store.db, out)) more.push(out);
-      }
-    }
-    if (more.length === 0) return closure;
-    for (const p of computeClosure(store.db, more)) closure.add(p);
-  }
-}
-
 export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
   const args = parsed.args.map((a) => followLinksToStorePath(a, store.storeDir));
   const targets = (useOutput: boolean): string[] => args.flatMap((p) => outputsOf(store, p, useOutput));
@@ -78,7 +59,7 @@ export function opQuery(store: LocalStore, parsed: ParsedArgs): number {
         }
         const found =
           parsed.query === 'requisites'
-            ? requisites(store, [p], parsed.includeOutputs)
+            ? closureWithOutputs(store.db, [p], parsed.includeOutputs)
             : parsed.query === 'references'
               ? queryReferences(db, p)
               : parsed.query === 'referrers'

@@ -20,13 +20,7 @@ import { UsageError, type ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
 import { printLines, warn } from '../output.js';
 import { colorWanted, createProgress, terminalWanted } from '../progress.js';
-import type { RecursiveStoreServer } from '../../build/context.js';
-
-/** A recursive build's store (recursive-nix), loaded only when a build needs one. */
-const recursiveStore: RecursiveStoreServer = async (build) => {
-  const { recursiveStoreServer } = await import('../../daemon/recursiveStore.js');
-  return recursiveStoreServer(() => {})(build);
-};
+import { recursiveStore } from '../recursiveStore.js';
 
 
 function targetOf(arg: string, store: LocalStore): Target {

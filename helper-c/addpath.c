@@ -12,9 +12,11 @@
                namespace there (a copy of the host's view, owned by that user namespace, so
                its mounts may be copied), open_tree(CLONE) in it, then setns into the
                sandbox's mount namespace.
-   The copy is made read-only, nosuid, nodev and moved onto TARGET, created inside the
-   sandbox with mkdir / O_NOFOLLOW: resolved in the sandbox's root, a name the builder
-   planted (a symlink) cannot send the mount anywhere else. */
+   The copy is made read-only, nosuid, nodev and private, and moved onto TARGET, created
+   inside the sandbox (mkdir, or O_EXCL | O_NOFOLLOW | O_NONBLOCK): resolved in the sandbox's
+   root, and refused if anything is there already, a name the builder planted (a symlink, a
+   FIFO) can neither send the mount elsewhere nor hang the mounter. A store path that is a
+   symlink is never followed on the host: the same symlink is made in the sandbox. */
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -23,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -64,24 +67,38 @@ static int open_ns(pid_t pid, const char *kind)
   return fd;
 }
 
+/* A copy of the mount of `source` itself: its last component is never followed (a store path
+   that is a symlink is recreated, not mounted, below). */
 static int clone_tree(const char *source)
 {
-  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | O_CLOEXEC);
+  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | O_CLOEXEC | AT_SYMLINK_NOFOLLOW);
   if (tree < 0)
     die_with_errno("cannot take a copy of the mount of '%s'", source);
   return tree;
 }
 
-/* In a fork: mounts source at target in the sandbox; exits 0, or dies with a message. */
+/* In a fork: makes source appear at target in the sandbox; exits 0, or dies with a message.
+   A target that exists already is refused, as Nix refuses it: whatever the builder put
+   there (a FIFO to hang us, a file) is not written to nor mounted over. */
 static void NORETURN add_path(int user_ns, int mount_ns, const char *source, const char *target)
 {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  alarm(60);
   if (target[0] != '/' || strstr(target, "/..") != NULL || strchr(target + 1, '/') == NULL)
     die("'%s' is not an absolute path inside the sandbox", target);
   struct stat st;
   if (lstat(source, &st) < 0)
     die_with_errno("cannot stat '%s'", source);
-  int tree;
-  if (geteuid() == 0) {
+  char link[4096];
+  int tree = -1;
+  if (S_ISLNK(st.st_mode)) {
+    ssize_t n = readlink(source, link, sizeof link - 1);
+    if (n < 0)
+      die_with_errno("cannot read the symlink '%s'", source);
+    link[n] = '\0';
+  } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+    die("'%s' is neither a directory, a regular file nor a symlink", source);
+  } else if (geteuid() == 0) {
     tree = clone_tree(source);
   } else {
     if (setns(user_ns, CLONE_NEWUSER) < 0)
@@ -90,18 +107,25 @@ static void NORETURN add_path(int user_ns, int mount_ns, const char *source, con
       die_with_errno("cannot create a mount namespace");
     tree = clone_tree(source);
   }
-  struct tsnix_mount_attr attr = {.attr_set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV};
-  if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
-    die_with_errno("cannot make the copy of '%s' read-only", source);
+  if (tree >= 0) {
+    struct tsnix_mount_attr attr = {.attr_set = ATTR_RDONLY | ATTR_NOSUID | ATTR_NODEV, .propagation = MS_PRIVATE};
+    if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0)
+      die_with_errno("cannot make the copy of '%s' read-only", source);
+  }
   if (setns(mount_ns, CLONE_NEWNS) < 0)
     die_with_errno("cannot enter the sandbox's mount namespace");
   if (chdir("/") < 0)
     die_with_errno("cannot enter the sandbox's root");
+  if (S_ISLNK(st.st_mode)) {
+    if (symlink(link, target) < 0)
+      die_with_errno("cannot create '%s' in the sandbox", target);
+    _exit(0);
+  }
   if (S_ISDIR(st.st_mode)) {
-    if (mkdir(target, 0555) < 0 && errno != EEXIST)
+    if (mkdir(target, 0555) < 0)
       die_with_errno("cannot create '%s' in the sandbox", target);
   } else {
-    int fd = open(target, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0444);
+    int fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0444);
     if (fd < 0)
       die_with_errno("cannot create '%s' in the sandbox", target);
     close(fd);
@@ -199,10 +223,19 @@ pid_t start_mounter(pid_t sandbox, const char *socket_path)
 {
   int user_ns = open_ns(sandbox, "user");
   int mount_ns = open_ns(sandbox, "mnt");
+  /* Bound through /proc/self/fd/N/NAME, N its directory: a build directory's path may be
+     longer than a socket address holds. */
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  if (strlen(socket_path) >= sizeof addr.sun_path)
-    die("the mounter's socket path '%s' is too long", socket_path);
-  strcpy(addr.sun_path, socket_path);
+  const char *slash = strrchr(socket_path, '/');
+  if (!slash || slash == socket_path)
+    die("the mounter's socket path '%s' is not in a directory", socket_path);
+  char *dir_path = xasprintf("%.*s", (int)(slash - socket_path), socket_path);
+  int dir = open(dir_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0)
+    die_with_errno("cannot open '%s'", dir_path);
+  free(dir_path);
+  if ((size_t)snprintf(addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dir, slash + 1) >= sizeof addr.sun_path)
+    die("the mounter's socket name '%s' is too long", slash + 1);
   int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listener < 0)
     die_with_errno("cannot create the mounter's socket");
@@ -211,11 +244,16 @@ pid_t start_mounter(pid_t sandbox, const char *socket_path)
   umask(old);
   if (bound < 0 || listen(listener, 4) < 0)
     die_with_errno("cannot listen on '%s'", socket_path);
+  close(dir);
+  pid_t helper = getpid();
   pid_t pid = fork();
   if (pid < 0)
     die_with_errno("cannot fork the mounter");
   if (pid == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != helper)
+      _exit(1);
+    signal(SIGPIPE, SIG_IGN);
     /* Nothing of the build's pipes: the driver must see them end with the helper. */
     int keep[] = {listener, user_ns, mount_ns, -1};
     int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);

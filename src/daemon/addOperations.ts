@@ -189,6 +189,7 @@ const addToStore: Operation = async (conn) => {
         }
         const path = contentAddressPath(ca, name, references, undefined, store.storeDir);
         conn.ctx.restriction?.checkReferences(path, references);
+        conn.ctx.restriction?.checkDerivationFile(path, temp.contentPath, references);
         await commitPath(store, temp, makePathInfo({ path, narHash, narSize, references: [...references].sort(), ca: renderContentAddress(ca) }));
         return path;
       } catch (e) {
@@ -215,6 +216,13 @@ const addToStoreNar: Operation = async (conn) => {
       const payload = new WireReader(framed.chunks(), 'framed stream');
       conn.ctx.restriction?.checkReferences(info.path, info.references);
       const temp = await unpackChecked(store, payload, info);
+      try {
+        conn.ctx.restriction?.checkDerivationFile(info.path, temp.contentPath, info.references);
+        conn.ctx.restriction?.checkKnownPath(info);
+      } catch (e) {
+        temp.remove();
+        throw e;
+      }
       await commitPaths(store, [{ temp, info }]);
     });
     await conn.ctx.restriction?.add([info.path]);
@@ -239,7 +247,10 @@ const addMultipleToStore: Operation = async (conn) => {
           checkSignatures(info, store, !dontCheckSigs);
           // Earlier paths of the same stream count as seen (they come dependencies first).
           conn.ctx.restriction?.checkReferences(info.path, info.references.filter((r) => !entries.some((e) => e.info.path === r)));
-          entries.push({ temp: await unpackChecked(store, payload, info), info });
+          const temp = await unpackChecked(store, payload, info);
+          entries.push({ temp, info });
+          conn.ctx.restriction?.checkDerivationFile(info.path, temp.contentPath, info.references);
+          conn.ctx.restriction?.checkKnownPath(info);
         }
       } catch (e) {
         for (const { temp } of entries) temp.remove();

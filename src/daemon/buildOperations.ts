@@ -15,6 +15,7 @@ import { verifyStore } from '../store/verifyStore.js';
 import type { DaemonConnection } from './connection.js';
 import { BUILD_STATUS, failureStatus, writeBuildResult } from './buildResult.js';
 import { withClientScheduler } from './clientScheduler.js';
+import { RestrictedPathError } from './restriction.js';
 import type { RealiseResult } from '../build/scheduler.js';
 import type { Derivation } from '../format/derivation/index.js';
 import type { Operation } from './operations.js';
@@ -41,6 +42,8 @@ function checkTargetPath(text: string, conn: DaemonConnection): Target {
  */
 async function realiseTargets(conn: DaemonConnection, targets: Target[], mode: BuildMode): Promise<RealiseResult> {
   const { restriction } = conn.ctx;
+  // As Nix's: a recursive build's store builds, it neither checks nor repairs.
+  if (restriction && mode !== 'normal') throw new RestrictedPathError(`${mode === 'check' ? 'checking' : 'repairing'} is not supported in recursive Nix`);
   for (const target of targets) restriction?.checkBuildable(target.kind === 'path' ? target.path : target.drvPath);
   const result = await withClientScheduler(conn, mode, (scheduler) => scheduler.realise(targets));
   await restriction?.add(result.outputs.flat().map((o) => o.path));

@@ -87,8 +87,9 @@ const queryDerivationOutputMap: Operation = async (conn) => {
 const addTempRoot: Operation = async (conn) => {
   const path = await readPath(conn);
   return async () => {
-    // In the connection's own temp roots file: held until it ends, as nix-daemon's.
-    await conn.ctx.store.addTempRoot(path);
+    // In the connection's own temp roots file: held until it ends, as nix-daemon's. A
+    // recursive build's store roots what the build may see already; nothing more (as Nix).
+    if (!conn.ctx.restriction) await conn.ctx.store.addTempRoot(path);
     await conn.reply(new WireWriter().u64(1).toBuffer());
   };
 };
@@ -195,7 +196,11 @@ const queryMissingOp: Operation = async (conn) => {
   return () => {
     // What a recursive build may not see is unknown to it.
     const hidden = targets.filter((t) => !conn.visible(t.split('!')[0]!));
-    const { willBuild, willSubstitute, unknown } = queryMissing(conn.ctx.store, targets.filter((t) => conn.visible(t.split('!')[0]!)));
+    const { willBuild, willSubstitute, unknown } = queryMissing(
+      conn.ctx.store,
+      targets.filter((t) => conn.visible(t.split('!')[0]!)),
+      (path) => conn.visible(path),
+    );
     for (const target of hidden) unknown.add(target.split('!')[0]!);
     return conn.reply(new WireWriter().strings(sorted(willBuild)).strings(sorted(willSubstitute)).strings(sorted(unknown)).u64(0).u64(0).toBuffer());
   };

@@ -22,14 +22,15 @@ export function parseDerivedPath(text: string): { path: string; outputs?: string
   return { path: text.slice(0, bang), outputs: rest === '*' ? '*' : rest.split(',') };
 }
 
-export function queryMissing(store: LocalStore, targets: string[]): Missing {
+/** `visible`: what the client may see (a recursive build's store); anything else is unknown to it. */
+export function queryMissing(store: LocalStore, targets: string[], visible: (path: string) => boolean = () => true): Missing {
   const missing: Missing = { willBuild: new Set(), willSubstitute: new Set(), unknown: new Set() };
   const visited = new Set<string>();
   const visit = (path: string, outputs: string[] | '*' | undefined): void => {
     const key = `${path}!${outputs === undefined ? '' : outputs === '*' ? '*' : [...outputs].sort().join(',')}`;
     if (visited.has(key)) return;
     visited.add(key);
-    const valid = (paths: string[]): Set<string> => queryValidPaths(store.db, paths);
+    const valid = (paths: string[]): Set<string> => queryValidPaths(store.db, paths.filter(visible));
     if (outputs === undefined || !isDerivationPath(path)) {
       if (valid([path]).size === 0) missing.unknown.add(path);
       return;

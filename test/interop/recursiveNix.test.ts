@@ -24,7 +24,8 @@ const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '
 /** The outer derivation: adds a file, builds a derivation inside, refers to both; probes the secret. */
 function outerExpression(busybox: string, secret: string): string {
   return `let bb = builtins.storePath "${busybox}"; in derivation {
-  name = "recursive"; system = "x86_64-linux"; builder = "\${bb}/bin/busybox";
+  # A long name: the build directory's socket paths are longer than a socket address holds.
+  name = "recursive-${'x'.repeat(90)}"; system = "x86_64-linux"; builder = "\${bb}/bin/busybox";
   requiredSystemFeatures = [ "recursive-nix" ];
   PATH = "/usr/bin:\${bb}/bin";
   args = [ "sh" "-c" ''

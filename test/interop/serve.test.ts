@@ -8,11 +8,12 @@ import { spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
+import { fixture } from '../support/fixtures.js';
 import { tempDir, TSNIX_STORE, tsnixStoreOk } from '../support/cli.js';
 import { nixOk, requireNix, runNix } from '../support/nix.js';
 import { encodeString, encodeU64 } from '../support/daemonClient.js';
 
-const VECTORS = '/work/shared/vectors/protocol';
+const VECTORS = fixture('protocol');
 const lines = (text: string): string[] => text.split('\n').filter((l) => l !== '');
 
 /** The client's and the server's bytes of a recorded session. */

@@ -12,7 +12,7 @@ export const OPERATIONS = [
   'add', 'add-fixed', 'query', 'dump', 'restore', 'export', 'import',
   'verify', 'verify-path', 'check-validity', 'print-fixed-path', 'version', 'help',
   'realise', 'add-drv', 'read-log', 'repair-path', 'generate-binary-cache-key', 'copy-to',
-  'gc', 'delete', 'optimise', 'serve',
+  'gc', 'delete', 'optimise', 'serve', 'copy-from',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -47,6 +47,7 @@ const OPERATION_FLAGS: Readonly<Record<Operation, readonly string[]>> = {
   delete: ['ignore-liveness'],
   optimise: [],
   serve: ['write'],
+  'copy-from': [],
 };
 
 /**
@@ -73,6 +74,7 @@ function checkArgumentCount(operation: Operation, count: number): void {
   if (operation === 'generate-binary-cache-key' && count !== 3) throw new UsageError('three arguments expected');
   if ((operation === 'gc' || operation === 'optimise' || operation === 'serve') && count > 0) throw new UsageError('no arguments expected');
   if (operation === 'copy-to' && count < 2) throw new UsageError('--copy-to needs a store URI and at least one path');
+  if (operation === 'copy-from' && count < 2) throw new UsageError('--copy-from needs a store URI and at least one path');
 }
 
 export interface ParsedArgs {

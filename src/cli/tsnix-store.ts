@@ -58,6 +58,8 @@ async function dispatch(parsed: ParsedArgs, settings: Settings): Promise<number>
         return await (await import('./ops/addDrv.js')).opAddDrv(store, parsed);
       case 'copy-to':
         return await (await import('./ops/copyTo.js')).opCopyTo(store, parsed);
+      case 'copy-from':
+        return await (await import('./ops/copyTo.js')).opCopyFrom(store, parsed);
       case 'gc':
         return await (await import('./ops/gc.js')).opGC(store, parsed);
       case 'delete':

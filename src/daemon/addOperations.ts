@@ -70,7 +70,7 @@ function isContentAddressed(info: ValidPathInfo, store: LocalStore): boolean {
 }
 
 /** Nix's rule for adding a path from outside: signed by a trusted key, unless the checks are off. */
-function checkSignatures(info: ValidPathInfo, store: LocalStore, checkSigs: boolean): void {
+export function checkSignatures(info: ValidPathInfo, store: LocalStore, checkSigs: boolean): void {
   if (!checkSigs || !store.settings.bool('require-sigs') || isContentAddressed(info, store)) return;
   const keys = store.settings.strings('trusted-public-keys').map((k) => parsePublicKey(k, "setting 'trusted-public-keys'"));
   const fingerprint = narInfoFingerprint({ storePath: info.path, narHash: info.narHash, narSize: info.narSize, references: info.references });

@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { fixture } from '../support/fixtures.js';
-import { tempDir, TSNIX_STORE, tsnixStoreOk } from '../support/cli.js';
+import { tempDir, TSNIX_STORE, tsnixStore, tsnixStoreOk } from '../support/cli.js';
 import { nixOk, requireNix, runNix } from '../support/nix.js';
 import { encodeString, encodeU64 } from '../support/daemonClient.js';
 
@@ -103,6 +103,42 @@ describe('tsnix-store --serve (the serve protocol)', function () {
     assert.notEqual(cut.status, 0);
     assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', '/nix/store/8awlk6rgzynhczrf7mwqjfk93zbcldl6-a.txt']).status, 0);
     assert.deepEqual(readdirSync(join(root, 'nix/store')).filter((n) => !n.startsWith('.')), []);
+  });
+
+  it('tsnix-store --copy-to and --copy-from ssh://localhost?remote-store=… with real nix-store --serve on the other side', async () => {
+    const bs = await BuildStore.create();
+    try {
+      const input = bs.drv('copied-input', 'echo input > $out');
+      const top = bs.drv('copied-top', `echo top > $out; echo ${input.out} >> $out`, [input]);
+      await bs.write([top]);
+      const built = await bs.run(['-r', top.drvPath]);
+      assert.equal(built.code, 0, built.stderr);
+      const nixSide = tempDir('tsnix-serve-nixside-');
+      const remote = `ssh://localhost?remote-store=${nixSide}`;
+      const sent = await bs.run(['--copy-to', remote, top.out]);
+      assert.equal(sent.code, 0, sent.stderr);
+      // Real nix holds the closure, and finds it intact.
+      const closure = lines(nixOk(nixStore, ['--store', bs.storeArg, '-qR', top.out])).sort();
+      assert.ok(closure.includes(input.out));
+      assert.deepEqual(lines(nixOk(nixStore, ['--store', nixSide, '-qR', top.out])).sort(), closure);
+      assert.equal(runNix(nixStore, ['--store', nixSide, '--verify', '--check-contents']).status, 0);
+      // Back: unsigned input-addressed paths are refused as nix refuses them, unless require-sigs is off.
+      const back = tempDir('tsnix-serve-back-');
+      const refused = await tsnixStore(['--store', back, '--copy-from', remote, top.out]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /cannot add path '\/nix\/store\/[0-9a-z]{32}-copied-input' because it lacks a signature by a trusted key/);
+      assert.notEqual(runNix(nixStore, ['--store', back, '--check-validity', top.out]).status, 0);
+      const fetched = await tsnixStore(['--store', back, '--copy-from', remote, top.out, '--option', 'require-sigs', 'false']);
+      assert.equal(fetched.code, 0, fetched.stderr);
+      assert.equal(readFileSync(join(back, top.out), 'utf8'), readFileSync(bs.real(top.out), 'utf8'));
+      assert.equal(runNix(nixStore, ['--store', back, '--verify', '--check-contents']).status, 0);
+      // A remote that cannot be started is named, with what it said.
+      const broken = await bs.run(['--copy-to', 'ssh://localhost?remote-program=/nonexistent/nix-store', top.out]);
+      assert.notEqual(broken.code, 0);
+      assert.match(broken.stderr, /the connection to 'ssh:\/\/localhost\?remote-program=\/nonexistent\/nix-store' failed: .*No such file/);
+    } finally {
+      bs.remove();
+    }
   });
 
   describe('as a remote builder of real nix (--builders ssh://localhost?remote-program=tsnix-store)', () => {

@@ -1,0 +1,180 @@
+/**
+ * The client side of the serve protocol 2.7 (protocols.md, Part A): talks to
+ * `nix-store --serve --write` (real Nix's, or tsnix-store's) on another machine through ssh,
+ * as Nix's `ssh://` store does. `ssh://localhost` runs the command through `bash -c` without
+ * ssh, as Nix does too.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { WireReader, WireWriter } from '../format/wire.js';
+import { Hash } from '../format/hash.js';
+import { SERVE_MAGIC_1, SERVE_MAGIC_2, SERVE_PROTOCOL_VERSION } from './serveServer.js';
+
+/** A remote that cannot be reached, or that broke the protocol. */
+export class ServeClientError extends Error {
+  override name = 'ServeClientError';
+}
+
+/** What QueryPathInfos tells of a path. */
+export interface RemotePathInfo {
+  path: string;
+  deriver: string | undefined;
+  references: string[];
+  narSize: number;
+  narHash: Hash;
+  ca: string | undefined;
+  sigs: string[];
+}
+
+export interface SshStoreUri {
+  /** `[user@]host`. */
+  host: string;
+  remoteProgram: string;
+  remoteStore: string | undefined;
+  sshKey: string | undefined;
+}
+
+/** `ssh://[user@]host[?remote-program=…&remote-store=…&ssh-key=…]`. */
+export function parseSshStoreUri(uri: string): SshStoreUri {
+  const match = /^ssh:\/\/([^/?]+)(?:\?(.*))?$/.exec(uri);
+  if (!match) throw new ServeClientError(`'${uri}' is not an ssh:// store URI`);
+  const params = new URLSearchParams(match[2] ?? '');
+  return {
+    host: match[1]!,
+    remoteProgram: params.get('remote-program') ?? 'nix-store',
+    remoteStore: params.get('remote-store') ?? undefined,
+    sshKey: params.get('ssh-key') ?? undefined,
+  };
+}
+
+/** Quotes `word` for the remote shell. */
+function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The command that runs the remote's `--serve --write`: through ssh, or bash for `localhost`. */
+export function serveCommand(uri: SshStoreUri, env: NodeJS.ProcessEnv = process.env): string[] {
+  const remote = [uri.remoteProgram, '--serve', '--write', ...(uri.remoteStore ? ['--store', uri.remoteStore] : [])].map(shellQuote).join(' ');
+  if (uri.host === 'localhost') return ['bash', '-c', remote];
+  const sshOptions = (env['NIX_SSHOPTS'] ?? '').split(/\s+/).filter((o) => o !== '');
+  return ['ssh', ...sshOptions, ...(uri.sshKey ? ['-i', uri.sshKey] : []), '-x', '-a', uri.host, '--', remote];
+}
+
+export class ServeClient {
+  readonly reader: WireReader;
+  private stderrTail = '';
+
+  private constructor(
+    private readonly child: ChildProcess,
+    readonly uri: string,
+  ) {
+    this.reader = new WireReader(child.stdout!, `the serve protocol from '${uri}'`);
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-4000);
+    });
+    child.stdin!.on('error', () => {
+      // The remote went away: the next read says so, with its messages.
+    });
+  }
+
+  /** Starts the remote's `--serve --write` and shakes hands. */
+  static async open(uri: string, env: NodeJS.ProcessEnv = process.env): Promise<ServeClient> {
+    const [command, ...args] = serveCommand(parseSshStoreUri(uri), env);
+    const child = spawn(command!, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
+    const client = new ServeClient(child, uri);
+    await client.call(new WireWriter().u64(SERVE_MAGIC_1).u64(SERVE_PROTOCOL_VERSION).toBuffer(), async () => {
+      if ((await client.reader.readU64()) !== SERVE_MAGIC_2) throw new ServeClientError(`'${uri}' does not speak the serve protocol`);
+      const version = await client.reader.readU64();
+      if (version >> 8 !== SERVE_PROTOCOL_VERSION >> 8) throw new ServeClientError(`'${uri}' speaks serve protocol ${version >> 8}.${version & 0xff}, not 2.x`);
+    });
+    return client;
+  }
+
+  /** Writes `request`, then reads the answer with `read`; a failure names the remote and what it said. */
+  async call<T>(request: Buffer | readonly Buffer[], read: () => Promise<T>): Promise<T> {
+    for (const part of Array.isArray(request) ? request : [request]) this.write(part as Buffer);
+    try {
+      return await read();
+    } catch (e) {
+      if (e instanceof ServeClientError) throw e;
+      // What the remote said on its way out comes after its stdout ended: wait for it, briefly.
+      await this.exited(2000);
+      const said = this.stderrTail.trim().split('\n').filter((l) => l !== '').pop();
+      throw new ServeClientError(`the connection to '${this.uri}' failed${said ? `: ${said}` : `: ${(e as Error).message}`}`);
+    }
+  }
+
+  /** Writes bytes to the remote, waiting while its pipe is full. */
+  async send(bytes: Buffer): Promise<void> {
+    if (this.child.stdin!.write(bytes)) return;
+    await new Promise<void>((resolve) => this.child.stdin!.once('drain', resolve));
+  }
+
+  private write(bytes: Buffer): void {
+    this.child.stdin!.write(bytes);
+  }
+
+  async queryValidPaths(paths: readonly string[], lock = false, substitute = false): Promise<Set<string>> {
+    const request = new WireWriter().u64(1).u64(lock ? 1 : 0).u64(substitute ? 1 : 0).strings([...paths]).toBuffer();
+    return this.call(request, async () => new Set(await this.reader.readStrings(1 << 22, 4096)));
+  }
+
+  async queryPathInfos(paths: readonly string[]): Promise<Map<string, RemotePathInfo>> {
+    return this.call(new WireWriter().u64(2).strings([...paths]).toBuffer(), async () => {
+      const infos = new Map<string, RemotePathInfo>();
+      for (;;) {
+        const path = await this.reader.readString(4096);
+        if (path === '') return infos;
+        const deriver = await this.reader.readString(4096);
+        const references = await this.reader.readStrings(1 << 20, 4096);
+        await this.reader.readU64(); // download size
+        const narSize = await this.reader.readU64();
+        const narHash = Hash.parse(await this.reader.readString(256), 'sha256');
+        const ca = await this.reader.readString(4096);
+        const sigs = await this.reader.readStrings(1024, 4096);
+        infos.set(path, { path, deriver: deriver || undefined, references, narSize, narHash, ca: ca || undefined, sigs });
+      }
+    });
+  }
+
+  async queryClosure(paths: readonly string[], includeOutputs = false): Promise<string[]> {
+    return this.call(new WireWriter().u64(7).u64(includeOutputs ? 1 : 0).strings([...paths]).toBuffer(), () => this.reader.readStrings(1 << 22, 4096));
+  }
+
+  /** Asks for `path`'s NAR; `read` must read exactly the NAR from `this.reader` (it has no length). */
+  async dumpStorePath<T>(path: string, read: (reader: WireReader) => Promise<T>): Promise<T> {
+    return this.call(new WireWriter().u64(3).string(path).toBuffer(), () => read(this.reader));
+  }
+
+  /** Sends a path: its info, then its NAR (`narSize` bytes, from `nar`). */
+  async addToStoreNar(info: RemotePathInfo, nar: AsyncIterable<Buffer>): Promise<void> {
+    const head = new WireWriter().u64(9).string(info.path).string(info.deriver ?? '').string(info.narHash.toBase16()).strings([...info.references].sort());
+    head.u64(0).u64(info.narSize).u64(0).strings([...info.sigs].sort()).string(info.ca ?? '');
+    await this.send(head.toBuffer());
+    let sent = 0;
+    for await (const chunk of nar) {
+      sent += chunk.length;
+      await this.send(chunk);
+    }
+    if (sent !== info.narSize) throw new ServeClientError(`the NAR of '${info.path}' changed while it was sent (${sent} bytes, not ${info.narSize})`);
+    await this.call([], async () => {
+      if ((await this.reader.readU64()) !== 1) throw new ServeClientError(`'${this.uri}' did not take '${info.path}'`);
+    });
+  }
+
+  /** Resolves when the remote command has exited and its output is read, or after `ms`. */
+  private async exited(ms: number): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((resolve) => this.child.once('close', () => resolve())), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    clearTimeout(timer);
+  }
+
+  async close(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
+    this.child.stdin!.end();
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+}

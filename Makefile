@@ -6,7 +6,7 @@ HELPER_SRC = $(wildcard helper-c/*.c)
 HELPER_HDR = $(wildcard helper-c/*.h)
 TS_SRC = $(shell find src test bench examples -name '*.ts' 2>/dev/null)
 
-.PHONY: all test build clean bench bench-build bench-substitute bench-gc bench-daemon demo
+.PHONY: all test build clean bench bench-build bench-substitute bench-gc bench-daemon bench-remote demo
 
 all: build
 
@@ -48,6 +48,9 @@ bench-daemon: build
 
 bench-gc: build
 	node dist/bench/gc.js $(BENCH_ARGS)
+
+bench-remote: build
+	node dist/bench/remote.js $(BENCH_ARGS)
 
 bench-build: build
 	node dist/bench/build.js $(BENCH_ARGS)

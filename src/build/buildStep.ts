@@ -21,6 +21,9 @@ import { runSandboxedBuild, shouldSandbox, type BuilderStatus, type RecursiveSto
 import { Scratch } from './scratch.js';
 import type { BuildContext, RecursiveSession } from './context.js';
 import { requiredSystemFeatures } from './canBuildLocally.js';
+import { buildRemotely } from './remote/buildRemotely.js';
+import type { RemoteBuilders } from './remote/remoteBuilders.js';
+import { ServeClientError } from '../remote/serveClient.js';
 
 export interface BuildJob {
   drvPath: string;
@@ -63,6 +66,8 @@ async function lockOutputs(ctx: BuildContext, paths: string[]): Promise<PathLock
  * `repair` builds them again and puts the new ones in place. Throws BuildError on failure.
  */
 export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> {
+  // A plain build goes to a machine of `builders` that can take it, if there is one.
+  if (ctx.remote && job.mode === 'normal' && (await buildOnSomeMachine(ctx, ctx.remote, job))) return;
   const { store } = ctx;
   const release = await ctx.jobs.acquire(ctx.signal);
   try {
@@ -114,6 +119,41 @@ function recursiveStarter(ctx: BuildContext, job: BuildJob, inputClosure: Readon
     },
     added: () => session?.added ?? new Set(),
   };
+}
+
+/**
+ * Builds `job` on the best machine that fits it, trying the next when one's connection
+ * fails (that one is left alone for a while). False when no machine can build it: then it is
+ * built here, if this machine may build at all.
+ */
+async function buildOnSomeMachine(ctx: BuildContext, remote: RemoteBuilders, job: BuildJob): Promise<boolean> {
+  const required = requiredSystemFeatures(job.drv);
+  for (;;) {
+    const lease = await remote.lease(job.drv, required, ctx.signal);
+    if (!lease) {
+      if (ctx.settings.maxJobs > 0) return false;
+      throw new BuildError(`unable to start any build; either increase '--max-jobs' or enable remote builds (no machine of 'builders' can build '${job.drvPath}' for '${job.drv.platform}')`, 'other');
+    }
+    const outputPaths = [...job.outputs.values()];
+    const locks = await lockOutputs(ctx, outputPaths);
+    try {
+      const valid = queryValidPaths(ctx.store.db, outputPaths);
+      // Built by another process while we waited for the lock.
+      if (valid.size === outputPaths.length) {
+        lease.release(true);
+        return true;
+      }
+      for (const path of outputPaths) if (!valid.has(path)) deletePathSync(ctx.store.layout.toReal(path));
+      await buildRemotely(ctx, job, lease);
+      return true;
+    } catch (error) {
+      if (!(error instanceof ServeClientError) || ctx.signal.aborted) throw error;
+      lease.markDown();
+      ctx.events.message(`warning: ${error.message}; building '${job.drvPath}' elsewhere`);
+    } finally {
+      locks.release();
+    }
+  }
 }
 
 /** What a finished build produced: checked path infos, and where each output is on disk. */

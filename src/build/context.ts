@@ -6,6 +6,7 @@ import type { Semaphore } from './semaphore.js';
 import type { SandboxBuildRequest } from './sandbox.js';
 import type { Substituter } from './substituter.js';
 import type { SharedBuilds } from './sharedBuilds.js';
+import type { RemoteBuilders } from './remote/remoteBuilders.js';
 
 /** Where one build's log lines go besides the display (the log store). */
 export interface BuildLogSink {
@@ -58,6 +59,8 @@ export interface BuildContext {
   afterBuild(work: Promise<void>): void;
   /** Runs the `pre-build-hook` for one build; undefined when none is set. */
   preBuildHook?(drvPath: string, sandboxDir: string | undefined, build: Pick<BuildContext, 'signal' | 'events'>): Promise<string[]>;
+  /** The machines of `builders`: plain builds go to one that fits when there is one. */
+  remote?: RemoteBuilders;
   /** For derivations that require `recursive-nix` (with that experimental feature on). */
   recursive?: RecursiveStoreServer;
   /** Builds shared with the other requests of this process (the daemon's); none: every build is this request's own. */

@@ -6,7 +6,8 @@ export interface BuildEvents {
   /** The number of builds and substitutions this request will do, once known (and when it grows). */
   expect(builds: number, substitutions: number): void;
   /** A build starts: `building '/nix/store/…drv'...` in nix's words. */
-  buildStarted(drvPath: string, name: string): void;
+  /** `machine`: the remote builder's URI when it builds elsewhere (`building '…' on '…'...`). */
+  buildStarted(drvPath: string, name: string, machine?: string): void;
   /** One line of a builder's output, escape sequences other than colour already filtered out. */
   logLine(drvPath: string, line: string): void;
   buildFinished(drvPath: string, succeeded: boolean): void;

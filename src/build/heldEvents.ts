@@ -30,8 +30,8 @@ export class HeldEvents implements BuildEvents {
   expect(builds: number, substitutions: number): void {
     this.pass(() => this.inner.expect(builds, substitutions));
   }
-  buildStarted(drvPath: string, name: string): void {
-    this.pass(() => this.inner.buildStarted(drvPath, name));
+  buildStarted(drvPath: string, name: string, machine?: string): void {
+    this.pass(() => this.inner.buildStarted(drvPath, name, machine));
   }
   logLine(drvPath: string, line: string): void {
     this.pass(() => this.inner.logLine(drvPath, line));

@@ -20,6 +20,7 @@ import { HeldEvents } from './heldEvents.js';
 import { planRequest, planWithSubstitutes, type Plan } from './plan.js';
 import { Semaphore } from './semaphore.js';
 import type { SharedBuilds } from './sharedBuilds.js';
+import type { RemoteBuilders } from './remote/remoteBuilders.js';
 import type { Substituter } from './substituter.js';
 import type { Target } from './targets.js';
 import type { Derivation } from '../format/derivation/index.js';
@@ -34,6 +35,8 @@ export interface SchedulerOptions {
   preBuildHook?(drvPath: string, sandboxDir: string | undefined): Promise<string[]>;
   /** Builds shared with the other requests of this process (tsnix-daemon's clients). */
   shared?: SharedBuilds;
+  /** The machines of `builders`, for builds elsewhere. */
+  remote?: RemoteBuilders;
   /** Serves the store of a recursive build (recursive-nix); without it such a build fails. */
   recursive?: RecursiveStoreServer;
   /** `check` rebuilds the named derivations and compares; `repair` rebuilds whatever is damaged. */
@@ -91,6 +94,7 @@ export class Scheduler {
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
       ...(options.shared ? { shared: options.shared } : {}),
       ...(options.recursive ? { recursive: options.recursive } : {}),
+      ...(options.remote && options.remote.size > 0 ? { remote: options.remote } : {}),
     };
     const hook = options.settings.preBuildHook;
     if (!options.preBuildHook && hook !== '') {
@@ -199,7 +203,7 @@ export class Scheduler {
 
   private expectPlan(plan: Plan): void {
     this.ctx.events.expect(plan.willBuild.length, plan.willSubstitute.length);
-    if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0) {
+    if (plan.willBuild.length > 0 && this.ctx.settings.maxJobs === 0 && !this.ctx.remote) {
       throw new BuildError("unable to start any build; either increase '--max-jobs' or enable remote builds.", 'other');
     }
   }

@@ -23,6 +23,7 @@ class SharedBuild {
   readonly abort = new AbortController();
   /** The build's name once its builder started (a latecomer is told it started too). */
   name: string | undefined;
+  machine: string | undefined;
   private backlog: string[] = [];
   private backlogBytes = 0;
   /** Whether lines were dropped from the front of the backlog. */
@@ -32,9 +33,10 @@ class SharedBuild {
   /** Events of the build, told to every request waiting now. */
   readonly events: BuildEvents = {
     expect() {},
-    buildStarted: (drvPath, name) => {
+    buildStarted: (drvPath, name, machine) => {
       this.name = name;
-      for (const w of this.waiters) w.buildStarted(drvPath, name);
+      this.machine = machine;
+      for (const w of this.waiters) w.buildStarted(drvPath, name, machine);
     },
     logLine: (drvPath, line) => {
       this.remember(line);
@@ -69,7 +71,7 @@ class SharedBuild {
   /** What a request joining now has missed: the start, and the log so far. */
   replay(drvPath: string, to: BuildEvents): void {
     if (this.name === undefined) return;
-    to.buildStarted(drvPath, this.name);
+    to.buildStarted(drvPath, this.name, this.machine);
     if (this.truncated) to.message(`(the start of the log of '${drvPath}' is in its stored log)`);
     for (const line of this.backlog) to.logLine(drvPath, line);
   }

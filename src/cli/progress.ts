@@ -154,10 +154,10 @@ export function createProgress(options: ProgressOptions): Progress {
       expectedCopies = substitutions;
       redraw();
     },
-    buildStarted(drvPath, name) {
+    buildStarted(drvPath, name, machine) {
       running.set(drvPath, { name, lastLine: '' });
       active = { kind: 'build', path: drvPath };
-      print(`building '${drvPath}'...`);
+      print(`building '${drvPath}'${machine ? ` on '${machine}'` : ''}...`);
     },
     logLine(drvPath, line) {
       const build = running.get(drvPath);

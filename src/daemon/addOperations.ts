@@ -7,12 +7,10 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fchmodSync, openSync, writeSync } from 'node:fs';
-import { contentAddressPath, parseContentAddress, renderContentAddress, type ContentAddress } from '../format/contentAddress.js';
+import { contentAddressPath, renderContentAddress, type ContentAddress } from '../format/contentAddress.js';
 import { WireFormatError } from '../format/errors.js';
 import { Hash, parseHashAlgo, type HashAlgo } from '../format/hash.js';
-import { narInfoFingerprint } from '../format/narinfo.js';
-import { parsePublicKey, verifySignature } from '../format/signing.js';
-import { checkStorePathName, parseStorePath } from '../format/storePath.js';
+import { checkStorePathName } from '../format/storePath.js';
 import { WireReader, WireWriter } from '../format/wire.js';
 import { commitPath, commitPaths, type NewPath } from '../store/commitPath.js';
 import type { LocalStore } from '../store/localStore.js';
@@ -21,16 +19,11 @@ import { makePathInfo, type ValidPathInfo } from '../store/pathInfo.js';
 import { requirePathInfo } from '../store/queryPathInfo.js';
 import { TempDir } from '../store/tempPath.js';
 import type { DaemonConnection } from './connection.js';
+import { AddPathError, checkSignatures, unpackChecked } from '../store/importChecks.js';
 import { FramedSource } from './framed.js';
 import type { Operation } from './operations.js';
 import { ProtocolError, writePathInfo } from './protocol.js';
 import { checkStorePath, readPaths } from './readArgs.js';
-import { contentAddressMismatch } from '../store/contentAddressHash.js';
-
-/** A failure of the content itself (the client is told; the connection goes on). */
-export class AddPathError extends Error {
-  override name = 'AddPathError';
-}
 
 async function readPathList(reader: WireReader, store: LocalStore): Promise<string[]> {
   // Inside a framed payload, or within the request's budget (readPaths) otherwise.
@@ -56,59 +49,6 @@ export async function readPathInfo(reader: WireReader, store: LocalStore): Promi
   const sigs = await reader.readStrings(1024, 4096);
   const ca = await reader.readString(4096);
   return makePathInfo({ path, narHash, narSize, references: [...references].sort(), deriver: deriver || undefined, registrationTime, ultimate, sigs, ca: ca || undefined });
-}
-
-/** Whether `info` is a content-addressed path whose address gives its own path (then it needs no signature). */
-function isContentAddressed(info: ValidPathInfo, store: LocalStore): boolean {
-  if (info.ca === undefined) return false;
-  try {
-    const name = parseStorePath(info.path, store.storeDir).name;
-    return contentAddressPath(parseContentAddress(info.ca), name, info.references, info.path, store.storeDir) === info.path;
-  } catch {
-    return false;
-  }
-}
-
-/** Nix's rule for adding a path from outside: signed by a trusted key, unless the checks are off. */
-export function checkSignatures(info: ValidPathInfo, store: LocalStore, checkSigs: boolean): void {
-  if (!checkSigs || !store.settings.bool('require-sigs') || isContentAddressed(info, store)) return;
-  const keys = store.settings.strings('trusted-public-keys').map((k) => parsePublicKey(k, "setting 'trusted-public-keys'"));
-  const fingerprint = narInfoFingerprint({ storePath: info.path, narHash: info.narHash, narSize: info.narSize, references: info.references });
-  if (!info.sigs.some((sig) => verifySignature(sig, fingerprint, keys))) {
-    throw new AddPathError(`cannot add path '${info.path}' because it lacks a signature by a trusted key`);
-  }
-}
-
-/** Unpacks the NAR on `reader` into a new temporary directory and checks it against `info`. */
-export async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidPathInfo): Promise<TempDir> {
-  const temp = await TempDir.create(store.layout, 'daemon', store.onWait);
-  try {
-    const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
-    if (!narHash.equals(info.narHash)) {
-      throw new AddPathError(`hash mismatch importing path '${info.path}';\n  specified: ${info.narHash.format('nix32')}\n  got:       ${narHash.format('nix32')}`);
-    }
-    if (info.narSize !== 0 && narSize !== info.narSize) {
-      throw new AddPathError(`size mismatch importing path '${info.path}';\n  specified: ${info.narSize}\n  got:       ${narSize}`);
-    }
-    info.narSize = narSize;
-    // Whatever the client says (and a content address spares it a signature): the content
-    // must have the address, as nix's "ca hash mismatch".
-    if (info.ca !== undefined) {
-      let mismatch;
-      try {
-        mismatch = await contentAddressMismatch(info.ca, temp.contentPath, narHash);
-      } catch (e) {
-        throw new AddPathError(`path '${info.path}' has an unusable content address '${info.ca}': ${(e as Error).message}`);
-      }
-      if (mismatch !== undefined) {
-        throw new AddPathError(`ca hash mismatch importing path '${info.path}';\n  specified: ${mismatch.expected.format('nix32')}\n  got:       ${mismatch.actual.format('nix32')}`);
-      }
-    }
-    return temp;
-  } catch (e) {
-    temp.remove();
-    throw e;
-  }
 }
 
 /**

@@ -18,7 +18,7 @@ function clientEvents(conn: DaemonConnection): BuildEvents {
   const line = (text: string): void => conn.sendNow(encodeLogLine(text));
   return {
     expect() {},
-    buildStarted: (drvPath) => line(`building '${drvPath}'...`),
+    buildStarted: (drvPath, _name, machine) => line(`building '${drvPath}'${machine ? ` on '${machine}'` : ''}...`),
     logLine: (_drvPath, text) => line(text),
     buildFinished() {},
     substitutionStarted: (path, from) => line(`copying path '${path}' from '${from}'...`),

@@ -12,7 +12,9 @@ import { Scheduler } from '../build/scheduler.js';
 import { parseTarget, type Target } from '../build/targets.js';
 import { readBasicDerivation } from '../format/basicDerivation.js';
 import { WireReader, WireWriter } from '../format/wire.js';
-import { readPathInfo, unpackChecked } from '../daemon/addOperations.js';
+import { readPathInfo } from '../daemon/addOperations.js';
+import { unpackChecked } from '../store/importChecks.js';
+import { SERVE_MAGIC_1, SERVE_MAGIC_2, SERVE_PROTOCOL_VERSION } from '../remote/serveProtocol.js';
 import { BUILD_STATUS, failureStatus, writeBuildResult } from '../daemon/buildResult.js';
 import { checkStorePath } from '../daemon/readArgs.js';
 import { closureWithOutputs } from '../store/closureWithOutputs.js';
@@ -26,9 +28,6 @@ import type { Settings } from '../store/settings.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { RecursiveStoreServer } from '../build/context.js';
 
-export const SERVE_MAGIC_1 = 0x390c9deb;
-export const SERVE_MAGIC_2 = 0x5452eecb;
-export const SERVE_PROTOCOL_VERSION = 0x207;
 
 /** What ends a session with a message: a malformed request, or a command not allowed. */
 export class ServeError extends Error {
@@ -53,7 +52,7 @@ const MAX_PATH = 4096;
 function logEvents(log: (line: string) => void): BuildEvents {
   return {
     expect() {},
-    buildStarted: (drvPath) => log(`building '${drvPath}'...`),
+    buildStarted: (drvPath, _name, machine) => log(`building '${drvPath}'${machine ? ` on '${machine}'` : ''}...`),
     logLine: (_drvPath, line) => log(line),
     buildFinished() {},
     substitutionStarted: (path, from) => log(`copying path '${path}' from '${from}'...`),

@@ -12,7 +12,7 @@ import { runBuild, type BuildJob } from '../buildStep.js';
 import type { Derivation } from '../../format/derivation/index.js';
 import { outputPathsOf, wantedOutputs } from '../drvOutputs.js';
 import { isIntact } from '../intact.js';
-import { localBuildRefusal } from '../canBuildLocally.js';
+import { localBuildRefusal, requiredSystemFeatures } from '../canBuildLocally.js';
 import { BuildCancelledError, BuildError } from '../errors.js';
 import type { GoalGraph } from './goalGraph.js';
 
@@ -109,7 +109,7 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
 /** A plain build is shared with the other requests that need it; a check or repair is this request's own. */
 async function buildJob(graph: GoalGraph, job: BuildJob): Promise<void> {
   const refusal = localBuildRefusal(job.drvPath, job.drv, graph.ctx.settings);
-  if (refusal) throw new BuildError(refusal, 'other');
+  if (refusal && !graph.ctx.remote?.canBuild(job.drv, requiredSystemFeatures(job.drv))) throw new BuildError(refusal, 'other');
   const { shared } = graph.ctx;
   if (shared && job.mode === 'normal') await shared.join(job.drvPath, graph.ctx, (ctx) => runBuild(ctx, job));
   else await runBuild(graph.ctx, job);

@@ -14,8 +14,8 @@ import { copyToCache } from '../../substituters/copyToCache.js';
 import { openTransport } from '../../substituters/openSubstituters.js';
 import { UsageError, type ParsedArgs } from '../args.js';
 import { followLinksToStorePath } from '../followLinks.js';
-import { copyFromRemote, copyToRemote } from '../../serve/copyPaths.js';
-import { ServeClient } from '../../serve/serveClient.js';
+import { copyFromRemote, copyToRemote } from '../../remote/copyPaths.js';
+import { ServeClient } from '../../remote/serveClient.js';
 
 function readSecretKeys(files: string[]): SecretKey[] {
   return files.map((file) => parseSecretKey(readFileSync(file, 'utf8'), file));

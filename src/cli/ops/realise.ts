@@ -21,6 +21,8 @@ import { followLinksToStorePath } from '../followLinks.js';
 import { printLines, warn } from '../output.js';
 import { colorWanted, createProgress, terminalWanted } from '../progress.js';
 import { recursiveStore } from '../recursiveStore.js';
+import { parseMachines } from '../../build/remote/machines.js';
+import { RemoteBuilders } from '../../build/remote/remoteBuilders.js';
 
 
 function targetOf(arg: string, store: LocalStore): Target {
@@ -78,11 +80,13 @@ export async function opRealise(store: LocalStore, parsed: ParsedArgs): Promise<
   });
   const mode = parsed.check ? 'check' : parsed.repair ? 'repair' : 'normal';
   const substituters = openSubstituters(store.settings, store.storeDir);
-  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode, substituters, recursive: recursiveStore });
+  const machines = parseMachines(store.settings.get('builders'), store.settings.get('system'));
+  const remote = machines.length > 0 ? new RemoteBuilders(machines) : undefined;
+  const scheduler = new Scheduler(store, { settings: buildSettingsFrom(store.settings), events, mode, substituters, recursive: recursiveStore, ...(remote ? { remote } : {}) });
   try {
     return await realiseWith(store, parsed, scheduler, targets, events);
   } finally {
-    await Promise.all(substituters.map((s) => s.close()));
+    await Promise.all([...substituters.map((s) => s.close()), remote?.close()]);
   }
 }
 

@@ -3,7 +3,7 @@
  * with an `ssh://` store: only what the other side lacks, dependencies first, each path's
  * NAR checked against its hash (and, coming in, its signatures) before it is registered.
  */
-import { checkSignatures, unpackChecked } from '../daemon/addOperations.js';
+import { checkSignatures, unpackChecked } from '../store/importChecks.js';
 import { computeClosure, topoSort, topoSortPaths } from '../store/closure.js';
 import { commitPaths } from '../store/commitPath.js';
 import type { LocalStore } from '../store/localStore.js';

@@ -7,7 +7,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { WireReader, WireWriter } from '../format/wire.js';
 import { Hash } from '../format/hash.js';
-import { SERVE_MAGIC_1, SERVE_MAGIC_2, SERVE_PROTOCOL_VERSION } from './serveServer.js';
+import { writeBasicDerivation } from '../format/basicDerivation.js';
+import type { Derivation } from '../format/derivation/index.js';
+import { SERVE_MAGIC_1, SERVE_MAGIC_2, SERVE_PROTOCOL_VERSION } from './serveProtocol.js';
 
 /** A remote that cannot be reached, or that broke the protocol. */
 export class ServeClientError extends Error {
@@ -23,6 +25,19 @@ export interface RemotePathInfo {
   narHash: Hash;
   ca: string | undefined;
   sigs: string[];
+}
+
+export interface RemoteBuildOptions {
+  maxSilentTime: number;
+  buildTimeout: number;
+  keepFailed: boolean;
+}
+
+export interface RemoteBuildResult {
+  /** A BuildResult status: 0 built, 2 valid already; 3 and up a failure. */
+  status: number;
+  errorMsg: string;
+  timesBuilt: number;
 }
 
 export interface SshStoreUri {
@@ -62,14 +77,22 @@ export function serveCommand(uri: SshStoreUri, env: NodeJS.ProcessEnv = process.
 export class ServeClient {
   readonly reader: WireReader;
   private stderrTail = '';
+  /** Where the lines the remote writes on stderr go (a build's log), besides the tail kept for errors. */
+  onStderrLine: ((line: string) => void) | undefined;
 
   private constructor(
     private readonly child: ChildProcess,
     readonly uri: string,
   ) {
     this.reader = new WireReader(child.stdout!, `the serve protocol from '${uri}'`);
+    let pending = '';
     child.stderr!.on('data', (chunk: Buffer) => {
-      this.stderrTail = (this.stderrTail + chunk.toString('utf8')).slice(-4000);
+      const text = chunk.toString('utf8');
+      this.stderrTail = (this.stderrTail + text).slice(-4000);
+      if (!this.onStderrLine) return;
+      const parts = (pending + text).split('\n');
+      pending = parts.pop()!;
+      for (const line of parts) this.onStderrLine(line);
     });
     child.stdin!.on('error', () => {
       // The remote went away: the next read says so, with its messages.
@@ -167,6 +190,30 @@ export class ServeClient {
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([new Promise<void>((resolve) => this.child.once('close', () => resolve())), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);
+  }
+
+  /**
+   * Builds a derivation given whole (its inputs must be there already), with the build
+   * options nix sends; the remote's log arrives on stderr meanwhile.
+   */
+  async buildDerivation(drvPath: string, drv: Derivation, options: RemoteBuildOptions): Promise<RemoteBuildResult> {
+    const request = new WireWriter().u64(8).string(drvPath);
+    writeBasicDerivation(request, drv);
+    request.u64(options.maxSilentTime).u64(options.buildTimeout).u64(0).u64(0).u64(0).u64(options.keepFailed ? 1 : 0);
+    return this.call(request.toBuffer(), async () => {
+      const status = await this.reader.readU64();
+      const errorMsg = await this.reader.readString(1 << 20);
+      const timesBuilt = await this.reader.readU64();
+      await this.reader.readU64(); // isNonDeterministic
+      await this.reader.readU64(); // startTime
+      await this.reader.readU64(); // stopTime
+      const realisations = await this.reader.readU64();
+      for (let i = 0; i < realisations; i++) {
+        await this.reader.readString(4096);
+        await this.reader.readString(1 << 16);
+      }
+      return { status, errorMsg, timesBuilt };
+    });
   }
 
   async close(): Promise<void> {

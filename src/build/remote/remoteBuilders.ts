@@ -1,0 +1,117 @@
+/**
+ * The machines of `builders` and their slots: a build goes to the machine that fits it
+ * (platform, features) with the most room for its speed; when all that fit are busy it waits
+ * for one, as Nix's build hook postpones. Connections (a remote `nix-store --serve --write`
+ * each) are kept and reused across builds, up to a machine's max-jobs. A machine whose
+ * connection fails is left alone for a while.
+ */
+import type { Derivation } from '../../format/derivation/index.js';
+import { ServeClient } from '../../remote/serveClient.js';
+import { machineFits, type Machine } from './machines.js';
+
+/** How long a machine that failed is left alone. */
+const DOWN_MS = 60_000;
+
+interface MachineState {
+  machine: Machine;
+  inUse: number;
+  downUntil: number;
+  idle: ServeClient[];
+}
+
+/** One build slot on one machine. */
+export interface MachineLease {
+  readonly machine: Machine;
+  /** A connection to the machine's store (a kept one, or a new one). */
+  client(): Promise<ServeClient>;
+  /** Gives the slot back; the connection is kept for the next build only after a whole exchange (`clean`). */
+  release(clean: boolean): void;
+  /** The machine failed (its connection broke): it is left alone for a while. */
+  markDown(): void;
+}
+
+export class RemoteBuilders {
+  private readonly states: MachineState[];
+  private wakers: (() => void)[] = [];
+
+  constructor(
+    machines: readonly Machine[],
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.states = machines.map((machine) => ({ machine, inUse: 0, downUntil: 0, idle: [] }));
+  }
+
+  get size(): number {
+    return this.states.length;
+  }
+
+  private fitting(drv: Derivation, required: readonly string[]): MachineState[] {
+    const now = Date.now();
+    return this.states.filter((s) => s.downUntil <= now && machineFits(s.machine, drv.platform, required));
+  }
+
+  /** Whether some machine (not left alone) could build `drv`. */
+  canBuild(drv: Derivation, required: readonly string[]): boolean {
+    return this.fitting(drv, required).length > 0;
+  }
+
+  /** A slot on the best machine for `drv`, waiting while all that fit are busy; undefined when none fits. */
+  async lease(drv: Derivation, required: readonly string[], signal: AbortSignal): Promise<MachineLease | undefined> {
+    for (;;) {
+      signal.throwIfAborted();
+      const fitting = this.fitting(drv, required);
+      if (fitting.length === 0) return undefined;
+      const free = fitting
+        .filter((s) => s.inUse < s.machine.maxJobs)
+        .sort((a, b) => a.inUse / a.machine.speedFactor - b.inUse / b.machine.speedFactor || b.machine.speedFactor - a.machine.speedFactor);
+      const best = free[0];
+      if (best) return this.take(best);
+      await new Promise<void>((resolve, reject) => {
+        const onAbort = (): void => reject(signal.reason as Error);
+        signal.addEventListener('abort', onAbort, { once: true });
+        this.wakers.push(() => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        });
+      });
+    }
+  }
+
+  private take(state: MachineState): MachineLease {
+    state.inUse++;
+    let client: ServeClient | undefined;
+    let released = false;
+    const done = (keep: boolean): void => {
+      if (released) return;
+      released = true;
+      state.inUse--;
+      if (client && keep) state.idle.push(client);
+      else void client?.close();
+      for (const wake of this.wakers.splice(0)) wake();
+    };
+    return {
+      machine: state.machine,
+      client: async () => {
+        client ??= state.idle.pop() ?? (await ServeClient.open(this.uriOf(state.machine), this.env));
+        return client;
+      },
+      release: (clean) => done(clean),
+      markDown: () => {
+        state.downUntil = Date.now() + DOWN_MS;
+        for (const idle of state.idle.splice(0)) void idle.close();
+        done(false);
+      },
+    };
+  }
+
+  /** The machine's URI with its ssh key as the store parameter Nix's ssh store takes. */
+  private uriOf(machine: Machine): string {
+    if (!machine.sshKey || machine.uri.includes('ssh-key=')) return machine.uri;
+    return `${machine.uri}${machine.uri.includes('?') ? '&' : '?'}ssh-key=${encodeURIComponent(machine.sshKey)}`;
+  }
+
+  /** Closes the kept connections. */
+  async close(): Promise<void> {
+    await Promise.all(this.states.flatMap((s) => s.idle.splice(0).map((c) => c.close())));
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * tsnix sends its builds to machines of `builders` whose `nix-store --serve --write` is real
+ * Nix 2.8's, each on a store of its own (`ssh://localhost?remote-store=…`: Nix's convention,
+ * kept by tsnix, runs a localhost machine's command through bash instead of ssh).
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { BuildStore } from '../support/buildStore.js';
+import { tempDir } from '../support/cli.js';
+import { requireNix, runNix } from '../support/nix.js';
+
+describe('interop: remote builds on real nix machines (builders, max-jobs 0)', function () {
+  this.timeout(120000);
+  let nixStore: string;
+  let bs: BuildStore;
+  before(function () {
+    nixStore = requireNix(this);
+    if (process.getuid?.() !== 0) this.skip();
+  });
+  beforeEach(async () => {
+    bs = await BuildStore.create();
+  });
+  afterEach(() => bs?.remove());
+
+  const machine = (root: string, extra = 'x86_64-linux - 2 1'): string => `ssh://localhost?remote-store=${root} ${extra}`;
+  const builtOn = (root: string): string[] => (existsSync(join(root, 'nix/store')) ? readdirSync(join(root, 'nix/store')) : []);
+  /** The outputs a machine built itself: nix registers those as "ultimate" (what it was sent is not). */
+  const builtThere = (root: string): string[] => {
+    const db = join(root, 'nix/var/nix/db/db.sqlite');
+    if (!existsSync(db)) return [];
+    return spawnSync('sqlite3', [db, 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
+  };
+
+  it('a graph of 12 leaves and a top is built on two machines; the outputs are valid here and nix verifies them', async () => {
+    const leaves = Array.from({ length: 12 }, (_, i) => bs.drv(`leaf${i}`, `echo leaf ${i} > $out`));
+    const top = bs.drv('top', `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);
+    await bs.write([top]);
+    const [r1, r2] = [tempDir('tsnix-remote-a-'), tempDir('tsnix-remote-b-')];
+    const r = await bs.run(['-r', top.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', `${machine(r1)}; ${machine(r2)}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`building '${top.drvPath.replace(/\./g, '\\.')}' on 'ssh://localhost\\?remote-store=`));
+    assert.equal(readFileSync(bs.real(top.out), 'utf8'), leaves.map((_, i) => `leaf ${i}\n`).join(''));
+    assert.equal(runNix(nixStore, ['--store', bs.storeArg, '--verify', '--check-contents']).status, 0);
+    // Both machines took some of the work; each derivation was built once, on one of them.
+    const [onA, onB] = [builtThere(r1), builtThere(r2)];
+    assert.ok(onA.length > 0 && onB.length > 0, `a: ${onA.length}, b: ${onB.length}`);
+    assert.deepEqual([...onA, ...onB].sort(), [...leaves, top].map((h) => h.out).sort());
+  });
+
+  it('a machine that cannot be reached is left alone and the build goes to the other', async () => {
+    const job = bs.drv('to-the-good-one', 'echo good > $out');
+    await bs.write([job]);
+    const good = tempDir('tsnix-remote-good-');
+    const broken = 'ssh://localhost?remote-program=/nonexistent/nix-store x86_64-linux - 1 9';
+    const r = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', `${broken}; ${machine(good)}`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: the connection to 'ssh:\/\/localhost\?remote-program=\/nonexistent\/nix-store' failed: .*; building '.*' elsewhere/);
+    assert.ok(builtOn(good).some((n) => n.endsWith('-to-the-good-one')));
+  });
+
+  it('no machine of the right system: refused with a clear message under max-jobs 0, built here otherwise', async () => {
+    const job = bs.drv('needs-x86', 'echo here > $out');
+    await bs.write([job]);
+    const arm = machine(tempDir('tsnix-remote-arm-'), 'aarch64-linux - 1 1');
+    const refused = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', arm]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /no machine of 'builders' can build '.*-needs-x86\.drv' for 'x86_64-linux'/);
+    const here = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '1', '--option', 'builders', arm]);
+    assert.equal(here.code, 0, here.stderr);
+    assert.doesNotMatch(here.stderr, / on 'ssh:/);
+  });
+
+  it('a machine that sends an output other than it announced is caught: hash mismatch, nothing registered', async () => {
+    // A remote-program in front of real nix-store --serve that forges the NAR it sends back.
+    const dir = tempDir('tsnix-remote-liar-');
+    const liar = join(dir, 'lying-nix-store');
+    writeFileSync(
+      liar,
+      `#!${process.execPath}
+const { spawn } = require('child_process');
+const child = spawn('nix-store', process.argv.slice(2), { stdio: ['pipe', 'pipe', 'inherit'] });
+process.stdin.pipe(child.stdin);
+child.stdout.on('data', (b) => process.stdout.write(Buffer.from(b.toString('latin1').replace(/honest-bytes/g, 'forged-bytes'), 'latin1')));
+child.on('exit', (code) => process.exit(code ?? 1));
+`,
+      { mode: 0o755 },
+    );
+    const job = bs.drv('tamper-target', 'echo honest-bytes > $out');
+    await bs.write([job]);
+    const r = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', `ssh://localhost?remote-program=${liar}&remote-store=${join(dir, 'store')} x86_64-linux`]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /hash mismatch in the output '.*-tamper-target' that 'ssh:\/\/localhost.*' sent/);
+    assert.notEqual(runNix(nixStore, ['--store', bs.storeArg, '--check-validity', job.out]).status, 0);
+    assert.ok(!existsSync(bs.real(job.out)));
+  });
+
+  it('a build failing on the machine fails here with its message and log, and nothing is registered', async () => {
+    const job = bs.drv('fails-remotely', 'echo about-to-fail; exit 7');
+    await bs.write([job]);
+    const r = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', machine(tempDir('tsnix-remote-f-'))]);
+    assert.equal(r.code, 100, r.stderr);
+    assert.match(r.stderr, /about-to-fail/);
+    assert.match(r.stderr, /builder for '.*-fails-remotely\.drv' failed with exit code 7/);
+    assert.notEqual(runNix(nixStore, ['--store', bs.storeArg, '--check-validity', job.out]).status, 0);
+    assert.ok(!existsSync(bs.real(job.out)));
+  });
+});

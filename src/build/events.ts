@@ -30,3 +30,20 @@ export const QUIET_EVENTS: BuildEvents = {
   downloaded() {},
   message() {},
 };
+
+/**
+ * Events as the lines nix prints for them (`building '…'...`, the log, messages), for a
+ * daemon client's stream or a serve session's stderr; progress counts are not shown.
+ */
+export function lineEvents(line: (text: string) => void): BuildEvents {
+  return {
+    expect() {},
+    buildStarted: (drvPath, _name, machine) => line(`building '${drvPath}'${machine ? ` on '${machine}'` : ''}...`),
+    logLine: (_drvPath, text) => line(text),
+    buildFinished() {},
+    substitutionStarted: (path, from) => line(`copying path '${path}' from '${from}'...`),
+    substitutionFinished() {},
+    downloaded() {},
+    message: (text) => line(text),
+  };
+}

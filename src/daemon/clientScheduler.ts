@@ -6,27 +6,12 @@
  */
 import { buildSettingsFrom } from '../build/buildSettings.js';
 import type { BuildMode } from '../build/buildStep.js';
-import type { BuildEvents } from '../build/events.js';
+import { lineEvents } from '../build/events.js';
 import { Scheduler } from '../build/scheduler.js';
 import { openSubstituters } from '../substituters/openSubstituters.js';
 import type { DaemonConnection } from './connection.js';
 import { encodeLogLine } from './protocol.js';
 import { recursiveStoreServer } from './recursiveStore.js';
-
-/** Events of a build as log lines on the connection (small writes, not waited for). */
-function clientEvents(conn: DaemonConnection): BuildEvents {
-  const line = (text: string): void => conn.sendNow(encodeLogLine(text));
-  return {
-    expect() {},
-    buildStarted: (drvPath, _name, machine) => line(`building '${drvPath}'${machine ? ` on '${machine}'` : ''}...`),
-    logLine: (_drvPath, text) => line(text),
-    buildFinished() {},
-    substitutionStarted: (path, from) => line(`copying path '${path}' from '${from}'...`),
-    substitutionFinished() {},
-    downloaded() {},
-    message: (text) => line(text),
-  };
-}
 
 /** Runs `work` with a scheduler for this connection; its substituters are closed after. */
 export async function withClientScheduler<T>(conn: DaemonConnection, mode: BuildMode, work: (scheduler: Scheduler) => Promise<T>): Promise<T> {
@@ -37,7 +22,8 @@ export async function withClientScheduler<T>(conn: DaemonConnection, mode: Build
   try {
     const scheduler = new Scheduler(store, {
       settings: buildSettingsFrom(conn.settings),
-      events: clientEvents(conn),
+      // Small writes, not waited for.
+      events: lineEvents((text) => conn.sendNow(encodeLogLine(text))),
       mode,
       substituters,
       shared: conn.ctx.builds,

@@ -7,7 +7,7 @@
  */
 import type { Writable } from 'node:stream';
 import { buildSettingsFrom } from '../build/buildSettings.js';
-import type { BuildEvents } from '../build/events.js';
+import { lineEvents } from '../build/events.js';
 import { Scheduler } from '../build/scheduler.js';
 import { parseTarget, type Target } from '../build/targets.js';
 import { readBasicDerivation } from '../format/basicDerivation.js';
@@ -47,20 +47,6 @@ export interface ServeOptions {
 
 const MAX_PATHS = 1 << 20;
 const MAX_PATH = 4096;
-
-/** Events of builds as lines on stderr, as the remote nix-store prints them. */
-function logEvents(log: (line: string) => void): BuildEvents {
-  return {
-    expect() {},
-    buildStarted: (drvPath, _name, machine) => log(`building '${drvPath}'${machine ? ` on '${machine}'` : ''}...`),
-    logLine: (_drvPath, line) => log(line),
-    buildFinished() {},
-    substitutionStarted: (path, from) => log(`copying path '${path}' from '${from}'...`),
-    substitutionFinished() {},
-    downloaded() {},
-    message: (text) => log(text),
-  };
-}
 
 class ServeSession {
   private readonly reader: WireReader;
@@ -116,7 +102,7 @@ class ServeSession {
   private scheduler(settings: Settings, substituters: ReturnType<typeof openSubstituters>): Scheduler {
     return new Scheduler(this.store, {
       settings: buildSettingsFrom(settings),
-      events: logEvents(this.options.log),
+      events: lineEvents(this.options.log),
       substituters,
       ...(this.options.recursive ? { recursive: this.options.recursive } : {}),
     });

@@ -60,6 +60,24 @@ describe('interop: remote builds on real nix machines (builders, max-jobs 0)', f
     assert.ok(builtOn(good).some((n) => n.endsWith('-to-the-good-one')));
   });
 
+  it('a machine that dies in the middle of a build is left alone and the build starts again on the other', async () => {
+    // A remote-program whose nix-store --serve is killed two seconds after it started.
+    const dir = tempDir('tsnix-remote-dying-');
+    const dying = join(dir, 'dying-nix-store');
+    writeFileSync(dying, '#!/bin/sh\nnix-store "$@" & pid=$!\n(sleep 2; kill -9 $pid) &\nwait $pid\n', { mode: 0o755 });
+    const job = bs.drv('outlives-a-machine', 'echo started; sleep 4; echo finished > $out');
+    await bs.write([job]);
+    const good = tempDir('tsnix-remote-survivor-');
+    const builders = `ssh://localhost?remote-program=${dying}&remote-store=${join(dir, 'store')} x86_64-linux - 1 9; ${machine(good)}`;
+    const r = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', builders]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`building '.*-outlives-a-machine\\.drv' on 'ssh://localhost\\?remote-program=${dying.replace(/[.]/g, '\\.')}`));
+    assert.match(r.stderr, /warning: the connection to .* failed.*; building '.*' elsewhere/);
+    assert.ok(builtThere(good).includes(job.out));
+    assert.equal(readFileSync(bs.real(job.out), 'utf8'), 'finished\n');
+    assert.equal(runNix(nixStore, ['--store', bs.storeArg, '--verify', '--check-contents']).status, 0);
+  });
+
   it('no machine of the right system: refused with a clear message under max-jobs 0, built here otherwise', async () => {
     const job = bs.drv('needs-x86', 'echo here > $out');
     await bs.write([job]);

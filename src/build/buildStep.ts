@@ -129,7 +129,7 @@ function recursiveStarter(ctx: BuildContext, job: BuildJob, inputClosure: Readon
 async function buildOnSomeMachine(ctx: BuildContext, remote: RemoteBuilders, job: BuildJob): Promise<boolean> {
   const required = requiredSystemFeatures(job.drv);
   for (;;) {
-    const lease = await remote.lease(job.drv, required, ctx.signal);
+    const lease = await remote.lease(job.drv, required, ctx.signal, job.inputs);
     if (!lease) {
       if (ctx.settings.maxJobs > 0) return false;
       throw new BuildError(`unable to start any build; either increase '--max-jobs' or enable remote builds (no machine of 'builders' can build '${job.drvPath}' for '${job.drv.platform}')`, 'other');

@@ -53,6 +53,7 @@ export async function buildRemotely(ctx: BuildContext, job: BuildJob, lease: Mac
     client = await lease.client();
     ctx.signal.throwIfAborted();
     await copyToRemote(store, client, [...inputClosure]);
+    lease.holds(inputClosure);
     client.onStderrLine = (raw) => {
       const text = filterLogLine(raw);
       ctx.events.logLine(drvPath, text);
@@ -90,6 +91,7 @@ export async function buildRemotely(ctx: BuildContext, job: BuildJob, lease: Mac
     const infos = await prepareOutputs(store, { drvPath, drv: job.drv, outputs: job.outputs, locations, inputClosure });
     await autoOptimise(store, locations.values());
     registerValidPaths(store.db, infos);
+    lease.holds(job.outputs.values());
     succeeded = true;
   } catch (error) {
     // Nothing of a failed or refused remote build stays at an output path.

@@ -17,6 +17,8 @@ interface MachineState {
   inUse: number;
   downUntil: number;
   idle: ServeClient[];
+  /** Paths this machine has, as far as we know (sent to it, or built there). */
+  holds: Set<string>;
 }
 
 /** One build slot on one machine. */
@@ -28,6 +30,8 @@ export interface MachineLease {
   release(clean: boolean): void;
   /** The machine failed (its connection broke): it is left alone for a while. */
   markDown(): void;
+  /** Notes paths the machine now has (copied there, or built there). */
+  holds(paths: Iterable<string>): void;
 }
 
 export class RemoteBuilders {
@@ -38,7 +42,7 @@ export class RemoteBuilders {
     machines: readonly Machine[],
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.states = machines.map((machine) => ({ machine, inUse: 0, downUntil: 0, idle: [] }));
+    this.states = machines.map((machine) => ({ machine, inUse: 0, downUntil: 0, idle: [], holds: new Set<string>() }));
   }
 
   get size(): number {
@@ -55,15 +59,20 @@ export class RemoteBuilders {
     return this.fitting(drv, required).length > 0;
   }
 
-  /** A slot on the best machine for `drv`, waiting while all that fit are busy; undefined when none fits. */
-  async lease(drv: Derivation, required: readonly string[], signal: AbortSignal): Promise<MachineLease | undefined> {
+  /**
+   * A slot on the best machine for `drv`, waiting while all that fit are busy; undefined when
+   * none fits. Best: the least loaded for its speed; between equals, the one that holds more
+   * of `inputs` already (less to copy).
+   */
+  async lease(drv: Derivation, required: readonly string[], signal: AbortSignal, inputs: readonly string[] = []): Promise<MachineLease | undefined> {
+    const held = (s: MachineState): number => inputs.reduce((n, p) => n + (s.holds.has(p) ? 1 : 0), 0);
     for (;;) {
       signal.throwIfAborted();
       const fitting = this.fitting(drv, required);
       if (fitting.length === 0) return undefined;
       const free = fitting
         .filter((s) => s.inUse < s.machine.maxJobs)
-        .sort((a, b) => a.inUse / a.machine.speedFactor - b.inUse / b.machine.speedFactor || b.machine.speedFactor - a.machine.speedFactor);
+        .sort((a, b) => a.inUse / a.machine.speedFactor - b.inUse / b.machine.speedFactor || held(b) - held(a) || b.machine.speedFactor - a.machine.speedFactor);
       const best = free[0];
       if (best) return this.take(best);
       await new Promise<void>((resolve, reject) => {
@@ -96,7 +105,11 @@ export class RemoteBuilders {
         return client;
       },
       release: (clean) => done(clean),
+      holds: (paths) => {
+        for (const path of paths) state.holds.add(path);
+      },
       markDown: () => {
+        state.holds.clear();
         state.downUntil = Date.now() + DOWN_MS;
         for (const idle of state.idle.splice(0)) void idle.close();
         done(false);

@@ -1,0 +1,89 @@
+/**
+ * Remote stores and builders over real ssh: an sshd of the test's own on 127.0.0.1, real Nix
+ * on the other side of tsnix, and real Nix using tsnix on the other side. NIX_SSHOPTS points
+ * both at the test's port and key, as a user would.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { BuildStore } from '../support/buildStore.js';
+import { tempDir, TSNIX_STORE } from '../support/cli.js';
+import { requireNix, runNix } from '../support/nix.js';
+import { SSHD, startSshd, type TestSshd } from '../support/sshd.js';
+
+describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
+  this.timeout(120000);
+  let nixStore: string;
+  let nix: string;
+  let sshd: TestSshd;
+  let bs: BuildStore;
+  let env: NodeJS.ProcessEnv;
+
+  before(async function () {
+    nixStore = requireNix(this);
+    nix = requireNix(this, 'nix');
+    if (process.getuid?.() !== 0) this.skip();
+    if (!existsSync(SSHD)) {
+      if (process.env['TSNIX_REQUIRE_NIX'] === '1') throw new Error(`${SSHD} is missing (package openssh-server), and TSNIX_REQUIRE_NIX=1`);
+      this.skip();
+    }
+    sshd = await startSshd();
+    env = { ...process.env, NIX_SSHOPTS: sshd.sshOptions, NIX_CONF_DIR: '/nonexistent', TSNIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' };
+  });
+  after(async () => {
+    await sshd?.stop();
+  });
+  beforeEach(async () => {
+    bs = await BuildStore.create();
+  });
+  afterEach(() => bs?.remove());
+
+  const tsnix = (args: string[]): { status: number | null; stderr: string; stdout: string } => {
+    const r = spawnSync(TSNIX_STORE, ['--store', bs.storeArg, ...args], { encoding: 'utf8', env });
+    return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+  };
+
+  it('tsnix builds on a real nix machine and copies to one, through ssh', async () => {
+    const leaves = Array.from({ length: 4 }, (_, i) => bs.drv(`ssh-leaf${i}`, `echo leaf ${i} > $out`));
+    const top = bs.drv('ssh-top', `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);
+    await bs.write([top]);
+    const machine = tempDir('tsnix-ssh-machine-');
+    const built = tsnix(['-r', top.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', `ssh://root@127.0.0.1?remote-store=${machine} x86_64-linux - 2 1`]);
+    assert.equal(built.status, 0, built.stderr);
+    assert.match(built.stderr, /building '.*-ssh-top\.drv' on 'ssh:\/\/root@127\.0\.0\.1/);
+    assert.equal(readFileSync(bs.real(top.out), 'utf8'), 'leaf 0\nleaf 1\nleaf 2\nleaf 3\n');
+    assert.equal(runNix(nixStore, ['--store', bs.storeArg, '--verify', '--check-contents']).status, 0);
+    assert.equal(runNix(nixStore, ['--store', machine, '--check-validity', top.out]).status, 0);
+
+    const copyTarget = tempDir('tsnix-ssh-copy-');
+    const copied = tsnix(['--copy-to', `ssh://root@127.0.0.1?remote-store=${copyTarget}`, top.out]);
+    assert.equal(copied.status, 0, copied.stderr);
+    assert.equal(runNix(nixStore, ['--store', copyTarget, '--verify', '--check-contents']).status, 0);
+    assert.equal(readFileSync(join(copyTarget, top.out), 'utf8'), readFileSync(bs.real(top.out), 'utf8'));
+  });
+
+  it('real nix copies to a tsnix store and builds on a tsnix machine, through ssh (remote-program=tsnix-store)', async () => {
+    const target = tempDir('tsnix-ssh-target-');
+    const remote = `ssh://root@127.0.0.1?remote-program=${TSNIX_STORE}&remote-store=${target}`;
+    const copy = spawnSync(nix, ['--extra-experimental-features', 'nix-command', 'copy', '--no-check-sigs', '--from', bs.storeArg, '--to', remote, bs.busybox], { encoding: 'utf8', env });
+    assert.equal(copy.status, 0, copy.stderr);
+    assert.equal(runNix(nixStore, ['--store', target, '--verify', '--check-contents']).status, 0);
+
+    writeFileSync(
+      join(bs.root, 'remote.nix'),
+      `let bb = builtins.storePath "${bs.busybox}"; in derivation {
+        name = "built-over-ssh"; system = "x86_64-linux";
+        builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo over ssh > $out" ];
+      }`,
+    );
+    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && nix-build remote.nix --max-jobs 0 --option substituters '' --builders "$BUILDER"`], {
+      encoding: 'utf8',
+      env: { ...env, BUILDER: `${remote} x86_64-linux` },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const out = r.stdout.trim();
+    assert.equal(readFileSync(join(target, out), 'utf8'), 'over ssh\n');
+    assert.equal(readFileSync(join(bs.root, out), 'utf8'), 'over ssh\n');
+  });
+});

@@ -20,7 +20,7 @@ import { compareOutputs, swapInOutputs } from './rebuildResults.js';
 import { runSandboxedBuild, shouldSandbox, type BuilderStatus, type RecursiveStoreStarter, type SandboxBuildResult, type SandboxDerivation } from './sandbox.js';
 import { Scratch } from './scratch.js';
 import type { BuildContext, RecursiveSession } from './context.js';
-import { requiredSystemFeatures } from './canBuildLocally.js';
+import { localBuildRefusal, requiredSystemFeatures } from './canBuildLocally.js';
 import { buildRemotely } from './remote/buildRemotely.js';
 import type { RemoteBuilders } from './remote/remoteBuilders.js';
 import { ServeClientError } from '../remote/serveClient.js';
@@ -123,35 +123,49 @@ function recursiveStarter(ctx: BuildContext, job: BuildJob, inputClosure: Readon
 
 /**
  * Builds `job` on the best machine that fits it, trying the next when one's connection
- * fails (that one is left alone for a while). False when no machine can build it: then it is
- * built here, if this machine may build at all.
+ * fails (that one is left alone for a while). False when it is to be built here: no machine
+ * can build it (and this one may), or some of its outputs are valid already (a remote build
+ * would replace them; here they are rebuilt beside and swapped in).
  */
 async function buildOnSomeMachine(ctx: BuildContext, remote: RemoteBuilders, job: BuildJob): Promise<boolean> {
   const required = requiredSystemFeatures(job.drv);
+  const hereRefused = (): string | undefined => (ctx.settings.maxJobs === 0 ? `unable to start any build; either increase '--max-jobs' or enable remote builds (no machine of 'builders' can build '${job.drvPath}' for '${job.drv.platform}')` : localBuildRefusal(job.drvPath, job.drv, ctx.settings));
   for (;;) {
     const lease = await remote.lease(job.drv, required, ctx.signal, job.inputs);
     if (!lease) {
-      if (ctx.settings.maxJobs > 0) return false;
-      throw new BuildError(`unable to start any build; either increase '--max-jobs' or enable remote builds (no machine of 'builders' can build '${job.drvPath}' for '${job.drv.platform}')`, 'other');
+      const refusal = hereRefused();
+      if (refusal) throw new BuildError(refusal, 'other');
+      return false;
     }
-    const outputPaths = [...job.outputs.values()];
-    const locks = await lockOutputs(ctx, outputPaths);
+    let released = false;
+    const release = (clean: boolean): void => {
+      if (!released) lease.release(clean);
+      released = true;
+    };
+    let locks: PathLocks | undefined;
     try {
+      const outputPaths = [...job.outputs.values()];
+      locks = await lockOutputs(ctx, outputPaths);
       const valid = queryValidPaths(ctx.store.db, outputPaths);
       // Built by another process while we waited for the lock.
-      if (valid.size === outputPaths.length) {
-        lease.release(true);
-        return true;
+      if (valid.size === outputPaths.length) return true;
+      if (valid.size > 0) {
+        const refusal = hereRefused();
+        if (refusal) throw new BuildError(`some outputs of '${job.drvPath}' are valid and others are not; it can only be built again here, but ${refusal}`, 'other');
+        return false;
       }
-      for (const path of outputPaths) if (!valid.has(path)) deletePathSync(ctx.store.layout.toReal(path));
+      for (const path of outputPaths) deletePathSync(ctx.store.layout.toReal(path));
+      released = true; // buildRemotely gives the slot back itself
       await buildRemotely(ctx, job, lease);
       return true;
     } catch (error) {
       if (!(error instanceof ServeClientError) || ctx.signal.aborted) throw error;
+      // Left alone before its slot is free, so that no waiting build takes it meanwhile.
       lease.markDown();
       ctx.events.message(`warning: ${error.message}; building '${job.drvPath}' elsewhere`);
     } finally {
-      locks.release();
+      release(true);
+      locks?.release();
     }
   }
 }

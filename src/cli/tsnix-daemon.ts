@@ -44,9 +44,11 @@ export async function main(argv: string[]): Promise<void> {
     const args = parseDaemonArgs(argv);
     const settings = loadSettings(args.options, warn);
     const store = await openStoreForCli(args.store, settings);
-    const { listenDaemon, serveConnection } = await import('../daemon/server.js');
+    const { listenDaemon, remoteBuildersOf, serveConnection } = await import('../daemon/server.js');
     if (args.stdio) {
-      await serveConnection(process.stdin, process.stdout, store, log);
+      const remote = remoteBuildersOf(store);
+      await serveConnection(process.stdin, process.stdout, store, log, remote ? { remote } : {});
+      await remote?.close();
       await store.close();
       return;
     }

@@ -27,6 +27,8 @@ export async function withClientScheduler<T>(conn: DaemonConnection, mode: Build
       mode,
       substituters,
       shared: conn.ctx.builds,
+      // A recursive build's inner builds stay here: its store must see what they make.
+      ...(conn.ctx.remote && !conn.ctx.restriction ? { remote: conn.ctx.remote } : {}),
       // Builds of the daemon's clients may be recursive; builds inside one are not (yet).
       ...(conn.ctx.restriction ? {} : { recursive: recursiveStoreServer(conn.ctx.log) }),
     });

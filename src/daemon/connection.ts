@@ -9,6 +9,7 @@ import { WireFormatError } from '../format/errors.js';
 import { WireReader, WireWriter } from '../format/wire.js';
 import type { SharedBuilds } from '../build/sharedBuilds.js';
 import type { PathRestriction } from './restriction.js';
+import type { RemoteBuilders } from '../build/remote/remoteBuilders.js';
 import type { LocalStore } from '../store/localStore.js';
 import type { Settings } from '../store/settings.js';
 import { OPERATIONS, type Operation } from './operations.js';
@@ -20,6 +21,8 @@ export interface ConnectionContext {
   trusted: boolean;
   /** The daemon's builds, shared by all connections. */
   builds: SharedBuilds;
+  /** The machines of the daemon's `builders`. */
+  remote?: RemoteBuilders;
   /** Set for a recursive build's store: only these paths are seen, only some operations served. */
   restriction?: PathRestriction;
   /** For the daemon's own log, prefixed with the connection. */

@@ -52,7 +52,7 @@ export function recursiveStoreServer(log: (message: string) => void): RecursiveS
         // The builder went away: its connection ends below.
       });
       socket.on('close', () => sockets.delete(socket));
-      void serveConnection(socket, socket, store, prefixed, false, builds, restriction).finally(() => socket.end());
+      void serveConnection(socket, socket, store, prefixed, { trusted: false, builds, restriction }).finally(() => socket.end());
     });
     try {
       await listenPrivately(server, build.socketPath);

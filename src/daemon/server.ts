@@ -11,6 +11,8 @@ import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
 import { buildSettingsFrom } from '../build/buildSettings.js';
 import { SharedBuilds } from '../build/sharedBuilds.js';
+import { parseMachines } from '../build/remote/machines.js';
+import { RemoteBuilders } from '../build/remote/remoteBuilders.js';
 import type { LocalStore } from '../store/localStore.js';
 import { TempRoots } from '../store/locks/tempRoots.js';
 import { DaemonConnection } from './connection.js';
@@ -31,21 +33,39 @@ function sharedBuildsOf(store: LocalStore): SharedBuilds {
 }
 
 /** Serves one connection (a socket, or stdin/stdout with `--stdio`) until it ends. */
+export interface ServeOptions {
+  /** May do what only trusted users may (default: yes, as for --stdio). */
+  trusted?: boolean;
+  /** The daemon's builds, shared by its connections (default: this connection's own). */
+  builds?: SharedBuilds;
+  /** A recursive build's store: what it may see. */
+  restriction?: PathRestriction;
+  /** The machines of the daemon's `builders`. */
+  remote?: RemoteBuilders;
+}
+
+/** The machines of the daemon's `builders`, if it names any. */
+export function remoteBuildersOf(store: LocalStore): RemoteBuilders | undefined {
+  const machines = parseMachines(store.settings.get('builders'), store.settings.get('system'));
+  return machines.length > 0 ? new RemoteBuilders(machines) : undefined;
+}
+
 export async function serveConnection(
   input: AsyncIterable<Buffer>,
   output: Writable,
   store: LocalStore,
   log: (message: string) => void,
-  trusted = true,
-  builds: SharedBuilds = sharedBuildsOf(store),
-  restriction?: PathRestriction,
+  options: ServeOptions = {},
 ): Promise<void> {
+  const { trusted = true, restriction, remote } = options;
+  const builds = options.builds ?? sharedBuildsOf(store);
   const id = ++connections;
   const prefixed = (message: string): void => log(`connection ${id}: ${message}`);
   // The connection's temp roots go when it ends, as with nix-daemon's process per connection.
   const roots = TempRoots.session(store.layout);
   try {
-    await new DaemonConnection(input, output, { store: store.withTempRoots(roots), trusted, log: prefixed, builds, ...(restriction ? { restriction } : {}) }).serve();
+    const ctx = { store: store.withTempRoots(roots), trusted, log: prefixed, builds, ...(restriction ? { restriction } : {}), ...(remote ? { remote } : {}) };
+    await new DaemonConnection(input, output, ctx).serve();
   } catch (e) {
     prefixed(`ended: ${(e as Error).message}`);
     return;
@@ -91,6 +111,7 @@ export interface ListeningDaemon {
 export async function listenDaemon(options: DaemonOptions): Promise<ListeningDaemon> {
   const { socketPath, store, log } = options;
   const builds = sharedBuildsOf(store);
+  const remote = remoteBuildersOf(store);
   const open = new Map<Socket, Promise<void>>();
   mkdirSync(dirname(socketPath), { recursive: true });
   try {
@@ -107,7 +128,7 @@ export async function listenDaemon(options: DaemonOptions): Promise<ListeningDae
       socket.destroy();
       return;
     }
-    const served = serveConnection(socket, socket, store, log, trusted, builds).finally(() => {
+    const served = serveConnection(socket, socket, store, log, { trusted, builds, ...(remote ? { remote } : {}) }).finally(() => {
       socket.end();
       open.delete(socket);
     });
@@ -129,6 +150,7 @@ export async function listenDaemon(options: DaemonOptions): Promise<ListeningDae
     const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs)));
     await Promise.race([Promise.allSettled(connections).then(() => builds.drain()), grace]);
     clearTimeout(timer);
+    await remote?.close();
   };
   return { server, stop };
 }

@@ -71,12 +71,15 @@ export function serveCommand(uri: SshStoreUri, env: NodeJS.ProcessEnv = process.
   const remote = [uri.remoteProgram, '--serve', '--write', ...(uri.remoteStore ? ['--store', uri.remoteStore] : [])].map(shellQuote).join(' ');
   if (uri.host === 'localhost') return ['bash', '-c', remote];
   const sshOptions = (env['NIX_SSHOPTS'] ?? '').split(/\s+/).filter((o) => o !== '');
+  if (uri.host.startsWith('-')) throw new ServeClientError(`'${uri.host}' is not a host name`);
   return ['ssh', ...sshOptions, ...(uri.sshKey ? ['-i', uri.sshKey] : []), '-x', '-a', uri.host, '--', remote];
 }
 
 export class ServeClient {
   readonly reader: WireReader;
   private stderrTail = '';
+  /** The remote command has ended (or never started). */
+  private gone = false;
   /** Where the lines the remote writes on stderr go (a build's log), besides the tail kept for errors. */
   onStderrLine: ((line: string) => void) | undefined;
 
@@ -97,6 +100,14 @@ export class ServeClient {
     child.stdin!.on('error', () => {
       // The remote went away: the next read says so, with its messages.
     });
+    child.on('error', (error) => {
+      // Not started at all (no ssh, no bash): said as the remote's last words.
+      this.stderrTail += `\n${error.message}`;
+      this.gone = true;
+    });
+    child.on('close', () => {
+      this.gone = true;
+    });
   }
 
   /** Starts the remote's `--serve --write` and shakes hands. */
@@ -104,11 +115,18 @@ export class ServeClient {
     const [command, ...args] = serveCommand(parseSshStoreUri(uri), env);
     const child = spawn(command!, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     const client = new ServeClient(child, uri);
-    await client.call(new WireWriter().u64(SERVE_MAGIC_1).u64(SERVE_PROTOCOL_VERSION).toBuffer(), async () => {
-      if ((await client.reader.readU64()) !== SERVE_MAGIC_2) throw new ServeClientError(`'${uri}' does not speak the serve protocol`);
-      const version = await client.reader.readU64();
-      if (version >> 8 !== SERVE_PROTOCOL_VERSION >> 8) throw new ServeClientError(`'${uri}' speaks serve protocol ${version >> 8}.${version & 0xff}, not 2.x`);
-    });
+    try {
+      await client.call(new WireWriter().u64(SERVE_MAGIC_1).u64(SERVE_PROTOCOL_VERSION).toBuffer(), async () => {
+        if ((await client.reader.readU64()) !== SERVE_MAGIC_2) throw new ServeClientError(`'${uri}' does not speak the serve protocol`);
+        const version = await client.reader.readU64();
+        if (version >> 8 !== SERVE_PROTOCOL_VERSION >> 8 || (version & 0xff) < 6) {
+          throw new ServeClientError(`'${uri}' speaks serve protocol ${version >> 8}.${version & 0xff}, not 2.6 or later`);
+        }
+      });
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
     return client;
   }
 
@@ -121,15 +139,36 @@ export class ServeClient {
       if (e instanceof ServeClientError) throw e;
       // What the remote said on its way out comes after its stdout ended: wait for it, briefly.
       await this.exited(2000);
-      const said = this.stderrTail.trim().split('\n').filter((l) => l !== '').pop();
+      const said = this.lastWords();
       throw new ServeClientError(`the connection to '${this.uri}' failed${said ? `: ${said}` : `: ${(e as Error).message}`}`);
     }
   }
 
   /** Writes bytes to the remote, waiting while its pipe is full. */
   async send(bytes: Buffer): Promise<void> {
-    if (this.child.stdin!.write(bytes)) return;
-    await new Promise<void>((resolve) => this.child.stdin!.once('drain', resolve));
+    if (this.gone) throw new ServeClientError(`the connection to '${this.uri}' failed: ${this.lastWords() ?? 'the remote command ended'}`);
+    const stdin = this.child.stdin!;
+    if (stdin.write(bytes)) return;
+    // Drained, or the remote gone (then no drain comes): whichever is first.
+    await new Promise<void>((resolve, reject) => {
+      const done = (error?: Error): void => {
+        stdin.off('drain', onDrain);
+        stdin.off('close', onClose);
+        this.child.off('close', onClose);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onDrain = (): void => done();
+      const onClose = (): void => done(new ServeClientError(`the connection to '${this.uri}' failed: ${this.lastWords() ?? 'the remote command ended'}`));
+      stdin.once('drain', onDrain);
+      stdin.once('close', onClose);
+      this.child.once('close', onClose);
+    });
+  }
+
+  /** The last line the remote wrote on stderr, if any. */
+  private lastWords(): string | undefined {
+    return this.stderrTail.trim().split('\n').filter((l) => l !== '').pop();
   }
 
   private write(bytes: Buffer): void {
@@ -217,7 +256,7 @@ export class ServeClient {
   }
 
   async close(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (this.gone || this.child.exitCode !== null || this.child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
     this.child.stdin!.end();
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);

@@ -85,17 +85,18 @@ class ServeSession {
 
   /** The build options the client sends after BuildPaths and BuildDerivation, over ours. */
   private async readBuildSettings(): Promise<Settings> {
+    const minor = this.clientVersion & 0xff;
     const maxSilentTime = await this.reader.readU64();
     const buildTimeout = await this.reader.readU64();
     const settings = this.store.settings.clone();
     settings.set('max-silent-time', String(maxSilentTime));
     settings.set('timeout', String(buildTimeout));
-    await this.reader.readU64(); // max-log-size: logs are not cut here
-    if ((this.clientVersion & 0xff) >= 2) {
+    if (minor >= 2) await this.reader.readU64(); // max-log-size: logs are not cut here
+    if (minor >= 3) {
       await this.reader.readU64(); // build-repeat: not supported, builds run once
       await this.reader.readU64(); // enforce-determinism
     }
-    if ((this.clientVersion & 0xff) >= 7) settings.set('keep-failed', (await this.reader.readU64()) !== 0 ? 'true' : 'false');
+    if (minor >= 7) settings.set('keep-failed', (await this.reader.readU64()) !== 0 ? 'true' : 'false');
     return settings;
   }
 
@@ -113,7 +114,10 @@ class ServeSession {
     if (magic !== SERVE_MAGIC_1) throw new ServeError('protocol mismatch');
     this.clientVersion = await this.reader.readU64();
     await this.send(new WireWriter().u64(SERVE_MAGIC_2).u64(SERVE_PROTOCOL_VERSION).toBuffer());
-    if (this.clientVersion >> 8 !== SERVE_PROTOCOL_VERSION >> 8) throw new ServeError(`unsupported serve protocol client version ${this.clientVersion >> 8}.${this.clientVersion & 0xff}`);
+    // Path info records and build results are sent in their 2.4+ and 2.6+ forms only.
+    if (this.clientVersion >> 8 !== SERVE_PROTOCOL_VERSION >> 8 || (this.clientVersion & 0xff) < 6) {
+      throw new ServeError(`unsupported serve protocol client version ${this.clientVersion >> 8}.${this.clientVersion & 0xff} (2.6 or later is needed)`);
+    }
     while (!(await this.reader.atEnd())) {
       const command = await this.reader.readU64();
       await this.command(command);
@@ -164,15 +168,20 @@ class ServeSession {
         return;
       }
       case 6:
+        this.requireWrite('building paths');
         return this.buildPaths();
       case 7: {
         const includeOutputs = (await this.reader.readU64()) !== 0;
         const paths = await this.readPaths();
+        const invalid = paths.find((p) => queryValidPaths(store.db, [p]).size === 0);
+        if (invalid !== undefined) throw new ServeError(`path '${invalid}' is not valid`);
         return this.send(new WireWriter().strings([...closureWithOutputs(store.db, paths, includeOutputs)].sort()).toBuffer());
       }
       case 8:
+        this.requireWrite('building paths');
         return this.buildDerivation();
       case 9:
+        this.requireWrite('importing paths');
         return this.addToStoreNar();
       default:
         throw new ServeError(`unknown serve command ${command}`);
@@ -198,16 +207,11 @@ class ServeSession {
       return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
     });
     const settings = await this.readBuildSettings();
-    this.requireWrite('building paths');
-    const substituters = openSubstituters(settings, this.store.storeDir);
-    try {
-      const result = await this.scheduler(settings, substituters).realise(targets);
-      const failure = result.targetFailures.find((f) => f !== undefined);
-      if (result.exitStatus === 0 && !failure) return this.send(new WireWriter().u64(0).toBuffer());
-      return this.send(new WireWriter().u64(result.exitStatus || 1).string(failure?.message ?? result.failures[0]?.message ?? 'build failed').toBuffer());
-    } finally {
-      await Promise.all(substituters.map((s) => s.close()));
-    }
+    // As nix-store --serve: what is missing is built, not fetched.
+    const result = await this.scheduler(settings, []).realise(targets);
+    const failure = result.targetFailures.find((f) => f !== undefined);
+    if (result.exitStatus === 0 && !failure) return this.send(new WireWriter().u64(0).toBuffer());
+    return this.send(new WireWriter().u64(result.exitStatus || 1).string(failure?.message ?? result.failures[0]?.message ?? 'build failed').toBuffer());
   }
 
   private async buildDerivation(): Promise<void> {
@@ -216,7 +220,6 @@ class ServeSession {
     for (const path of drv.inputSrcs) checkStorePath(path, this.store.storeDir);
     for (const o of drv.outputs.values()) if (o.path !== '') checkStorePath(o.path, this.store.storeDir);
     const settings = await this.readBuildSettings();
-    this.requireWrite('building paths');
     const startTime = Math.floor(Date.now() / 1000);
     // Its inputs are here already (the client copied them): nothing is fetched for it.
     const result = await this.scheduler(settings, []).realiseGiven(drvPath, drv);
@@ -233,7 +236,6 @@ class ServeSession {
 
   private async addToStoreNar(): Promise<void> {
     const info = await readPathInfo(this.reader, this.store);
-    this.requireWrite('importing paths');
     if (info.narSize === 0) throw new ServeError(`path info of '${info.path}' has a NAR size of 0`);
     // Exactly narSize bytes of NAR follow: read as a stream of their own, to the last byte.
     const nar = new WireReader(this.reader.readChunks(info.narSize), `the NAR of '${info.path}'`);

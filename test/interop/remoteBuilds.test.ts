@@ -9,6 +9,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { tempDir } from '../support/cli.js';
+import { startDaemon } from '../support/daemonClient.js';
 import { requireNix, runNix } from '../support/nix.js';
 
 describe('interop: remote builds on real nix machines (builders, max-jobs 0)', function () {
@@ -47,6 +48,26 @@ describe('interop: remote builds on real nix machines (builders, max-jobs 0)', f
     const [onA, onB] = [builtThere(r1), builtThere(r2)];
     assert.ok(onA.length > 0 && onB.length > 0, `a: ${onA.length}, b: ${onB.length}`);
     assert.deepEqual([...onA, ...onB].sort(), [...leaves, top].map((h) => h.out).sort());
+  });
+
+  it('tsnix-daemon sends its clients\' builds to its builders (max-jobs 0): a real nix-store -r through it', async () => {
+    const job = bs.drv('daemon-to-machine', 'echo from the machine > $out');
+    await bs.write([job]);
+    const target = tempDir('tsnix-remote-daemon-');
+    const daemon = await startDaemon(bs.root, ['--option', 'max-jobs', '0', '--option', 'builders', machine(target)]);
+    try {
+      // A unix:// client reads .drv files from its own /nix/store: the test store is bound there.
+      const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && nix-store -r ${job.drvPath}`], {
+        encoding: 'utf8',
+        env: { ...process.env, NIX_REMOTE: `unix://${daemon.socket}`, NIX_CONF_DIR: '/nonexistent' },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stderr, /building '.*-daemon-to-machine\.drv' on 'ssh:\/\/localhost\?remote-store=/);
+      assert.ok(builtThere(target).includes(job.out));
+      assert.equal(readFileSync(bs.real(job.out), 'utf8'), 'from the machine\n');
+    } finally {
+      await daemon.stop();
+    }
   });
 
   it('a machine that cannot be reached is left alone and the build goes to the other', async () => {

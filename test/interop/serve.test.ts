@@ -4,7 +4,7 @@
  * host's command through `bash -c` instead of ssh, so no sshd is needed here.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
@@ -139,6 +139,32 @@ describe('tsnix-store --serve (the serve protocol)', function () {
     } finally {
       bs.remove();
     }
+  });
+
+  it('an error ends the session at once, with the client\'s end still open (as nix-store --serve)', async () => {
+    const child = spawn(TSNIX_STORE, ['--store', root, '--serve'], { env: { ...process.env, TSNIX_CONF_DIR: '/nonexistent' }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // DumpStorePath of a path that is not valid; stdin stays open.
+    child.stdin.write(Buffer.concat([HANDSHAKE, encodeU64(3), encodeString('/nix/store/00000000000000000000000000000000-missing')]));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
+    const code = await exited;
+    clearTimeout(timer);
+    assert.equal(code, 1, `exit ${code}: ${stderr}`);
+    assert.match(stderr, /error: path '\/nix\/store\/0{32}-missing' is not valid/);
+  });
+
+  it('--copy-to a machine that refuses imports fails with what the machine said', async () => {
+    const dir = tempDir('tsnix-serve-readonly-');
+    const readOnly = join(dir, 'read-only-nix-store');
+    writeFileSync(readOnly, `#!/bin/sh\nexec nix-store --serve --store ${join(dir, 'store')}\n`, { mode: 0o755 });
+    const src = tempDir();
+    writeFileSync(join(src, 'r'), 'refused\n');
+    const path = (await tsnixStoreOk(['--store', root, '--add', join(src, 'r')])).trim();
+    const r = await tsnixStore(['--store', root, '--copy-to', `ssh://localhost?remote-program=${readOnly}`, path]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /the connection to 'ssh:\/\/localhost\?remote-program=.*' failed: .*not allowed/);
   });
 
   describe('as a remote builder of real nix (--builders ssh://localhost?remote-program=tsnix-store)', () => {

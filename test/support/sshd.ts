@@ -14,6 +14,8 @@ export const SSHD = '/usr/sbin/sshd';
 export interface TestSshd {
   port: number;
   sshOptions: string;
+  /** What sshd logged (the last 64 KiB): one "Accepted publickey" line per connection. */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -78,13 +80,14 @@ export async function startSshd(): Promise<TestSshd> {
   let log = '';
   const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr!.on('data', (c: Buffer) => {
-    log = (log + c.toString()).slice(-4000);
+    log = (log + c.toString()).slice(-65536);
   });
   await listening(port, child, () => log);
   const sshOptions = `-p ${port} -i ${join(dir, 'client_key')} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
   return {
     port,
     sshOptions,
+    log: () => log,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

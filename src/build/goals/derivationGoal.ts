@@ -109,7 +109,8 @@ export async function runDerivationGoal(graph: GoalGraph, drvPath: string): Prom
 /** A plain build is shared with the other requests that need it; a check or repair is this request's own. */
 async function buildJob(graph: GoalGraph, job: BuildJob): Promise<void> {
   const refusal = localBuildRefusal(job.drvPath, job.drv, graph.ctx.settings);
-  if (refusal && !graph.ctx.remote?.canBuild(job.drv, requiredSystemFeatures(job.drv))) throw new BuildError(refusal, 'other');
+  // Only a plain build goes to another machine; a check or repair is done here.
+  if (refusal && !(job.mode === 'normal' && graph.ctx.remote?.canBuild(job.drv, requiredSystemFeatures(job.drv)))) throw new BuildError(refusal, 'other');
   const { shared } = graph.ctx;
   if (shared && job.mode === 'normal') await shared.join(job.drvPath, graph.ctx, (ctx) => runBuild(ctx, job));
   else await runBuild(graph.ctx, job);

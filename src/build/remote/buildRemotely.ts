@@ -8,7 +8,7 @@
  */
 import { drvNameFromPath } from '../../format/derivation/index.js';
 import { copyToRemote } from '../../remote/copyPaths.js';
-import type { ServeClient } from '../../remote/serveClient.js';
+import { ServeClientError, type ServeClient } from '../../remote/serveClient.js';
 import { computeClosure } from '../../store/closure.js';
 import { deletePathSync } from '../../store/deletePath.js';
 import { restorePath } from '../../store/nar/index.js';
@@ -94,8 +94,10 @@ export async function buildRemotely(ctx: BuildContext, job: BuildJob, lease: Mac
     lease.holds(job.outputs.values());
     succeeded = true;
   } catch (error) {
-    // Nothing of a failed or refused remote build stays at an output path.
+    // Nothing of a failed or refused remote build stays at an output path (none was valid).
     for (const path of job.outputs.values()) deletePathSync(store.layout.toReal(path));
+    // A broken connection: the machine is left alone before its slot is free again.
+    if (error instanceof ServeClientError && !ctx.signal.aborted) lease.markDown();
     throw error;
   } finally {
     ctx.signal.removeEventListener('abort', onAbort);

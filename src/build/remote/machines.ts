@@ -45,20 +45,26 @@ export function parseMachines(text: string, system: string, readFile: (path: str
       try {
         content = readFile(line.slice(1));
       } catch (e) {
+        // As Nix: a machines file that is not there names no machines (`@/etc/nix/machines` is common).
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') continue;
         throw new BadMachineError(`cannot read the builders file '${line.slice(1)}': ${(e as Error).message}`);
       }
       machines.push(...parseMachines(content, system, readFile));
       continue;
     }
     const fields = line.split(/\s+/);
-    const uri = fields[0]!;
-    if (!uri.includes('://')) throw new BadMachineError(`machine '${uri}' is not a store URI (ssh://[user@]host)`);
+    // As Nix: a bare `[user@]host` is an ssh:// machine.
+    const uri = fields[0]!.includes('://') ? fields[0]! : `ssh://${fields[0]!}`;
+    if (!uri.startsWith('ssh://')) throw new BadMachineError(`machine '${uri}': tsnix builds remotely over ssh:// (the serve protocol) only`);
     const systems = list(field(fields, 1));
+    const maxJobs = count(field(fields, 3), 'number of jobs', line, 1);
+    // A machine of no jobs takes none.
+    if (maxJobs === 0) continue;
     machines.push({
       uri,
       systems: systems.length > 0 ? systems : [system],
       sshKey: field(fields, 2),
-      maxJobs: count(field(fields, 3), 'number of jobs', line, 1),
+      maxJobs,
       speedFactor: count(field(fields, 4), 'speed factor', line, 1) || 1,
       supportedFeatures: list(field(fields, 5)),
       mandatoryFeatures: list(field(fields, 6)),

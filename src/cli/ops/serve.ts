@@ -8,13 +8,19 @@ import type { ParsedArgs } from '../args.js';
 import { recursiveStore } from '../recursiveStore.js';
 
 export async function opServe(store: LocalStore, parsed: ParsedArgs): Promise<number> {
-  await serveStore({
-    store,
-    write: parsed.write,
-    input: process.stdin,
-    output: process.stdout,
-    log: (line) => process.stderr.write(`${line}\n`),
-    recursive: recursiveStore,
-  });
+  try {
+    await serveStore({
+      store,
+      write: parsed.write,
+      input: process.stdin,
+      output: process.stdout,
+      log: (line) => process.stderr.write(`${line}\n`),
+      recursive: recursiveStore,
+    });
+  } finally {
+    // An error ends the session, as nix-store --serve's does: the client sees the stream end
+    // (its input still open would keep this process, and the client waiting, forever).
+    process.stdin.destroy();
+  }
   return 0;
 }

@@ -15,8 +15,13 @@ describe('builders (machine specifications, nix.conf syntax)', () => {
     const files: Record<string, string> = { '/m': 'ssh://x aarch64-linux\nssh://y' };
     assert.deepEqual(parseMachines('@/m', 'x86_64-linux', (p) => files[p]!).map((m) => [m.uri, m.systems]), [['ssh://x', ['aarch64-linux']], ['ssh://y', ['x86_64-linux']]]);
     assert.throws(() => parseMachines('ssh://a x86_64-linux - many', 'x86_64-linux'), (e: Error) => e instanceof BadMachineError && /bad number of jobs 'many'/.test(e.message));
-    assert.throws(() => parseMachines('host-without-scheme', 'x86_64-linux'), BadMachineError);
-    assert.throws(() => parseMachines('@/missing', 'x86_64-linux', () => { throw new Error('ENOENT'); }), /cannot read the builders file '\/missing'/);
+    // As Nix: a bare host is an ssh:// machine; a missing machines file names none; no jobs, no machine.
+    assert.deepEqual(parseMachines('root@host x86_64-linux', 'x86_64-linux').map((m) => m.uri), ['ssh://root@host']);
+    const missing = Object.assign(new Error('no such file'), { code: 'ENOENT' });
+    assert.deepEqual(parseMachines('@/missing', 'x86_64-linux', () => { throw missing; }), []);
+    assert.deepEqual(parseMachines('ssh://idle x86_64-linux - 0', 'x86_64-linux'), []);
+    assert.throws(() => parseMachines('ssh-ng://host', 'x86_64-linux'), /over ssh:\/\/ \(the serve protocol\) only/);
+    assert.throws(() => parseMachines('@/unreadable', 'x86_64-linux', () => { throw Object.assign(new Error('denied'), { code: 'EACCES' }); }), /cannot read the builders file '\/unreadable'/);
   });
 
   it('a machine fits a derivation of its systems whose features it has, and which asks for its mandatory ones', () => {

@@ -37,7 +37,15 @@ export async function copyToRemote(store: LocalStore, client: ServeClient, paths
 export async function copyFromRemote(store: LocalStore, client: ServeClient, paths: readonly string[], checkSigs: boolean): Promise<string[]> {
   const closure = await client.queryClosure(paths);
   const infos = await client.queryPathInfos(closure);
-  for (const path of closure) if (!infos.has(path)) throw new Error(`path '${path}' is not valid on '${client.uri}'`);
+  // What the remote says must hang together: the paths asked for, and everything they refer to.
+  const inClosure = new Set(closure);
+  for (const path of paths) if (!inClosure.has(path)) throw new Error(`'${client.uri}' left '${path}' out of its closure`);
+  for (const path of closure) {
+    const info = infos.get(path);
+    if (!info) throw new Error(`path '${path}' is not valid on '${client.uri}'`);
+    const outside = info.references.find((r) => !inClosure.has(r));
+    if (outside !== undefined) throw new Error(`'${client.uri}' says '${path}' refers to '${outside}', which is not in the closure it sent`);
+  }
   const valid = queryValidPaths(store.db, closure);
   const missing = topoSort(
     closure.filter((p) => !valid.has(p)),

@@ -68,7 +68,8 @@ function shellQuote(word: string): string {
 
 /** The command that runs the remote's `--serve --write`: through ssh, or bash for `localhost`. */
 export function serveCommand(uri: SshStoreUri, env: NodeJS.ProcessEnv = process.env): string[] {
-  const remote = [uri.remoteProgram, '--serve', '--write', ...(uri.remoteStore ? ['--store', uri.remoteStore] : [])].map(shellQuote).join(' ');
+  // As Nix: remote-program goes in as written (it may carry arguments of its own).
+  const remote = [uri.remoteProgram, ...['--serve', '--write', ...(uri.remoteStore ? ['--store', uri.remoteStore] : [])].map(shellQuote)].join(' ');
   if (uri.host === 'localhost') return ['bash', '-c', remote];
   const sshOptions = (env['NIX_SSHOPTS'] ?? '').split(/\s+/).filter((o) => o !== '');
   if (uri.host.startsWith('-')) throw new ServeClientError(`'${uri.host}' is not a host name`);

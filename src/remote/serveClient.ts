@@ -66,14 +66,23 @@ function shellQuote(word: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The command that runs the remote's `--serve --write`: through ssh, or bash for `localhost`. */
-export function serveCommand(uri: SshStoreUri, env: NodeJS.ProcessEnv = process.env): string[] {
+/** ssh's options for a machine: NIX_SSHOPTS, its key, no X11 or agent forwarding. */
+export function sshArguments(uri: SshStoreUri, env: NodeJS.ProcessEnv): string[] {
+  if (uri.host.startsWith('-')) throw new ServeClientError(`'${uri.host}' is not a host name`);
+  const sshOptions = (env['NIX_SSHOPTS'] ?? '').split(/\s+/).filter((o) => o !== '');
+  return [...sshOptions, ...(uri.sshKey ? ['-i', uri.sshKey] : []), '-x', '-a'];
+}
+
+/**
+ * The command that runs the remote's `--serve --write`: through ssh (on the shared
+ * connection of `controlSocket`, when there is one), or bash for `localhost`.
+ */
+export function serveCommand(uri: SshStoreUri, env: NodeJS.ProcessEnv = process.env, controlSocket?: string): string[] {
   // As Nix: remote-program goes in as written (it may carry arguments of its own).
   const remote = [uri.remoteProgram, ...['--serve', '--write', ...(uri.remoteStore ? ['--store', uri.remoteStore] : [])].map(shellQuote)].join(' ');
   if (uri.host === 'localhost') return ['bash', '-c', remote];
-  const sshOptions = (env['NIX_SSHOPTS'] ?? '').split(/\s+/).filter((o) => o !== '');
-  if (uri.host.startsWith('-')) throw new ServeClientError(`'${uri.host}' is not a host name`);
-  return ['ssh', ...sshOptions, ...(uri.sshKey ? ['-i', uri.sshKey] : []), '-x', '-a', uri.host, '--', remote];
+  const shared = controlSocket ? ['-S', controlSocket, '-o', 'ControlMaster=no'] : [];
+  return ['ssh', ...sshArguments(uri, env), ...shared, uri.host, '--', remote];
 }
 
 export class ServeClient {
@@ -112,8 +121,8 @@ export class ServeClient {
   }
 
   /** Starts the remote's `--serve --write` and shakes hands. */
-  static async open(uri: string, env: NodeJS.ProcessEnv = process.env): Promise<ServeClient> {
-    const [command, ...args] = serveCommand(parseSshStoreUri(uri), env);
+  static async open(uri: string, env: NodeJS.ProcessEnv = process.env, controlSocket?: string): Promise<ServeClient> {
+    const [command, ...args] = serveCommand(parseSshStoreUri(uri), env, controlSocket);
     const child = spawn(command!, args, { stdio: ['pipe', 'pipe', 'pipe'], env });
     const client = new ServeClient(child, uri);
     try {

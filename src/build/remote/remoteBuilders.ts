@@ -1,12 +1,13 @@
 /**
  * The machines of `builders` and their slots: a build goes to the machine that fits it
  * (platform, features) with the most room for its speed; when all that fit are busy it waits
- * for one, as Nix's build hook postpones. Connections (a remote `nix-store --serve --write`
- * each) are kept and reused across builds, up to a machine's max-jobs. A machine whose
- * connection fails is left alone for a while.
+ * for one, as Nix's build hook postpones. Sessions (a remote `nix-store --serve --write`
+ * each) are kept and reused across builds, up to a machine's max-jobs, all on one ssh
+ * connection per machine. A machine whose connection fails is left alone for a while.
  */
 import type { Derivation } from '../../format/derivation/index.js';
-import { ServeClient } from '../../remote/serveClient.js';
+import { parseSshStoreUri, ServeClient } from '../../remote/serveClient.js';
+import { SshMaster } from '../../remote/sshMaster.js';
 import { machineFits, type Machine } from './machines.js';
 
 /** How long a machine that failed is left alone. */
@@ -19,6 +20,8 @@ interface MachineState {
   idle: ServeClient[];
   /** Paths this machine has, as far as we know (sent to it, or built there). */
   holds: Set<string>;
+  /** The ssh connection its sessions share. */
+  master: SshMaster;
 }
 
 /** One build slot on one machine. */
@@ -42,7 +45,7 @@ export class RemoteBuilders {
     machines: readonly Machine[],
     private readonly env: NodeJS.ProcessEnv = process.env,
   ) {
-    this.states = machines.map((machine) => ({ machine, inUse: 0, downUntil: 0, idle: [], holds: new Set<string>() }));
+    this.states = machines.map((machine) => ({ machine, inUse: 0, downUntil: 0, idle: [], holds: new Set<string>(), master: new SshMaster(parseSshStoreUri(this.uriOf(machine)), env) }));
   }
 
   get size(): number {
@@ -101,7 +104,7 @@ export class RemoteBuilders {
     return {
       machine: state.machine,
       client: async () => {
-        client ??= state.idle.pop() ?? (await ServeClient.open(this.uriOf(state.machine), this.env));
+        client ??= state.idle.pop() ?? (await ServeClient.open(this.uriOf(state.machine), this.env, await state.master.socket()));
         return client;
       },
       release: (clean) => done(clean),
@@ -112,6 +115,8 @@ export class RemoteBuilders {
         state.holds.clear();
         state.downUntil = Date.now() + DOWN_MS;
         for (const idle of state.idle.splice(0)) void idle.close();
+        // A new connection when it is tried again.
+        if (state.inUse <= 1) void state.master.close();
         done(false);
       },
     };
@@ -126,5 +131,6 @@ export class RemoteBuilders {
   /** Closes the kept connections. */
   async close(): Promise<void> {
     await Promise.all(this.states.flatMap((s) => s.idle.splice(0).map((c) => c.close())));
+    await Promise.all(this.states.map((s) => s.master.close()));
   }
 }

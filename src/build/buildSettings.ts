@@ -28,6 +28,8 @@ export interface BuildSettings {
   systemFeatures: Set<string>;
   /** `experimental-features`. */
   experimentalFeatures: Set<string>;
+  /** `builders-use-substitutes`: machines fetch inputs from their own caches before being sent them. */
+  buildersUseSubstitutes: boolean;
 }
 
 /** Whether /dev/kvm can be opened for reading and writing: Nix then offers the `kvm` feature. */
@@ -70,5 +72,6 @@ export function buildSettingsFrom(settings: Settings): BuildSettings {
     extraPlatforms: settings.strings('extra-platforms'),
     systemFeatures: systemFeaturesFrom(settings),
     experimentalFeatures: new Set(settings.strings('experimental-features')),
+    buildersUseSubstitutes: settings.bool('builders-use-substitutes'),
   };
 }

@@ -12,10 +12,14 @@ import { makePathInfo } from '../store/pathInfo.js';
 import { queryValidPaths, requirePathInfo } from '../store/queryPathInfo.js';
 import type { ServeClient } from './serveClient.js';
 
-/** Sends the closures of `paths` that the remote lacks; returns what was sent. */
-export async function copyToRemote(store: LocalStore, client: ServeClient, paths: readonly string[]): Promise<string[]> {
+/**
+ * Sends the closures of `paths` that the remote lacks; returns what was sent. With
+ * `substitute` (`builders-use-substitutes`) the remote first fetches what it can from its
+ * own substituters, and only the rest is sent.
+ */
+export async function copyToRemote(store: LocalStore, client: ServeClient, paths: readonly string[], substitute = false): Promise<string[]> {
   const closure = topoSortPaths(store.db, computeClosure(store.db, paths));
-  const present = await client.queryValidPaths(closure);
+  const present = await client.queryValidPaths(closure, false, substitute);
   const sent: string[] = [];
   for (const path of closure) {
     if (present.has(path)) continue;

@@ -53,6 +53,7 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'system': { kind: 'string', default: 'x86_64-linux', description: 'the platform of this machine' },
   'extra-platforms': { kind: 'strings', default: 'i686-linux', description: 'other platforms this machine builds for (as Nix on x86_64-linux: i686-linux)' },
   'system-features': { kind: 'strings', default: 'benchmark big-parallel nixos-test', description: 'features a derivation may require (requiredSystemFeatures); kvm is added where /dev/kvm is usable, recursive-nix when that experimental feature is on' },
+  'builders-use-substitutes': { kind: 'bool', default: 'false', description: 'machines of builders fetch inputs from their own substituters first' },
   'builders': { kind: 'string', default: '', description: 'machines to build on: URI SYSTEMS KEY MAX-JOBS SPEED FEATURES MANDATORY, separated by ; or newlines, or @FILE' },
   'experimental-features': { kind: 'strings', default: '', description: 'experimental features to enable (tsnix knows recursive-nix)' },
   'gc-reserved-space': { kind: 'int', default: '8388608', description: 'bytes reserved for the garbage collector' },

@@ -34,8 +34,8 @@ describe('interop: remote builds on real nix machines (builders, max-jobs 0)', f
     return spawnSync('sqlite3', [db, 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
   };
 
-  it('a graph of 12 leaves and a top is built on two machines; the outputs are valid here and nix verifies them', async () => {
-    const leaves = Array.from({ length: 12 }, (_, i) => bs.drv(`leaf${i}`, `echo leaf ${i} > $out`));
+  it('the wide shape (500 leaves and a top) is built on two machines; the outputs are valid here and nix verifies them', async () => {
+    const leaves = Array.from({ length: 500 }, (_, i) => bs.drv(`leaf${i}`, `echo leaf ${i} > $out`));
     const top = bs.drv('top', `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);
     await bs.write([top]);
     const [r1, r2] = [tempDir('tsnix-remote-a-'), tempDir('tsnix-remote-b-')];
@@ -68,6 +68,23 @@ describe('interop: remote builds on real nix machines (builders, max-jobs 0)', f
     } finally {
       await daemon.stop();
     }
+  });
+
+  it('builders-use-substitutes: the machine fetches an input from its own cache instead of being sent it', async () => {
+    const job = bs.drv('uses-a-cached-input', 'echo ok > $out');
+    await bs.write([job]);
+    // The input (busybox) in a cache of the machine's, signed there: a copy sent by tsnix would carry no signature.
+    const keys = tempDir('tsnix-remote-keys-');
+    assert.equal((await bs.run(['--generate-binary-cache-key', 'machine-cache-1', join(keys, 'sec'), join(keys, 'pub')])).code, 0);
+    const cache = tempDir('tsnix-remote-cache-');
+    const cached = await bs.run(['--copy-to', `file://${cache}?secret-key=${join(keys, 'sec')}`, bs.busybox]);
+    assert.equal(cached.code, 0, cached.stderr);
+    const machineRoot = tempDir('tsnix-remote-subst-');
+    const env = { NIX_CONFIG: `substituters = file://${cache}\ntrusted-public-keys = ${readFileSync(join(keys, 'pub'), 'utf8').trim()}` };
+    const r = await bs.run(['-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders-use-substitutes', 'true', '--option', 'builders', machine(machineRoot)], env);
+    assert.equal(r.code, 0, r.stderr);
+    const info = JSON.parse(spawnSync(nixStore.replace(/nix-store$/, 'nix'), ['--extra-experimental-features', 'nix-command', 'path-info', '--json', '--store', machineRoot, bs.busybox], { encoding: 'utf8' }).stdout) as { signatures?: string[] }[];
+    assert.ok((info[0]!.signatures ?? []).some((sig) => sig.startsWith('machine-cache-1:')), JSON.stringify(info));
   });
 
   it('a machine that cannot be reached is left alone and the build goes to the other', async () => {

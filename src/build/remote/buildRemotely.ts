@@ -52,7 +52,7 @@ export async function buildRemotely(ctx: BuildContext, job: BuildJob, lease: Mac
   try {
     client = await lease.client();
     ctx.signal.throwIfAborted();
-    await copyToRemote(store, client, [...inputClosure]);
+    await copyToRemote(store, client, [...inputClosure], ctx.settings.buildersUseSubstitutes);
     lease.holds(inputClosure);
     client.onStderrLine = (raw) => {
       const text = filterLogLine(raw);

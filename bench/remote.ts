@@ -6,7 +6,10 @@
  * the figures leave out ssh's own cost (a connection per build for nix, one per machine kept
  * for tsnix), so they favour nix. Reported as ratios.
  *
- *   node dist/bench/remote.js [--reps N] [--shapes wide,tree] [--stores DIR]
+ * With `--ssh`, both reach the machines over real ssh instead, to an sshd of the benchmark's
+ * own on 127.0.0.1 (root, a key of its own; `NIX_SSHOPTS` names them for both).
+ *
+ *   node dist/bench/remote.js [--reps N] [--shapes wide,tree] [--stores DIR] [--ssh]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -20,6 +23,10 @@ const workDir = mkdtempSync(join(flag('--stores') ?? '/tmp', 'tsnix-bench-remote
 const workloadsDir = flag('--workloads') ?? '/work/shared/bench/workloads';
 const busybox = flag('--busybox') ?? '/bin/busybox';
 const timeoutSeconds = Number(flag('--timeout') ?? 1800);
+const overSsh = process.argv.includes('--ssh');
+/** The machines' host part, and the environment that reaches them. */
+let host = 'localhost';
+const env: NodeJS.ProcessEnv = { ...process.env, NIX_CONF_DIR: '/nonexistent', TSNIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' };
 
 /** One timed run; the machines' stores are fresh each time, so every derivation is built. */
 function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): number {
@@ -27,7 +34,7 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
   const machines = [join(workDir, `${tool}-machine-a`), join(workDir, `${tool}-machine-b`)];
   for (const dir of [root, ...machines]) rmSync(dir, { recursive: true, force: true });
   spawnSync('cp', ['-a', template, root]);
-  const builders = machines.map((m) => `ssh://localhost?remote-store=${m} x86_64-linux - 2 1`).join(' ; ');
+  const builders = machines.map((m) => `ssh://${host}?remote-store=${m} x86_64-linux - 2 1`).join(' ; ');
   const options = ['--option', 'substituters', '', '--option', 'max-jobs', '0', '--option', 'builders', builders];
   // nix's build hook reads the local store at /nix: its root is bound there in a mount namespace.
   const command =
@@ -35,17 +42,22 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
       ? ['unshare', '-m', 'sh', '-c', `mount --bind ${root}/nix /nix && exec timeout ${timeoutSeconds} nix-store -r ${topDrv} ${options.map((o) => `'${o}'`).join(' ')}`]
       : ['timeout', String(timeoutSeconds), tsnixStore, '--store', root, '-r', topDrv, ...options];
   const start = process.hrtime.bigint();
-  const r = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NIX_CONF_DIR: '/nonexistent', TSNIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' } });
+  const r = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) throw new Error(`${tool} failed (exit ${r.status}): ${r.stderr.toString().slice(-800)}`);
   return seconds;
 }
 
+const sshd = overSsh ? await (await import('../test/support/sshd.js')).startSshd() : undefined;
+if (sshd) {
+  host = 'root@127.0.0.1';
+  env['NIX_SSHOPTS'] = sshd.sshOptions;
+}
 try {
   const rows: Row[] = [];
   for (const shape of shapes) {
     const workload = prepareWorkload(shape, join(workDir, shape), workloadsDir, busybox);
-    const row: Row = { name: `${shape} (${workload.drvCount} drvs), 2 machines`, nix: [], tsnix: [] };
+    const row: Row = { name: `${shape} (${workload.drvCount} drvs), 2 machines${sshd ? ' over ssh' : ''}`, nix: [], tsnix: [] };
     for (let i = 0; i < reps; i++) {
       for (const tool of ['nix', 'tsnix'] as const) {
         row[tool].push(buildOnce(tool, workload.template, workload.topDrv));
@@ -57,5 +69,6 @@ try {
   }
   printRows(rows);
 } finally {
+  await sshd?.stop();
   rmSync(workDir, { recursive: true, force: true });
 }

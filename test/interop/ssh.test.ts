@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { tempDir, TSNIX_STORE } from '../support/cli.js';
@@ -68,6 +68,48 @@ describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
     assert.equal(copied.status, 0, copied.stderr);
     assert.equal(runNix(nixStore, ['--store', copyTarget, '--verify', '--check-contents']).status, 0);
     assert.equal(readFileSync(join(copyTarget, top.out), 'utf8'), readFileSync(bs.real(top.out), 'utf8'));
+  });
+
+  /** The outputs a machine built itself: nix registers those as "ultimate" (what it was sent is not). */
+  const builtThere = (root: string): string[] =>
+    spawnSync('sqlite3', [join(root, 'nix/var/nix/db/db.sqlite'), 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
+
+  it('the wide shape (500 leaves and a top) on two real nix machines over ssh, max-jobs 0', async () => {
+    const leaves = Array.from({ length: 500 }, (_, i) => bs.drv(`wide${i}`, `echo wide ${i} > $out`));
+    const top = bs.drv('wide-top', `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);
+    await bs.write([top]);
+    const [a, b] = [tempDir('tsnix-ssh-a-'), tempDir('tsnix-ssh-b-')];
+    const builders = [a, b].map((m) => `ssh://root@127.0.0.1?remote-store=${m} x86_64-linux - 2 1`).join('; ');
+    const built = tsnix(['-r', top.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', builders]);
+    assert.equal(built.status, 0, built.stderr);
+    assert.equal(runNix(nixStore, ['--store', bs.storeArg, '--verify', '--check-contents']).status, 0);
+    assert.equal(readFileSync(bs.real(top.out), 'utf8'), leaves.map((_, i) => `wide ${i}\n`).join(''));
+    const [onA, onB] = [builtThere(a), builtThere(b)];
+    assert.ok(onA.length > 0 && onB.length > 0, `a: ${onA.length}, b: ${onB.length}`);
+    assert.deepEqual([...onA, ...onB].sort(), [...leaves, top].map((h) => h.out).sort());
+  });
+
+  it('a machine whose ssh connection is killed in the middle of a build: the build starts again on the other', async () => {
+    const job = bs.drv('ssh-outlives-a-machine', 'echo started-on-machine; sleep 4; echo finished > $out');
+    await bs.write([job]);
+    const [first, second] = [tempDir('tsnix-ssh-first-'), tempDir('tsnix-ssh-second-')];
+    const builders = `ssh://root@127.0.0.1?remote-store=${first} x86_64-linux - 1 9; ssh://root@127.0.0.1?remote-store=${second} x86_64-linux - 1 1`;
+    const child = spawn(TSNIX_STORE, ['--store', bs.storeArg, '-r', job.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', builders], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    for (let waited = 0; !stderr.includes('started-on-machine'); waited += 50) {
+      if (waited > 30000) throw new Error(`the build did not start: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // The sshd process serving the first machine's connection (the only one so far) is killed.
+    const sessions = spawnSync('pgrep', ['-P', String(sshd.pid)], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
+    assert.equal(sessions.length, 1, `sshd children: ${sessions.join(' ')}`);
+    process.kill(Number(sessions[0]), 'SIGKILL');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /warning: .*; building '.*-ssh-outlives-a-machine\.drv' elsewhere/);
+    assert.ok(builtThere(second).includes(job.out));
+    assert.equal(readFileSync(bs.real(job.out), 'utf8'), 'finished\n');
   });
 
   it('real nix copies to a tsnix store and builds on a tsnix machine, through ssh (remote-program=tsnix-store)', async () => {

@@ -13,6 +13,8 @@ export const SSHD = '/usr/sbin/sshd';
 
 export interface TestSshd {
   port: number;
+  /** The listener's pid: each connection is served by a child of it. */
+  pid: number;
   sshOptions: string;
   /** What sshd logged (the last 64 KiB): one "Accepted publickey" line per connection. */
   log(): string;
@@ -88,6 +90,7 @@ export async function startSshd(): Promise<TestSshd> {
     port,
     sshOptions,
     log: () => log,
+    pid: child.pid!,
     stop: async () => {
       if (child.exitCode !== null) return;
       const exited = new Promise((resolve) => child.once('exit', resolve));

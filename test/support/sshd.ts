@@ -72,6 +72,9 @@ export async function startSshd(): Promise<TestSshd> {
       'PasswordAuthentication no',
       'KbdInteractiveAuthentication no',
       'UsePAM no',
+      // Nix opens a connection per remote build, many at once: more than sshd's default 10 unauthenticated.
+      'MaxStartups 200',
+      'MaxSessions 100',
       'StrictModes no',
       `PidFile ${join(dir, 'sshd.pid')}`,
       '',

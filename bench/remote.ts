@@ -12,7 +12,7 @@
  *   node dist/bench/remote.js [--reps N] [--shapes wide,tree] [--stores DIR] [--ssh]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkBuilt, prepareWorkload, type Shape } from './buildWorkloads.js';
 import { flag, printRows, type Row, tsnixStore } from './lib.js';
@@ -44,7 +44,12 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
   const start = process.hrtime.bigint();
   const r = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-  if (r.status !== 0) throw new Error(`${tool} failed (exit ${r.status}): ${r.stderr.toString().slice(-800)}`);
+  if (r.status !== 0) {
+    // The whole of what it said, for finding out why (the message shows only the end).
+    const log = join(flag('--stores') ?? '/tmp', `tsnix-bench-remote-${tool}-failure.log`);
+    writeFileSync(log, r.stderr);
+    throw new Error(`${tool} failed (exit ${r.status}; all it said is in ${log}): ${r.stderr.toString().slice(-800)}`);
+  }
   return seconds;
 }
 

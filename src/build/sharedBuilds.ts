@@ -91,11 +91,6 @@ export class SharedBuilds {
     await Promise.allSettled([...this.running.values()].map((entry) => entry.done));
   }
 
-  /** Derivations being built now (for the daemon's log and tests). */
-  get size(): number {
-    return this.running.size;
-  }
-
   /**
    * Builds `drvPath` with `build`, or joins its build when another request runs it already;
    * settles when the build (and its log's storing) is done, or at once when `ctx.signal`

@@ -9,13 +9,12 @@ import { drvNameFromPath, derivationStorePath, type Derivation } from '../format
 import { derivationKind, fixedOutputHash } from '../format/derivation/outputKind.js';
 import { readBasicDerivation } from '../format/basicDerivation.js';
 import { makeFixedOutputPath, outputPathName } from '../format/storePath.js';
-import { WireWriter } from '../format/wire.js';
-import { BUILD_STATUS, failureStatus, writeBuildResult } from './buildResult.js';
+import { givenDerivationResult } from './buildResult.js';
 import { withClientScheduler } from './clientScheduler.js';
 import type { DaemonConnection } from './connection.js';
 import type { Operation } from './operations.js';
 import { ProtocolError } from './protocol.js';
-import { checkStorePath, readBuildMode, readPath } from './readArgs.js';
+import { checkDerivationPaths, readBuildMode, readPath } from './readArgs.js';
 
 /** Work that failed in a way the client is told about (the connection goes on). */
 class BuildDerivationError extends Error {
@@ -37,9 +36,7 @@ async function readRequest(conn: DaemonConnection): Promise<{ drvPath: string; d
   const drvPath = await readPath(conn);
   if (!drvPath.endsWith('.drv')) throw new ProtocolError(`'${drvPath}' is not a derivation path`);
   const drv = await readBasicDerivation(conn.reader, { check: () => conn.checkBudget() });
-  // Paths of another store, or no paths at all, end the connection, as nix's parseStorePath.
-  for (const path of drv.inputSrcs) checkStorePath(path, storeDir);
-  for (const o of drv.outputs.values()) if (o.path !== '') checkStorePath(o.path, storeDir);
+  checkDerivationPaths(drv, storeDir);
   return { drvPath, drv, mode: await readBuildMode(conn) };
 }
 
@@ -57,17 +54,8 @@ const buildDerivation: Operation = async (conn) => {
     if (kind !== 'fixed' && kind !== 'inputAddressed') throw new BuildDerivationError(`derivation '${request.drvPath}' has ${kind} outputs, which tsnix does not build`);
     if (kind !== 'fixed' && !trusted) throw new BuildDerivationError('you are not privileged to build input-addressed derivations');
     const { drvPath, drv } = trusted ? request : trustlessCopy(request.drvPath, request.drv, store.storeDir);
-    const startTime = Math.floor(Date.now() / 1000);
-    const result = await withClientScheduler(conn, request.mode, (scheduler) => scheduler.realiseGiven(drvPath, drv));
-    const stopTime = Math.floor(Date.now() / 1000);
-    const w = new WireWriter();
-    const built = result.built ? [...drv.outputs].map(([name, o]) => ({ name, path: o.path })) : [];
-    const status = result.failure ? failureStatus(result.failure) : result.built ? BUILD_STATUS.built : BUILD_STATUS.alreadyValid;
-    const noInputDrvs = (path: string): never => {
-      throw new BuildDerivationError(`derivation '${drvPath}' names an input derivation '${path}'`);
-    };
-    writeBuildResult(w, { status, errorMsg: result.failure?.message ?? '', timesBuilt: result.built ? 1 : 0, startTime, stopTime, built }, drv, noInputDrvs, store.storeDir);
-    await conn.reply(w.toBuffer());
+    const reply = await givenDerivationResult(drvPath, drv, store.storeDir, () => withClientScheduler(conn, request.mode, (scheduler) => scheduler.realiseGiven(drvPath, drv)));
+    await conn.reply(reply);
   };
 };
 

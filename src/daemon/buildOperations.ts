@@ -4,7 +4,7 @@
  * `result`), CollectGarbage, OptimiseStore, VerifyStore. Build output and messages reach the client as log lines.
  */
 import { BuildCancelledError } from '../build/errors.js';
-import { parseTarget, type Target } from '../build/targets.js';
+import type { Target } from '../build/targets.js';
 import { WireWriter } from '../format/wire.js';
 import { queryValidPaths, requirePathInfo } from '../store/queryPathInfo.js';
 import { readDerivation } from '../store/readDerivation.js';
@@ -19,7 +19,7 @@ import { RestrictedPathError } from './restriction.js';
 import type { RealiseResult } from '../build/scheduler.js';
 import type { Derivation } from '../format/derivation/index.js';
 import type { Operation } from './operations.js';
-import { checkStorePath, readBuildMode, readDerivedPaths, readPath, readPaths } from './readArgs.js';
+import { checkStorePath, derivedPathTarget, readBuildMode, readDerivedPaths, readPath, readPaths } from './readArgs.js';
 import type { BuildMode } from '../build/buildStep.js';
 import { FramedSource } from './framed.js';
 import { BuildLogWriter } from '../build/buildLog.js';
@@ -28,12 +28,6 @@ import { encodeLogLine, ProtocolError } from './protocol.js';
 /** Work that failed in a way the client is told about (the connection goes on). */
 export class DaemonOperationError extends Error {
   override name = 'DaemonOperationError';
-}
-
-/** A DerivedPath: without `!` an opaque path (a `.drv` too: the file, not its build), as nix reads it. */
-function checkTargetPath(text: string, conn: DaemonConnection): Target {
-  const path = checkStorePath(text.split('!')[0]!, conn.ctx.store.storeDir);
-  return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
 }
 
 /**
@@ -65,7 +59,7 @@ async function realiseForClient(conn: DaemonConnection, targets: Target[], mode:
 /** The arguments of BuildPaths and BuildPathsWithResults: derived paths and a build mode. */
 async function readBuildRequest(conn: DaemonConnection): Promise<{ texts: string[]; targets: Target[]; mode: BuildMode }> {
   const texts = await readDerivedPaths(conn);
-  const targets = texts.map((t) => checkTargetPath(t, conn));
+  const targets = texts.map((t) => derivedPathTarget(t, conn.ctx.store.storeDir));
   const mode = await readBuildMode(conn);
   // As nix-daemon: checking is anyone's, repairing (replacing what is valid) only the trusted's.
   if (mode === 'repair' && !conn.ctx.trusted) throw new ProtocolError("repairing or checking is not allowed because you are not in 'trusted-users'");
@@ -108,7 +102,7 @@ const buildPathsWithResults: Operation = async (conn) => {
 
 const ensurePath: Operation = async (conn) => {
   const text = await conn.reader.readString(4096);
-  const target = checkTargetPath(text, conn);
+  const target = derivedPathTarget(text, conn.ctx.store.storeDir);
   return async () => {
     await realiseForClient(conn, [target], 'normal', [text]);
     await conn.reply(new WireWriter().u64(1).toBuffer());

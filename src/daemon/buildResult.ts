@@ -6,7 +6,7 @@ import type { FailureKind } from '../build/errors.js';
 import { BuildCancelledError, BuildError } from '../build/errors.js';
 import type { Derivation } from '../format/derivation/index.js';
 import { staticOutputHashes, type DrvReader, type ModuloCache } from '../format/derivation/hashModulo.js';
-import type { WireWriter } from '../format/wire.js';
+import { WireWriter } from '../format/wire.js';
 
 export const BUILD_STATUS = {
   built: 0,
@@ -62,4 +62,23 @@ export function writeBuildResult(w: WireWriter, result: BuildResultFields, drv: 
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   w.u64(realisations.length);
   for (const [id, json] of realisations) w.string(id).string(json);
+}
+
+/**
+ * BuildDerivation's answer (the worker protocol's and the serve protocol's): `build` timed,
+ * its outcome as a BuildResult with the outputs it made. The derivation has no input
+ * derivations, so its static output hashes need none.
+ */
+export async function givenDerivationResult(drvPath: string, drv: Derivation, storeDir: string, build: () => Promise<{ built: boolean; failure?: Error }>): Promise<Buffer> {
+  const startTime = Math.floor(Date.now() / 1000);
+  const result = await build();
+  const stopTime = Math.floor(Date.now() / 1000);
+  const built = result.built ? [...drv.outputs].map(([name, o]) => ({ name, path: o.path })) : [];
+  const status = result.failure ? failureStatus(result.failure) : result.built ? BUILD_STATUS.built : BUILD_STATUS.alreadyValid;
+  const noInputDrvs = (path: string): never => {
+    throw new Error(`derivation '${drvPath}' names an input derivation '${path}'`);
+  };
+  const w = new WireWriter();
+  writeBuildResult(w, { status, errorMsg: result.failure?.message ?? '', timesBuilt: result.built ? 1 : 0, startTime, stopTime, built }, drv, noInputDrvs, storeDir);
+  return w.toBuffer();
 }

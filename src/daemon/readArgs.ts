@@ -2,6 +2,8 @@
 import { InvalidPathError } from '../format/errors.js';
 import { parseStorePath } from '../format/storePath.js';
 import type { BuildMode } from '../build/buildStep.js';
+import { parseTarget, type Target } from '../build/targets.js';
+import type { Derivation } from '../format/derivation/index.js';
 import type { DaemonConnection } from './connection.js';
 import { ProtocolError } from './protocol.js';
 
@@ -55,4 +57,17 @@ export async function readBuildMode(conn: DaemonConnection): Promise<BuildMode> 
   const name = BUILD_MODES[mode];
   if (name === undefined) throw new ProtocolError(`invalid build mode ${mode}`);
   return name;
+}
+
+/** A derivation given whole: its input sources and output paths are paths of `storeDir` (or none, for a floating output). */
+export function checkDerivationPaths(drv: Derivation, storeDir: string): void {
+  // Paths of another store end the session, as nix's parseStorePath.
+  for (const path of drv.inputSrcs) checkStorePath(path, storeDir);
+  for (const o of drv.outputs.values()) if (o.path !== '') checkStorePath(o.path, storeDir);
+}
+
+/** A DerivedPath: without `!` an opaque path (a `.drv` too: the file, not its build), as nix reads it. */
+export function derivedPathTarget(text: string, storeDir: string): Target {
+  const path = checkStorePath(text.split('!')[0]!, storeDir);
+  return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
 }

@@ -9,14 +9,13 @@ import type { Writable } from 'node:stream';
 import { buildSettingsFrom } from '../build/buildSettings.js';
 import { lineEvents } from '../build/events.js';
 import { Scheduler } from '../build/scheduler.js';
-import { parseTarget, type Target } from '../build/targets.js';
 import { readBasicDerivation } from '../format/basicDerivation.js';
 import { WireReader, WireWriter } from '../format/wire.js';
 import { readPathInfo } from '../daemon/addOperations.js';
 import { unpackChecked } from '../store/importChecks.js';
 import { SERVE_MAGIC_1, SERVE_MAGIC_2, SERVE_PROTOCOL_VERSION } from '../remote/serveProtocol.js';
-import { BUILD_STATUS, failureStatus, writeBuildResult } from '../daemon/buildResult.js';
-import { checkStorePath } from '../daemon/readArgs.js';
+import { givenDerivationResult } from '../daemon/buildResult.js';
+import { checkDerivationPaths, checkStorePath, derivedPathTarget } from '../daemon/readArgs.js';
 import { closureWithOutputs } from '../store/closureWithOutputs.js';
 import { commitPaths } from '../store/commitPath.js';
 import { exportPaths } from '../store/exportPaths.js';
@@ -202,10 +201,7 @@ class ServeSession {
 
   private async buildPaths(): Promise<void> {
     const texts = await this.reader.readStrings(MAX_PATHS, 8192);
-    const targets: Target[] = texts.map((text) => {
-      const path = checkStorePath(text.split('!')[0]!, this.store.storeDir);
-      return text.includes('!') ? parseTarget(text) : { kind: 'path', path };
-    });
+    const targets = texts.map((text) => derivedPathTarget(text, this.store.storeDir));
     const settings = await this.readBuildSettings();
     // As nix-store --serve: what is missing is built, not fetched.
     const result = await this.scheduler(settings, []).realise(targets);
@@ -217,21 +213,11 @@ class ServeSession {
   private async buildDerivation(): Promise<void> {
     const drvPath = checkStorePath(await this.reader.readString(MAX_PATH), this.store.storeDir);
     const drv = await readBasicDerivation(this.reader);
-    for (const path of drv.inputSrcs) checkStorePath(path, this.store.storeDir);
-    for (const o of drv.outputs.values()) if (o.path !== '') checkStorePath(o.path, this.store.storeDir);
+    checkDerivationPaths(drv, this.store.storeDir);
     const settings = await this.readBuildSettings();
-    const startTime = Math.floor(Date.now() / 1000);
     // Its inputs are here already (the client copied them): nothing is fetched for it.
-    const result = await this.scheduler(settings, []).realiseGiven(drvPath, drv);
-    const stopTime = Math.floor(Date.now() / 1000);
-    const built = result.built ? [...drv.outputs].map(([name, o]) => ({ name, path: o.path })) : [];
-    const status = result.failure ? failureStatus(result.failure) : result.built ? BUILD_STATUS.built : BUILD_STATUS.alreadyValid;
-    const w = new WireWriter();
-    const noInputDrvs = (path: string): never => {
-      throw new ServeError(`derivation '${drvPath}' names an input derivation '${path}'`);
-    };
-    writeBuildResult(w, { status, errorMsg: result.failure?.message ?? '', timesBuilt: result.built ? 1 : 0, startTime, stopTime, built }, drv, noInputDrvs, this.store.storeDir);
-    return this.send(w.toBuffer());
+    const reply = await givenDerivationResult(drvPath, drv, this.store.storeDir, () => this.scheduler(settings, []).realiseGiven(drvPath, drv));
+    return this.send(reply);
   }
 
   private async addToStoreNar(): Promise<void> {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { tempDir } from '../support/cli.js';
 import { startDaemon } from '../support/daemonClient.js';
-import { requireNix, runNix } from '../support/nix.js';
+import { builtThere, requireNix, runNix } from '../support/nix.js';
 
 describe('interop: remote builds on real nix machines (builders, max-jobs 0)', function () {
   this.timeout(120000);
@@ -27,13 +27,6 @@ describe('interop: remote builds on real nix machines (builders, max-jobs 0)', f
 
   const machine = (root: string, extra = 'x86_64-linux - 2 1'): string => `ssh://localhost?remote-store=${root} ${extra}`;
   const builtOn = (root: string): string[] => (existsSync(join(root, 'nix/store')) ? readdirSync(join(root, 'nix/store')) : []);
-  /** The outputs a machine built itself: nix registers those as "ultimate" (what it was sent is not). */
-  const builtThere = (root: string): string[] => {
-    const db = join(root, 'nix/var/nix/db/db.sqlite');
-    if (!existsSync(db)) return [];
-    return spawnSync('sqlite3', [db, 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
-  };
-
   it('the wide shape (500 leaves and a top) is built on two machines; the outputs are valid here and nix verifies them', async () => {
     const leaves = Array.from({ length: 500 }, (_, i) => bs.drv(`leaf${i}`, `echo leaf ${i} > $out`));
     const top = bs.drv('top', `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);

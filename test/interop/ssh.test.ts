@@ -9,7 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { tempDir, TSNIX_STORE } from '../support/cli.js';
-import { requireNix, runNix } from '../support/nix.js';
+import { builtThere, requireNix, runNix } from '../support/nix.js';
 import { SSHD, startSshd, type TestSshd } from '../support/sshd.js';
 
 describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
@@ -69,10 +69,6 @@ describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
     assert.equal(runNix(nixStore, ['--store', copyTarget, '--verify', '--check-contents']).status, 0);
     assert.equal(readFileSync(join(copyTarget, top.out), 'utf8'), readFileSync(bs.real(top.out), 'utf8'));
   });
-
-  /** The outputs a machine built itself: nix registers those as "ultimate" (what it was sent is not). */
-  const builtThere = (root: string): string[] =>
-    spawnSync('sqlite3', [join(root, 'nix/var/nix/db/db.sqlite'), 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
 
   it('the wide shape (500 leaves and a top) on two real nix machines over ssh, max-jobs 0', async () => {
     const leaves = Array.from({ length: 500 }, (_, i) => bs.drv(`wide${i}`, `echo wide ${i} > $out`));

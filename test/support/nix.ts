@@ -3,7 +3,7 @@
  * TSNIX_REQUIRE_NIX=1 says this machine must have it: then they fail, so a broken CI image
  * cannot pass by skipping everything.
  */
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync } from 'node:fs';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { delimiter, join } from 'node:path';
 
@@ -64,4 +64,11 @@ export function nixBytes(program: string, args: string[]): Buffer {
   if (result.error) throw result.error;
   if (result.status !== 0) throw new Error(`${program} ${args.join(' ')} failed (${result.status}): ${result.stderr.toString().trim()}`);
   return result.stdout;
+}
+
+/** The outputs a store built itself: nix registers those as "ultimate" (what it was sent or fetched is not). */
+export function builtThere(root: string): string[] {
+  const db = join(root, 'nix/var/nix/db/db.sqlite');
+  if (!existsSync(db)) return [];
+  return spawnSync('sqlite3', [db, 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
 }

@@ -50,15 +50,8 @@ export class GoalGraph {
   }
 
   /** A derivation given whole (see runGivenDerivationGoal): not shared with the goal of a `.drv` by that name. */
-  async givenDerivation(drvPath: string, drv: Derivation): Promise<boolean> {
-    let built = false;
-    await this.watch(
-      runGivenDerivationGoal(this, drvPath, drv).then((b) => {
-        built = b;
-      }),
-      drvPath,
-    );
-    return built;
+  givenDerivation(drvPath: string, drv: Derivation): Promise<boolean> {
+    return this.watch(runGivenDerivationGoal(this, drvPath, drv), drvPath);
   }
 
   path(path: string): Promise<void> {
@@ -107,9 +100,9 @@ export class GoalGraph {
   }
 
   /** Records and reports a goal's own failure; what fails because of a cancellation is not one. */
-  private async watch(goal: Promise<void>, what: string): Promise<void> {
+  private async watch<T>(goal: Promise<T>, what: string): Promise<T> {
     try {
-      await goal;
+      return await goal;
     } catch (error) {
       if (error instanceof BuildCancelledError) throw error;
       // A builder killed or a wait given up because of the cancellation is not a failure of its own.

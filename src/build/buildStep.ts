@@ -20,7 +20,7 @@ import { compareOutputs, swapInOutputs } from './rebuildResults.js';
 import { runSandboxedBuild, shouldSandbox, type BuilderStatus, type RecursiveStoreStarter, type SandboxBuildResult, type SandboxDerivation } from './sandbox.js';
 import { Scratch } from './scratch.js';
 import type { BuildContext, RecursiveSession } from './context.js';
-import { localBuildRefusal, requiredSystemFeatures } from './canBuildLocally.js';
+import { localBuildRefusal, prefersLocalBuild, requiredSystemFeatures } from './canBuildLocally.js';
 import { buildRemotely } from './remote/buildRemotely.js';
 import type { RemoteBuilders } from './remote/remoteBuilders.js';
 import { ServeClientError } from '../remote/serveClient.js';
@@ -48,6 +48,8 @@ function statusError(drvPath: string, status: BuilderStatus): BuildError {
       return new BuildError(`building of '${drvPath}!*' from .drv file timed out after ${status.seconds} seconds`, 'timeout');
     case 'silent':
       return new BuildError(`building of '${drvPath}!*' from .drv file timed out after ${status.seconds} seconds of silence`, 'timeout');
+    case 'log-limit':
+      return new BuildError(`building of '${drvPath}!*' from .drv file killed after writing more than ${status.bytes} bytes of log output`, 'logLimit');
     case 'cancelled':
       return new BuildError(`build of '${drvPath}' was interrupted`, 'other');
   }
@@ -66,8 +68,10 @@ async function lockOutputs(ctx: BuildContext, paths: string[]): Promise<PathLock
  * `repair` builds them again and puts the new ones in place. Throws BuildError on failure.
  */
 export async function runBuild(ctx: BuildContext, job: BuildJob): Promise<void> {
-  // A plain build goes to a machine of `builders` that can take it, if there is one.
-  if (ctx.remote && job.mode === 'normal' && (await buildOnSomeMachine(ctx, ctx.remote, job))) return;
+  // A plain build goes to a machine of `builders` that can take it, if there is one, unless
+  // the derivation prefers to be built here.
+  const remote = ctx.remote && job.mode === 'normal' && !prefersLocalBuild(job.drvPath, job.drv, ctx.settings) ? ctx.remote : undefined;
+  if (remote && (await buildOnSomeMachine(ctx, remote, job))) return;
   const { store } = ctx;
   const release = await ctx.jobs.acquire(ctx.signal);
   try {

@@ -5,6 +5,7 @@
  */
 import type { Derivation } from '../format/derivation/derivation.js';
 import type { BuildSettings } from './buildSettings.js';
+import { boolAttr } from './drvAttrs.js';
 
 /** The derivation's `requiredSystemFeatures`, sorted (a JSON list with structured attributes, else words). */
 export function requiredSystemFeatures(drv: Derivation): string[] {
@@ -30,4 +31,13 @@ export function localBuildRefusal(drvPath: string, drv: Derivation, settings: Bu
   if (platformOk && required.every((f) => settings.systemFeatures.has(f))) return undefined;
   const have = [...settings.systemFeatures].sort().join(', ');
   return `a '${drv.platform}' with features {${required.join(', ')}} is required to build '${drvPath}', but I am a '${settings.system}' with features {${have}}`;
+}
+
+/**
+ * Whether a derivation stays here even when machines of `builders` could take it, as with
+ * Nix: it says `preferLocalBuild` (a build cheaper than copying its inputs over), and this
+ * machine can build it and has build slots (`max-jobs` above 0).
+ */
+export function prefersLocalBuild(drvPath: string, drv: Derivation, settings: BuildSettings): boolean {
+  return boolAttr(drv, 'preferLocalBuild', false) && settings.maxJobs > 0 && localBuildRefusal(drvPath, drv, settings) === undefined;
 }

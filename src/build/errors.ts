@@ -1,9 +1,10 @@
 /**
  * Why a goal failed. The kind decides nix-store's exit status (Nix's Worker::exitStatus):
  * 100 for a failed build, with bit 1 for a timeout, bit 2 for a fixed-output hash mismatch,
- * and 104 (bit 8) for a `--check` that found a difference; 1 for anything else.
+ * and 104 (bit 8) for a `--check` that found a difference; 1 for anything else (a build
+ * killed for its log size among them, as in nix 2.8).
  */
-export type FailureKind = 'build' | 'timeout' | 'hashMismatch' | 'checkMismatch' | 'dependency' | 'other';
+export type FailureKind = 'build' | 'timeout' | 'hashMismatch' | 'checkMismatch' | 'logLimit' | 'dependency' | 'other';
 
 export class BuildError extends Error {
   override name = 'BuildError';

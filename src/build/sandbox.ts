@@ -118,6 +118,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         onLogLine: request.onLogLine,
         timeout: settings.timeout,
         maxSilentTime: settings.maxSilentTime,
+        maxLogSize: settings.maxLogSize,
         ...(request.signal ? { signal: request.signal } : {}),
       });
     // A recursive build's new paths are mounted into its sandbox by the helper's mounter,

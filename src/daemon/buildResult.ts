@@ -16,6 +16,7 @@ export const BUILD_STATUS = {
   miscFailure: 9,
   timedOut: 8,
   dependencyFailed: 10,
+  logLimitExceeded: 11,
   notDeterministic: 12,
 } as const;
 
@@ -24,6 +25,7 @@ const STATUS_OF_KIND: Record<FailureKind, number> = {
   timeout: BUILD_STATUS.timedOut,
   hashMismatch: BUILD_STATUS.outputRejected,
   checkMismatch: BUILD_STATUS.notDeterministic,
+  logLimit: BUILD_STATUS.logLimitExceeded,
   dependency: BUILD_STATUS.dependencyFailed,
   other: BUILD_STATUS.miscFailure,
 };

@@ -30,6 +30,7 @@ export interface RemotePathInfo {
 export interface RemoteBuildOptions {
   maxSilentTime: number;
   buildTimeout: number;
+  maxLogSize: number;
   keepFailed: boolean;
 }
 
@@ -248,7 +249,8 @@ export class ServeClient {
   async buildDerivation(drvPath: string, drv: Derivation, options: RemoteBuildOptions): Promise<RemoteBuildResult> {
     const request = new WireWriter().u64(8).string(drvPath);
     writeBasicDerivation(request, drv);
-    request.u64(options.maxSilentTime).u64(options.buildTimeout).u64(0).u64(0).u64(0).u64(options.keepFailed ? 1 : 0);
+    // build-repeat 0 and enforce-determinism off: nix 2.8 sends these too.
+    request.u64(options.maxSilentTime).u64(options.buildTimeout).u64(options.maxLogSize).u64(0).u64(0).u64(options.keepFailed ? 1 : 0);
     return this.call(request.toBuffer(), async () => {
       const status = await this.reader.readU64();
       const errorMsg = await this.reader.readString(1 << 20);

@@ -90,7 +90,7 @@ class ServeSession {
     const settings = this.store.settings.clone();
     settings.set('max-silent-time', String(maxSilentTime));
     settings.set('timeout', String(buildTimeout));
-    if (minor >= 2) await this.reader.readU64(); // max-log-size: logs are not cut here
+    if (minor >= 2) settings.set('max-build-log-size', String(await this.reader.readU64()));
     if (minor >= 3) {
       await this.reader.readU64(); // build-repeat: not supported, builds run once
       await this.reader.readU64(); // enforce-determinism

@@ -33,6 +33,7 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
   'impersonate-linux-26': { kind: 'bool', default: 'false', description: 'UNAME26 personality for builders' },
   'timeout': { kind: 'int', default: '0', description: 'seconds a build may take (0 = no limit)' },
   'max-silent-time': { kind: 'int', default: '0', description: 'seconds a build may be silent (0 = no limit)' },
+  'max-build-log-size': { kind: 'int', default: '0', description: 'bytes of log a builder may write before it is killed (0 = no limit)' },
   'keep-failed': { kind: 'bool', default: 'false', description: 'keep the build directory of failed builds' },
   'keep-going': { kind: 'bool', default: 'false', description: 'go on with other builds after a failure' },
   'fallback': { kind: 'bool', default: 'false', description: 'build from source when a substitute fails' },
@@ -68,6 +69,7 @@ export const SETTING_SPECS: Readonly<Record<string, SettingSpec>> = {
 const ALIASES: Readonly<Record<string, string>> = {
   'build-timeout': 'timeout',
   'build-max-silent-time': 'max-silent-time',
+  'build-max-log-size': 'max-build-log-size',
   'build-max-jobs': 'max-jobs',
   'build-cores': 'cores',
   'build-use-substitutes': 'substitute',

@@ -109,6 +109,24 @@ describe('interop: remote builds on real nix machines (builders, max-jobs 0)', f
     assert.equal(runNix(nixStore, ['--store', bs.storeArg, '--verify', '--check-contents']).status, 0);
   });
 
+  it('preferLocalBuild stays here while there are local slots, and goes to a machine under max-jobs 0', async () => {
+    const local = bs.drv('prefers-here', 'echo here > $out', [], { preferLocalBuild: '1' });
+    const plain = bs.drv('goes-away', 'echo away > $out');
+    await bs.write([local, plain]);
+    const first = tempDir('tsnix-remote-pl-');
+    const r = await bs.run(['-r', local.drvPath, plain.drvPath, '--option', 'max-jobs', '1', '--option', 'builders', machine(first, 'x86_64-linux - 2 9')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(builtThere(first), [plain.out]);
+    assert.equal(readFileSync(bs.real(local.out), 'utf8'), 'here\n');
+    // No slot here: it goes to the machine after all, as with nix.
+    const again = bs.drv('prefers-here-but', 'echo here > $out', [], { preferLocalBuild: '1' });
+    await bs.write([again]);
+    const second = tempDir('tsnix-remote-pl0-');
+    const r0 = await bs.run(['-r', again.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', machine(second)]);
+    assert.equal(r0.code, 0, r0.stderr);
+    assert.deepEqual(builtThere(second), [again.out]);
+  });
+
   it('no machine of the right system: refused with a clear message under max-jobs 0, built here otherwise', async () => {
     const job = bs.drv('needs-x86', 'echo here > $out');
     await bs.write([job]);
@@ -143,6 +161,17 @@ child.on('exit', (code) => process.exit(code ?? 1));
     assert.match(r.stderr, /hash mismatch in the output '.*-tamper-target' that 'ssh:\/\/localhost.*' sent/);
     assert.notEqual(runNix(nixStore, ['--store', bs.storeArg, '--check-validity', job.out]).status, 0);
     assert.ok(!existsSync(bs.real(job.out)));
+  });
+
+  it('max-build-log-size reaches the machine: nix there kills a chatty build, which fails here with its message', async () => {
+    const job = bs.drv('chatty-remotely', 'i=0; while [ $i -lt 100 ]; do printf "%099d\\n" $i; i=$((i+1)); done; sleep 20; echo > $out');
+    await bs.write([job]);
+    const started = Date.now();
+    const r = await bs.run(['-r', job.drvPath, '--option', 'max-build-log-size', '4096', '--option', 'max-jobs', '0', '--option', 'builders', machine(tempDir('tsnix-remote-l-'))]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.ok(Date.now() - started < 15000, `the build took ${Date.now() - started} ms`);
+    assert.match(r.stderr, /killed after writing more than 4096 bytes of log output/);
+    assert.notEqual(runNix(nixStore, ['--store', bs.storeArg, '--check-validity', job.out]).status, 0);
   });
 
   it('a build failing on the machine fails here with its message and log, and nothing is registered', async () => {

@@ -74,6 +74,15 @@ describe('sandbox: nothing of a build outlives it', function () {
     assert.equal(chatty.log.length, 12);
   });
 
+  it('kills the build once it has written more than max-build-log-size bytes', async () => {
+    const sleep = uniqueSleep();
+    const { result } = await buildScript(store, `i=0; while [ $i -lt 100 ]; do echo 0123456789012345678901234567890123456789 >&2; i=$((i+1)); done; sleep ${sleep}`, {
+      settings: { maxLogSize: 2000 },
+    });
+    assert.deepEqual(result.status, { kind: 'log-limit', bytes: 2000 });
+    assert.deepEqual(processesWith(sleep), []);
+  });
+
   it('kills the build when its AbortSignal fires', async () => {
     const sleep = uniqueSleep();
     const controller = new AbortController();

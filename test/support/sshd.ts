@@ -4,7 +4,7 @@
  * NIX_SSHOPTS must hold for ssh (tsnix's and nix's) to reach it.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { tempDir } from './cli.js';
@@ -16,7 +16,7 @@ export interface TestSshd {
   /** The listener's pid: each connection is served by a child of it. */
   pid: number;
   sshOptions: string;
-  /** What sshd logged (the last 64 KiB): one "Accepted publickey" line per connection. */
+  /** What sshd logged (the last 64 KiB of its log file): one "Accepted publickey" line per connection. */
   log(): string;
   stop(): Promise<void>;
 }
@@ -54,6 +54,20 @@ async function listening(port: number, child: ChildProcess, log: () => string): 
   }
 }
 
+/** The last `bytes` of a file. */
+function tail(file: string, bytes: number): string {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const start = Math.max(0, size - bytes);
+    const buffer = Buffer.alloc(size - start);
+    const read = readSync(fd, buffer, 0, buffer.length, start);
+    return buffer.subarray(0, read).toString();
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export async function startSshd(): Promise<TestSshd> {
   const dir = tempDir('tsnix-sshd-');
   keygen(join(dir, 'host_key'));
@@ -82,17 +96,20 @@ export async function startSshd(): Promise<TestSshd> {
   );
   // Its privilege separation directory.
   if (!existsSync('/run/sshd')) mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
-  let log = '';
-  const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  child.stderr!.on('data', (c: Buffer) => {
-    log = (log + c.toString()).slice(-65536);
-  });
-  await listening(port, child, () => log);
+  // sshd logs to a file, never to a pipe of ours: a caller that blocks its event loop (a
+  // benchmark's spawnSync of nix) would stop reading the pipe, and once its 64 KiB filled, sshd
+  // would block writing a login's log line and the connection would break ("client_loop: send
+  // disconnect: Broken pipe"), after ~270 logins.
+  const logFile = join(dir, 'sshd.log');
+  writeFileSync(logFile, '');
+  const log = (): string => tail(logFile, 65536);
+  const child = spawn(SSHD, ['-D', '-E', logFile, '-f', config], { stdio: 'ignore' });
+  await listening(port, child, log);
   const sshOptions = `-p ${port} -i ${join(dir, 'client_key')} -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR -o BatchMode=yes`;
   return {
     port,
     sshOptions,
-    log: () => log,
+    log,
     pid: child.pid!,
     stop: async () => {
       if (child.exitCode !== null) return;

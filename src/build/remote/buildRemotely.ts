@@ -26,7 +26,8 @@ function kindOf(status: number): FailureKind {
   if (status === 8) return 'timeout';
   if (status === 5) return 'hashMismatch';
   if (status === 12) return 'checkMismatch';
-  if (status === 3 || status === 11) return 'build';
+  if (status === 11) return 'logLimit';
+  if (status === 3) return 'build';
   return 'other';
 }
 
@@ -63,6 +64,7 @@ export async function buildRemotely(ctx: BuildContext, job: BuildJob, lease: Mac
     const result = await client.buildDerivation(drvPath, basic, {
       maxSilentTime: ctx.settings.sandbox.maxSilentTime,
       buildTimeout: ctx.settings.sandbox.timeout,
+      maxLogSize: ctx.settings.sandbox.maxLogSize,
       keepFailed: ctx.settings.keepFailed,
     });
     client.onStderrLine = undefined;

@@ -12,6 +12,7 @@ export type BuilderStatus =
   | { kind: 'signaled'; signal: number }
   | { kind: 'timed-out'; seconds: number }
   | { kind: 'silent'; seconds: number }
+  | { kind: 'log-limit'; bytes: number }
   | { kind: 'cancelled' };
 
 export interface RunHelperOptions {
@@ -22,6 +23,8 @@ export interface RunHelperOptions {
   /** Seconds; 0 = no limit. */
   timeout: number;
   maxSilentTime: number;
+  /** Bytes of builder output (stdout and stderr) after which it is killed; 0 = no limit. */
+  maxLogSize?: number;
   signal?: AbortSignal;
 }
 
@@ -35,10 +38,10 @@ const MAX_LINE = 1 << 20;
 const MAX_MESSAGES = 64 * 1024;
 
 /** Splits a byte stream into lines (without the newline); the last partial line is flushed at the end. */
-function forEachLine(stream: Readable, onLine: (line: string) => void, onData: () => void): Promise<void> {
+function forEachLine(stream: Readable, onLine: (line: string) => void, onData: (bytes: number) => void): Promise<void> {
   let pending: Buffer = Buffer.alloc(0);
   stream.on('data', (chunk: Buffer) => {
-    onData();
+    onData(chunk.length);
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     let start = 0;
     for (let nl = pending.indexOf(10); nl >= 0; nl = pending.indexOf(10, start)) {
@@ -94,7 +97,7 @@ function launch(options: RunHelperOptions): Launched {
 
 /**
  * Spawns the helper, hands it the description, streams the builder's output as lines and
- * enforces `timeout`, `max-silent-time` and cancellation by killing the helper (whose death
+ * enforces `timeout`, `max-silent-time`, `max-build-log-size` and cancellation by killing the helper (whose death
  * takes the whole sandbox with it). Resolves once the helper and every pipe are closed.
  */
 export async function runHelper(options: RunHelperOptions): Promise<BuilderStatus> {
@@ -129,7 +132,15 @@ export async function runHelper(options: RunHelperOptions): Promise<BuilderStatu
   statusPipe.on('data', (chunk: Buffer) => {
     statusText += chunk.toString('utf8');
   });
-  const logDone = forEachLine(stdout, options.onLogLine, armSilence);
+  // Like nix, the limit counts what the builder wrote, not the lines shown.
+  const maxLogSize = options.maxLogSize ?? 0;
+  let logSize = 0;
+  const onOutput = (bytes: number): void => {
+    armSilence();
+    logSize += bytes;
+    if (maxLogSize > 0 && logSize > maxLogSize) stop({ kind: 'log-limit', bytes: maxLogSize });
+  };
+  const logDone = forEachLine(stdout, options.onLogLine, onOutput);
   const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve(code));

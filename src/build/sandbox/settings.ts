@@ -16,6 +16,8 @@ export interface SandboxSettings {
   /** `timeout` and `max-silent-time` in seconds; 0 = no limit. */
   timeout: number;
   maxSilentTime: number;
+  /** `max-build-log-size`: bytes of output after which the builder is killed; 0 = no limit. */
+  maxLogSize: number;
   /** `cores`: NIX_BUILD_CORES. */
   cores: number;
 }
@@ -29,6 +31,7 @@ export const DEFAULT_SANDBOX_SETTINGS: Readonly<SandboxSettings> = {
   impersonateLinux26: false,
   timeout: 0,
   maxSilentTime: 0,
+  maxLogSize: 0,
   cores: 0,
 };
 
@@ -43,6 +46,7 @@ export function sandboxSettingsFrom(settings: Settings): SandboxSettings {
     impersonateLinux26: settings.bool('impersonate-linux-26'),
     timeout: settings.int('timeout'),
     maxSilentTime: settings.int('max-silent-time'),
+    maxLogSize: settings.int('max-build-log-size'),
     cores: settings.int('cores'),
   };
 }

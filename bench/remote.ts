@@ -7,9 +7,12 @@
  * for tsnix), so they favour nix. Reported as ratios.
  *
  * With `--ssh`, both reach the machines over real ssh instead, to an sshd of the benchmark's
- * own on 127.0.0.1 (root, a key of its own; `NIX_SSHOPTS` names them for both).
+ * own on 127.0.0.1 (root, a key of its own; `NIX_SSHOPTS` names them for both). With
+ * `--nix-control-master` too, nix's ssh shares one connection per machine through OpenSSH's
+ * own multiplexing (ControlMaster=auto, ControlPersist), as a user may set up in ~/.ssh/config:
+ * nix then pays a session per build instead of a login.
  *
- *   node dist/bench/remote.js [--reps N] [--shapes wide,tree] [--stores DIR] [--ssh]
+ *   node dist/bench/remote.js [--reps N] [--shapes wide,tree] [--stores DIR] [--ssh [--nix-control-master]]
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +27,7 @@ const workloadsDir = flag('--workloads') ?? '/work/shared/bench/workloads';
 const busybox = flag('--busybox') ?? '/bin/busybox';
 const timeoutSeconds = Number(flag('--timeout') ?? 1800);
 const overSsh = process.argv.includes('--ssh');
+const nixControlMaster = process.argv.includes('--nix-control-master');
 /** The machines' host part, and the environment that reaches them. */
 let host = 'localhost';
 const env: NodeJS.ProcessEnv = { ...process.env, NIX_CONF_DIR: '/nonexistent', TSNIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' };
@@ -42,7 +46,8 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
       ? ['unshare', '-m', 'sh', '-c', `mount --bind ${root}/nix /nix && exec timeout ${timeoutSeconds} nix-store -r ${topDrv} ${options.map((o) => `'${o}'`).join(' ')}`]
       : ['timeout', String(timeoutSeconds), tsnixStore, '--store', root, '-r', topDrv, ...options];
   const start = process.hrtime.bigint();
-  const r = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
+  const toolEnv = tool === 'nix' && nixControlMaster ? { ...env, NIX_SSHOPTS: `${env['NIX_SSHOPTS'] ?? ''} -o ControlMaster=auto -o ControlPath=${workDir}/cm-%C -o ControlPersist=60` } : env;
+  const r = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: toolEnv });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) {
     // The whole of what it said, for finding out why (the message shows only the end).
@@ -50,6 +55,9 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
     writeFileSync(log, r.stderr);
     throw new Error(`${tool} failed (exit ${r.status}; all it said is in ${log}): ${r.stderr.toString().slice(-800)}`);
   }
+  // A machine left alone for a while slows a run down: say so beside its time.
+  const warnings = r.stderr.toString().split('\n').filter((l) => l.startsWith('warning:'));
+  for (const line of warnings.slice(0, 5)) console.log(`  (${tool}) ${line}`);
   return seconds;
 }
 
@@ -62,7 +70,8 @@ try {
   const rows: Row[] = [];
   for (const shape of shapes) {
     const workload = prepareWorkload(shape, join(workDir, shape), workloadsDir, busybox);
-    const row: Row = { name: `${shape} (${workload.drvCount} drvs), 2 machines${sshd ? ' over ssh' : ''}`, nix: [], tsnix: [] };
+    const over = sshd ? (nixControlMaster ? ' over ssh (nix: ControlMaster)' : ' over ssh') : '';
+    const row: Row = { name: `${shape} (${workload.drvCount} drvs), 2 machines${over}`, nix: [], tsnix: [] };
     for (let i = 0; i < reps; i++) {
       for (const tool of ['nix', 'tsnix'] as const) {
         row[tool].push(buildOnce(tool, workload.template, workload.topDrv));

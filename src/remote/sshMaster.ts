@@ -13,10 +13,20 @@ import { sshArguments, type SshStoreUri } from './serveClient.js';
 /** How long the master may take to log in before sessions connect by themselves. */
 const START_TIMEOUT_MS = 30_000;
 
+/** One start of the master: its process, its socket's directory, and when it is ready. */
+interface Started {
+  child: ChildProcess;
+  dir: string;
+  /** The socket once the master is logged in; undefined when it died or took too long. */
+  ready: Promise<string | undefined>;
+}
+
 export class SshMaster {
-  private child: ChildProcess | undefined;
-  private dir: string | undefined;
-  private started: Promise<string | undefined> | undefined;
+  /**
+   * The master now in use. Each start keeps its own process and directory, so that a close
+   * still waiting for an old master to exit never removes a newer one's socket.
+   */
+  private current: Started | undefined;
 
   constructor(
     private readonly uri: SshStoreUri,
@@ -26,37 +36,39 @@ export class SshMaster {
   /** The control socket for sessions, once the master is logged in; undefined when there is none. */
   socket(): Promise<string | undefined> {
     if (this.uri.host === 'localhost') return Promise.resolve(undefined);
-    this.started ??= this.start();
-    return this.started;
+    this.current ??= this.start();
+    return this.current.ready;
   }
 
-  private async start(): Promise<string | undefined> {
+  private start(): Started {
     // A directory of our own (mkdtemp: mode 0700), with a short path: a socket address is short.
-    this.dir = mkdtempSync(join(tmpdir(), 'tsnix-ssh-'));
-    const socket = join(this.dir, 'master');
+    const dir = mkdtempSync(join(tmpdir(), 'tsnix-ssh-'));
+    const socket = join(dir, 'master');
     const child = spawn('ssh', [...sshArguments(this.uri, this.env), '-M', '-N', '-S', socket, '-o', 'ControlPersist=no', this.uri.host], { stdio: ['ignore', 'ignore', 'ignore'], env: this.env });
     child.on('error', () => {
       // No ssh: the sessions say so themselves.
     });
-    this.child = child;
-    for (let waited = 0; waited < START_TIMEOUT_MS; waited += 20) {
-      if (existsSync(socket)) return socket;
-      if (child.exitCode !== null || child.signalCode !== null) return undefined;
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
-    return undefined;
+    const ready = (async (): Promise<string | undefined> => {
+      for (let waited = 0; waited < START_TIMEOUT_MS; waited += 20) {
+        if (child.exitCode !== null || child.signalCode !== null) return undefined;
+        if (existsSync(socket)) return socket;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return undefined;
+    })();
+    return { child, dir, ready };
   }
 
   async close(): Promise<void> {
-    const child = this.child;
-    this.child = undefined;
-    this.started = undefined;
-    if (child && child.exitCode === null && child.signalCode === null) {
+    const started = this.current;
+    this.current = undefined;
+    if (!started) return;
+    const { child, dir } = started;
+    if (child.exitCode === null && child.signalCode === null) {
       const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
       child.kill('SIGTERM');
       await exited;
     }
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-    this.dir = undefined;
+    rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -32,12 +32,12 @@ build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper) addon-c/socket-opti
 
 # The tests make many stores and scratch directories (gigabytes in all): they get a TMPDIR of
 # their own, mode 1777 like /tmp (build users and unprivileged clients write there too),
-# removed afterwards whatever the result.
+# removed when mocha ends or is interrupted; the exit status is mocha's.
 test: build
-	@dir=$$(mktemp -d /tmp/tsnix-tests.XXXXXX) && chmod 1777 "$$dir" && \
-	TMPDIR="$$dir" npx mocha; rc=$$?; \
-	chmod -R u+w "$$dir" 2>/dev/null; rm -rf "$$dir" || echo "warning: could not remove all of $$dir"; \
-	exit $$rc
+	@dir=$$(mktemp -d /tmp/tsnix-tests.XXXXXX) && chmod 1777 "$$dir" || exit 1; \
+	trap 'chmod -R u+w "$$dir" 2>/dev/null; rm -rf "$$dir" || echo "warning: could not remove all of $$dir"' EXIT; \
+	trap 'exit 130' INT TERM; \
+	TMPDIR="$$dir" npx mocha
 
 # The main job: build the example graph (examples/) in a store under your home and show the results.
 demo: build

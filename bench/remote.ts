@@ -56,7 +56,7 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
     throw new Error(`${tool} failed (exit ${r.status}; all it said is in ${log}): ${r.stderr.toString().slice(-800)}`);
   }
   // A machine left alone for a while slows a run down: say so beside its time.
-  const warnings = r.stderr.toString().split('\n').filter((l) => l.startsWith('warning:'));
+  const warnings = r.stderr.toString().split('\n').filter((l) => l.startsWith('warning:') && !l.includes("'--add-root'"));
   for (const line of warnings.slice(0, 5)) console.log(`  (${tool}) ${line}`);
   return seconds;
 }

@@ -269,10 +269,14 @@ export class ServeClient {
 
   async close(): Promise<void> {
     if (this.gone || this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => this.child.once('close', () => resolve()));
+    // The process's exit, not its pipes' close: a session on a shared ssh connection hands
+    // its pipes to the master, which may keep them open after the session is gone.
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.stdin!.end();
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
     await exited;
     clearTimeout(timer);
+    this.child.stdout!.destroy();
+    this.child.stderr!.destroy();
   }
 }

@@ -6,7 +6,7 @@
  * connection per machine. A machine whose connection fails is left alone for a while.
  */
 import type { Derivation } from '../../format/derivation/index.js';
-import { parseSshStoreUri, ServeClient } from '../../remote/serveClient.js';
+import { parseSshStoreUri, ServeClient, ServeClientError } from '../../remote/serveClient.js';
 import { SshMaster } from '../../remote/sshMaster.js';
 import { machineFits, type Machine } from './machines.js';
 
@@ -40,6 +40,8 @@ export interface MachineLease {
 export class RemoteBuilders {
   private readonly states: MachineState[];
   private wakers: (() => void)[] = [];
+  /** After `close`, nothing new is started: a late start would outlive the run. */
+  private closed = false;
 
   constructor(
     machines: readonly Machine[],
@@ -104,6 +106,7 @@ export class RemoteBuilders {
     return {
       machine: state.machine,
       client: async () => {
+        if (this.closed) throw new ServeClientError(`the connections to '${state.machine.uri}' are closed`);
         client ??= state.idle.pop() ?? (await ServeClient.open(this.uriOf(state.machine), this.env, await state.master.socket()));
         return client;
       },
@@ -130,6 +133,7 @@ export class RemoteBuilders {
 
   /** Closes the kept connections. */
   async close(): Promise<void> {
+    this.closed = true;
     await Promise.all(this.states.flatMap((s) => s.idle.splice(0).map((c) => c.close())));
     await Promise.all(this.states.map((s) => s.master.close()));
   }

@@ -140,7 +140,11 @@ export async function runHelper(options: RunHelperOptions): Promise<BuilderStatu
     logSize += bytes;
     if (maxLogSize > 0 && logSize > maxLogSize) stop({ kind: 'log-limit', bytes: maxLogSize });
   };
-  const logDone = forEachLine(stdout, options.onLogLine, onOutput);
+  // As nix, the output that crossed the limit (and anything after) is not logged.
+  const onLine = (line: string): void => {
+    if (stopped?.kind !== 'log-limit') options.onLogLine(line);
+  };
+  const logDone = forEachLine(stdout, onLine, onOutput);
   const exited = new Promise<number | null>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (code) => resolve(code));

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseSshStoreUri } from '../../../src/remote/serveClient.js';
@@ -39,12 +39,17 @@ describe('SshMaster: every master it starts is gone after close', function () {
   const masters = (): string[] => spawnSync('pgrep', ['-f', `${dir}/tsnix-ssh-`], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
   const uri = parseSshStoreUri('ssh://root@example.invalid');
 
-  it('a close while the master is logging in, then a new start, then close', async () => {
+  it('a close while the master is logging in, then a new start: the new one keeps its socket; then close', async () => {
     const master = new SshMaster(uri, env);
     const first = master.socket();
     const closing = master.close();
     const second = master.socket();
-    await Promise.all([first, closing, second]);
+    assert.equal(await first, undefined);
+    await closing;
+    const socket = await second;
+    assert.ok(socket && existsSync(socket), `the second master's socket ${String(socket)} is gone`);
+    // Sessions get it as long as the master lives.
+    assert.equal(await master.socket(), socket);
     await master.close();
     assert.deepEqual(masters(), []);
   });

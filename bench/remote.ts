@@ -28,6 +28,8 @@ const busybox = flag('--busybox') ?? '/bin/busybox';
 const timeoutSeconds = Number(flag('--timeout') ?? 1800);
 const overSsh = process.argv.includes('--ssh');
 const nixControlMaster = process.argv.includes('--nix-control-master');
+/** nix's control sockets: a short directory of their own, as a socket's path is short (108 bytes). */
+const controlDir = nixControlMaster ? mkdtempSync('/tmp/tsnix-cm-') : undefined;
 /** The machines' host part, and the environment that reaches them. */
 let host = 'localhost';
 const env: NodeJS.ProcessEnv = { ...process.env, NIX_CONF_DIR: '/nonexistent', TSNIX_CONF_DIR: '/nonexistent', NIX_REMOTE: '' };
@@ -45,8 +47,8 @@ function buildOnce(tool: 'nix' | 'tsnix', template: string, topDrv: string): num
     tool === 'nix'
       ? ['unshare', '-m', 'sh', '-c', `mount --bind ${root}/nix /nix && exec timeout ${timeoutSeconds} nix-store -r ${topDrv} ${options.map((o) => `'${o}'`).join(' ')}`]
       : ['timeout', String(timeoutSeconds), tsnixStore, '--store', root, '-r', topDrv, ...options];
+  const toolEnv = tool === 'nix' && controlDir ? { ...env, NIX_SSHOPTS: `${env['NIX_SSHOPTS'] ?? ''} -o ControlMaster=auto -o ControlPath=${controlDir}/%C -o ControlPersist=60` } : env;
   const start = process.hrtime.bigint();
-  const toolEnv = tool === 'nix' && nixControlMaster ? { ...env, NIX_SSHOPTS: `${env['NIX_SSHOPTS'] ?? ''} -o ControlMaster=auto -o ControlPath=${workDir}/cm-%C -o ControlPersist=60` } : env;
   const r = spawnSync(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env: toolEnv });
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   if (r.status !== 0) {
@@ -85,4 +87,5 @@ try {
 } finally {
   await sshd?.stop();
   rmSync(workDir, { recursive: true, force: true });
+  if (controlDir) rmSync(controlDir, { recursive: true, force: true });
 }

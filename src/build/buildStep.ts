@@ -164,8 +164,7 @@ async function buildOnSomeMachine(ctx: BuildContext, remote: RemoteBuilders, job
       return true;
     } catch (error) {
       if (!(error instanceof ServeClientError) || ctx.signal.aborted) throw error;
-      // Left alone before its slot is free, so that no waiting build takes it meanwhile.
-      lease.markDown();
+      // buildRemotely has left the machine alone already (before freeing its slot).
       ctx.events.message(`warning: ${error.message}; building '${job.drvPath}' elsewhere`);
     } finally {
       release(true);

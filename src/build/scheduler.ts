@@ -94,7 +94,7 @@ export class Scheduler {
       ...(options.preBuildHook ? { preBuildHook: options.preBuildHook } : {}),
       ...(options.shared ? { shared: options.shared } : {}),
       ...(options.recursive ? { recursive: options.recursive } : {}),
-      ...(options.remote && options.remote.size > 0 ? { remote: options.remote } : {}),
+      ...(options.remote ? { remote: options.remote } : {}),
     };
     const hook = options.settings.preBuildHook;
     if (!options.preBuildHook && hook !== '') {

@@ -172,7 +172,8 @@ class ServeSession {
       case 7: {
         const includeOutputs = (await this.reader.readU64()) !== 0;
         const paths = await this.readPaths();
-        const invalid = paths.find((p) => queryValidPaths(store.db, [p]).size === 0);
+        const valid = queryValidPaths(store.db, paths);
+        const invalid = paths.find((p) => !valid.has(p));
         if (invalid !== undefined) throw new ServeError(`path '${invalid}' is not valid`);
         return this.send(new WireWriter().strings([...closureWithOutputs(store.db, paths, includeOutputs)].sort()).toBuffer());
       }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { tempDir, tsnixStoreOk } from '../support/cli.js';
 import { encodeString, encodeU64, RawClient, startDaemon, TSNIX_DAEMON, type RunningDaemon } from '../support/daemonClient.js';
-import { nixOk, requireNix, runNix } from '../support/nix.js';
+import { nixBuildOnBuilder, nixOk, requireNix, runNix } from '../support/nix.js';
 import { createHash } from 'node:crypto';
 import { Hash } from '../../src/format/hash.js';
 import { makeFixedOutputPath } from '../../src/format/storePath.js';
@@ -544,18 +544,8 @@ describe('interop: real nix clients and tsnix-daemon', function () {
 
     it('a remote build on tsnix-daemon as an ssh-ng:// builder: nix\'s build hook sends BuildDerivation and copies the output back', () => {
       const remote = tempDir('tsnix-remote-');
-      writeFileSync(
-        join(bs.root, 'remote.nix'),
-        `let bb = builtins.storePath "${bs.busybox}"; in derivation {
-          name = "built-remotely"; system = "x86_64-linux";
-          builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo building on the remote; echo remote > $out" ];
-        }`,
-      );
       const builder = `ssh-ng://localhost?remote-program=${TSNIX_DAEMON}&remote-store=${remote} x86_64-linux`;
-      const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && nix-build remote.nix --max-jobs 0 --option substituters '' --builders "$BUILDER"`], {
-        encoding: 'utf8',
-        env: { ...process.env, NIX_REMOTE: '', NIX_CONF_DIR: '/nonexistent', BUILDER: builder },
-      });
+      const r = nixBuildOnBuilder(bs.root, bs.busybox, 'built-remotely', 'echo building on the remote; echo remote > $out', builder);
       assert.equal(r.status, 0, r.stderr);
       const out = r.stdout.trim();
       assert.match(r.stderr, /building '\/nix\/store\/[0-9a-z]{32}-built-remotely\.drv' on 'ssh-ng:\/\/localhost/);

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { fixture } from '../support/fixtures.js';
 import { tempDir, TSNIX_STORE, tsnixStore, tsnixStoreOk } from '../support/cli.js';
-import { nixOk, requireNix, runNix } from '../support/nix.js';
+import { nixBuildOnBuilder, nixOk, requireNix, runNix } from '../support/nix.js';
 import { encodeString, encodeU64 } from '../support/daemonClient.js';
 
 const VECTORS = fixture('protocol');
@@ -176,18 +176,8 @@ describe('tsnix-store --serve (the serve protocol)', function () {
     afterEach(() => bs?.remove());
 
     it('nix-build with max-jobs 0 builds on the tsnix store (BuildDerivation) and copies the output back', () => {
-      writeFileSync(
-        join(bs.root, 'remote.nix'),
-        `let bb = builtins.storePath "${bs.busybox}"; in derivation {
-          name = "served-build"; system = "x86_64-linux";
-          builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo building on the serving side; echo served > $out" ];
-        }`,
-      );
       const builder = `ssh://localhost?remote-program=${TSNIX_STORE}&remote-store=${root} x86_64-linux`;
-      const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && nix-build remote.nix --max-jobs 0 --option substituters '' --builders "$BUILDER"`], {
-        encoding: 'utf8',
-        env: { ...process.env, NIX_REMOTE: '', NIX_CONF_DIR: '/nonexistent', BUILDER: builder },
-      });
+      const r = nixBuildOnBuilder(bs.root, bs.busybox, 'served-build', 'echo building on the serving side; echo served > $out', builder);
       assert.equal(r.status, 0, r.stderr);
       const out = r.stdout.trim();
       assert.match(r.stderr, /building '\/nix\/store\/[0-9a-z]{32}-served-build\.drv' on 'ssh:\/\/localhost/);

@@ -4,12 +4,12 @@
  * both at the test's port and key, as a user would.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BuildStore } from '../support/buildStore.js';
 import { tempDir, TSNIX_STORE } from '../support/cli.js';
-import { builtThere, requireNix, runNix } from '../support/nix.js';
+import { builtThere, nixBuildOnBuilder, requireNix, runNix } from '../support/nix.js';
 import { SSHD, startSshd, type TestSshd } from '../support/sshd.js';
 
 describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
@@ -54,8 +54,7 @@ describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
     const built = tsnix(['-r', top.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', `ssh://root@127.0.0.1?remote-store=${machine} x86_64-linux - 2 1`]);
     assert.equal(built.status, 0, built.stderr);
     // Five builds, two slots on the machine: one ssh connection, its sessions kept and reused.
-    // (sshd's log is read by this process's event loop, which spawnSync held up.)
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // (sshd writes a login's line to its log file before the session starts.)
     const made = logins() - before;
     assert.equal(made, 1, `${made} ssh logins for 5 builds on 2 slots:\n${sshd.log()}`);
     assert.match(built.stderr, /building '.*-ssh-top\.drv' on 'ssh:\/\/root@127\.0\.0\.1/);
@@ -71,15 +70,13 @@ describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
   });
 
   it('the wide shape (500 leaves and a top) on two real nix machines over ssh, max-jobs 0', async () => {
-    const leaves = Array.from({ length: 500 }, (_, i) => bs.drv(`wide${i}`, `echo wide ${i} > $out`));
-    const top = bs.drv('wide-top', `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);
-    await bs.write([top]);
+    const { leaves, top, expected } = await bs.wide('wide');
     const [a, b] = [tempDir('tsnix-ssh-a-'), tempDir('tsnix-ssh-b-')];
     const builders = [a, b].map((m) => `ssh://root@127.0.0.1?remote-store=${m} x86_64-linux - 2 1`).join('; ');
     const built = tsnix(['-r', top.drvPath, '--option', 'max-jobs', '0', '--option', 'builders', builders]);
     assert.equal(built.status, 0, built.stderr);
     assert.equal(runNix(nixStore, ['--store', bs.storeArg, '--verify', '--check-contents']).status, 0);
-    assert.equal(readFileSync(bs.real(top.out), 'utf8'), leaves.map((_, i) => `wide ${i}\n`).join(''));
+    assert.equal(readFileSync(bs.real(top.out), 'utf8'), expected);
     const [onA, onB] = [builtThere(a), builtThere(b)];
     assert.ok(onA.length > 0 && onB.length > 0, `a: ${onA.length}, b: ${onB.length}`);
     assert.deepEqual([...onA, ...onB].sort(), [...leaves, top].map((h) => h.out).sort());
@@ -115,17 +112,7 @@ describe('interop: over ssh (an sshd on 127.0.0.1)', function () {
     assert.equal(copy.status, 0, copy.stderr);
     assert.equal(runNix(nixStore, ['--store', target, '--verify', '--check-contents']).status, 0);
 
-    writeFileSync(
-      join(bs.root, 'remote.nix'),
-      `let bb = builtins.storePath "${bs.busybox}"; in derivation {
-        name = "built-over-ssh"; system = "x86_64-linux";
-        builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" "echo over ssh > $out" ];
-      }`,
-    );
-    const r = spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${bs.root}/nix /nix && cd ${bs.root} && nix-build remote.nix --max-jobs 0 --option substituters '' --builders "$BUILDER"`], {
-      encoding: 'utf8',
-      env: { ...env, BUILDER: `${remote} x86_64-linux` },
-    });
+    const r = nixBuildOnBuilder(bs.root, bs.busybox, 'built-over-ssh', 'echo over ssh > $out', `${remote} x86_64-linux`, env);
     assert.equal(r.status, 0, r.stderr);
     const out = r.stdout.trim();
     assert.equal(readFileSync(join(target, out), 'utf8'), 'over ssh\n');

@@ -60,6 +60,17 @@ export class BuildStore {
     return derivation({ name, builder: `${this.busybox}/bin/busybox`, args: ['sh', '-c', script], inputs: [this.busybox, ...inputs], env, ...more }, this.storeDir);
   }
 
+  /**
+   * The wide shape, written to the store: 500 leaves writing `<prefix> <i>`, and a top that
+   * concatenates them (so its output says whether every leaf was built right).
+   */
+  async wide(prefix: string): Promise<{ leaves: DerivationHandle[]; top: DerivationHandle; expected: string }> {
+    const leaves = Array.from({ length: 500 }, (_, i) => this.drv(`${prefix}${i}`, `echo ${prefix} ${i} > $out`));
+    const top = this.drv(`${prefix}-top`, `cat ${leaves.map((l) => l.out).join(' ')} > $out`, leaves);
+    await this.write([top]);
+    return { leaves, top, expected: leaves.map((_, i) => `${prefix} ${i}\n`).join('') };
+  }
+
   async write(handles: DerivationHandle[]): Promise<void> {
     const store = await LocalStore.open({ ...this.location, settings: new Settings() });
     try {

@@ -3,7 +3,7 @@
  * TSNIX_REQUIRE_NIX=1 says this machine must have it: then they fail, so a broken CI image
  * cannot pass by skipping everything.
  */
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, writeFileSync } from 'node:fs';
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { delimiter, join } from 'node:path';
 
@@ -71,4 +71,25 @@ export function builtThere(root: string): string[] {
   const db = join(root, 'nix/var/nix/db/db.sqlite');
   if (!existsSync(db)) return [];
   return spawnSync('sqlite3', [db, 'select path from ValidPaths where ultimate = 1'], { encoding: 'utf8' }).stdout.split('\n').filter((l) => l !== '');
+}
+
+/**
+ * Real `nix-build` of a one-output busybox derivation `name` running `script`, with `max-jobs
+ * 0` and `builder` (a `builders` line) as its one machine. The store at `root` is bound at
+ * /nix in a mount namespace of its own, as nix's build hook reads /nix; it holds `busybox`.
+ */
+export function nixBuildOnBuilder(root: string, busybox: string, name: string, script: string, builder: string, env: NodeJS.ProcessEnv = process.env): SpawnSyncReturns<string> {
+  // JSON's quoting is Nix's but for `${`, which would be an interpolation.
+  if (script.includes('${')) throw new Error(`nixBuildOnBuilder: the script may not hold '\${': ${script}`);
+  writeFileSync(
+    join(root, 'remote.nix'),
+    `let bb = builtins.storePath "${busybox}"; in derivation {
+      name = "${name}"; system = "x86_64-linux";
+      builder = "\${bb}/bin/busybox"; args = [ "sh" "-c" ${JSON.stringify(script)} ];
+    }`,
+  );
+  return spawnSync('unshare', ['-m', 'sh', '-c', `mount --bind ${root}/nix /nix && cd ${root} && nix-build remote.nix --max-jobs 0 --option substituters '' --builders "$BUILDER"`], {
+    encoding: 'utf8',
+    env: { ...env, NIX_REMOTE: '', NIX_CONF_DIR: '/nonexistent', BUILDER: builder },
+  });
 }

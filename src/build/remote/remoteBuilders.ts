@@ -50,10 +50,6 @@ export class RemoteBuilders {
     this.states = machines.map((machine) => ({ machine, inUse: 0, downUntil: 0, idle: [], holds: new Set<string>(), master: new SshMaster(parseSshStoreUri(this.uriOf(machine)), env) }));
   }
 
-  get size(): number {
-    return this.states.length;
-  }
-
   private fitting(drv: Derivation, required: readonly string[]): MachineState[] {
     const now = Date.now();
     return this.states.filter((s) => s.downUntil <= now && machineFits(s.machine, drv.platform, required));

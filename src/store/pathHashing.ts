@@ -4,10 +4,11 @@
  * (one room up) offers the same service on worker threads, and whoever opens the store
  * chooses, so that the store never imports the pool.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash as NodeHash } from 'node:crypto';
 import { Hash, type HashAlgo } from '../format/hash.js';
 import { ReferenceScanner } from '../format/references.js';
-import { dumpPath } from './nar/dumpPath.js';
+import { dumpPath, dumpPathSync } from './nar/dumpPath.js';
+import { NarHasher } from './nar/narHasher.js';
 import { restorePath } from './nar/restorePath.js';
 
 export interface PathHashes {
@@ -53,12 +54,38 @@ async function* tap(chunks: AsyncIterable<Buffer>, observe: (chunk: Buffer) => v
 }
 
 export async function copyPathHere(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath> {
-  // Refilled chunks are safe: the restore consumes each one before asking for the next.
-  let nar: AsyncIterable<Buffer> = dumpPath(source, { useCaseHack, reuseChunks: true });
   const extra = extraNarHashAlgo ? createHash(extraNarHashAlgo) : undefined;
+  const result = useCaseHack ? await copyThroughNar(source, target, extra) : await copyAlongsideNar(source, target, extra);
+  return { ...result, extraNarHash: extra && extraNarHashAlgo ? new Hash(extraNarHashAlgo, extra.digest()) : undefined };
+}
+
+/**
+ * The copy is made by the dumper itself, from the bytes it puts into the NAR, and the NAR
+ * is only hashed (on another thread once it proves large). A helper thread takes every
+ * other subdirectory of a large tree, as in a plain dump: per-file system calls are most
+ * of the cost, even inside a pool worker that has nothing else to do meanwhile.
+ */
+async function copyAlongsideNar(source: string, target: string, extra: NodeHash | undefined): Promise<{ narHash: Hash; narSize: number }> {
+  const hasher = new NarHasher(true);
+  try {
+    // Refilled chunks are safe: each is hashed (copied into the hashing ring) before the next.
+    for (const chunk of dumpPathSync(source, { reuseChunks: true, copyTo: target, threads: 1 })) {
+      hasher.consume(chunk);
+      extra?.update(chunk);
+    }
+  } catch (e) {
+    await hasher.abort();
+    throw e;
+  }
+  return await hasher.finish();
+}
+
+/** With the case hack, names on disk differ from the NAR's: restore the NAR, re-hacking them. */
+async function copyThroughNar(source: string, target: string, extra: NodeHash | undefined): Promise<{ narHash: Hash; narSize: number }> {
+  // Refilled chunks are safe: the restore consumes each one before asking for the next.
+  let nar: AsyncIterable<Buffer> = dumpPath(source, { useCaseHack: true, reuseChunks: true });
   if (extra) nar = tap(nar, (chunk) => extra.update(chunk));
-  const { narHash, narSize } = await restorePath(target, nar, { useCaseHack, hashOnThread: true });
-  return { narHash, narSize, extraNarHash: extra && extraNarHashAlgo ? new Hash(extraNarHashAlgo, extra.digest()) : undefined };
+  return await restorePath(target, nar, { useCaseHack: true, hashOnThread: true });
 }
 
 /** The service on the calling thread. */

@@ -15,6 +15,7 @@ import { NAR_FRAMES } from '../../format/nar/encode.js';
 import { ChunkWriter } from './chunkWriter.js';
 import { DumpPlanner, Kind, Step } from './dumpPlanner.js';
 import { dumpNode, dumpSmallFile, HEADER_ROOM, writeBytes } from './dumpNode.js';
+import { Mirror } from './mirror.js';
 import { SubtreeHelper } from './subtreeHelper.js';
 
 export interface DumpPathOptions {
@@ -36,6 +37,11 @@ export interface DumpPathOptions {
   threads?: number;
   /** Entries dumped before the helper thread is started (default 8192; for tests and tuning). */
   helperAfterEntries?: number;
+  /**
+   * Also copy the tree to this path (which must not exist), with the store's modes and
+   * times, from the bytes that go into the NAR (see Mirror). Not with `useCaseHack`.
+   */
+  copyTo?: string;
 }
 
 /** Entries dumped before a helper thread is started: below this, starting it costs more than it saves. */
@@ -54,14 +60,16 @@ function defaultThreads(): number {
 export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
   const out = new ChunkWriter(Math.max(opts.chunkSize ?? 1 << 20, HEADER_ROOM * 2), opts.reuseChunks ?? false);
   const useCaseHack = opts.useCaseHack ?? false;
+  if (useCaseHack && opts.copyTo !== undefined) throw new Error('dumpPath: copyTo cannot undo the case hack');
   const planner = new DumpPlanner(realPath, useCaseHack);
+  const mirror = opts.copyTo === undefined ? undefined : new Mirror(realPath, opts.copyTo);
   const helper =
     (opts.threads ?? defaultThreads()) > 0
       ? { useCaseHack, after: opts.helperAfterEntries ?? HELPER_AFTER_ENTRIES, started: undefined as SubtreeHelper | undefined }
       : undefined;
   try {
     out.bytes(NAR_FRAMES.magic);
-    yield* dumpTree(out, planner, helper);
+    yield* dumpTree(out, planner, helper, mirror);
     if (out.position > 0) yield out.take();
   } finally {
     helper?.started?.stop();
@@ -71,11 +79,13 @@ export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Gen
 /**
  * Writes the node at the planner's root (no magic), yielding full chunks. With `helper`, a
  * helper thread is started once the tree proves large and takes alternate subdirectories.
+ * With `mirror`, each entry is also copied (the helper copies the subdirectories it takes).
  */
 export function* dumpTree(
   out: ChunkWriter,
   planner: DumpPlanner,
   helper: { useCaseHack: boolean; after: number; started: SubtreeHelper | undefined } | undefined,
+  mirror: Mirror | undefined,
 ): Generator<Buffer> {
   let entries = 0;
   for (;;) {
@@ -88,7 +98,7 @@ export function* dumpTree(
       out.bytes(NAR_FRAMES.node);
       if (helper && ++entries % 64 === 0) {
         if (!helper.started && entries > helper.after) {
-          helper.started = new SubtreeHelper(helper.useCaseHack);
+          helper.started = new SubtreeHelper(helper.useCaseHack, mirror);
           planner.delegator = helper.started;
         } else if (helper.started?.wantsWork) {
           planner.delegateRemaining();
@@ -96,9 +106,11 @@ export function* dumpTree(
       }
     } else if (item.step === Step.DirectoryStart) {
       out.bytes(NAR_FRAMES.directory);
+      mirror?.directory(item.path);
     } else if (item.step === Step.DirectoryEnd) {
       out.bytes(NAR_FRAMES.close);
       if (item.isEntry) out.bytes(NAR_FRAMES.close);
+      mirror?.directoryEnd(item.path);
     } else if (item.kind === Kind.Delegated) {
       const started = helper!.started!;
       if (started.takeBack(item.job)) {
@@ -107,8 +119,8 @@ export function* dumpTree(
         for (const part of started.fragment(item.job)) yield* writeBytes(out, part);
         if (item.isEntry) out.bytes(NAR_FRAMES.close);
       }
-    } else if (item.kind !== Kind.Regular || !dumpSmallFile(out, item)) {
-      yield* dumpNode(out, item);
+    } else if (item.kind !== Kind.Regular || !dumpSmallFile(out, item, mirror)) {
+      yield* dumpNode(out, item, mirror);
     }
   }
 }

@@ -7,6 +7,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { NarDumpError } from './errors.js';
+import type { Mirror } from './mirror.js';
 import { allocateRing, Claim, MAX_OUTSTANDING_JOBS, Ring, SlotFlag, WORKER_READY } from './subtreeRing.js';
 import type { SubtreeJob } from './subtreeWorker.js';
 import { compiledModule } from '../../packagePaths.js';
@@ -21,7 +22,11 @@ export class SubtreeHelper {
   private sequence = 0;
   private outstanding = 0;
 
-  constructor(private readonly useCaseHack: boolean) {
+  constructor(
+    private readonly useCaseHack: boolean,
+    /** The dump's copy, if it makes one: the worker copies the subdirectories it takes. */
+    private readonly mirror: Mirror | undefined,
+  ) {
     this.worker = new Worker(compiledModule('store/nar/subtreeWorker.js'), { workerData: { memory: this.ring.memory } });
     // Never keep the process alive for it, even if a consumer abandons the dump.
     this.worker.unref();
@@ -39,7 +44,7 @@ export class SubtreeHelper {
   delegate(path: string | Buffer): number {
     const job = this.nextJob++;
     this.outstanding++;
-    const message: SubtreeJob = { job, path, useCaseHack: this.useCaseHack };
+    const message: SubtreeJob = { job, path, useCaseHack: this.useCaseHack, copyTo: this.mirror?.targetOf(path) };
     this.worker.postMessage(message);
     return job;
   }

@@ -6,18 +6,21 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { ChunkWriter } from './chunkWriter.js';
 import { dumpTree } from './dumpPath.js';
 import { DumpPlanner } from './dumpPlanner.js';
+import { Mirror } from './mirror.js';
 import { Claim, Ring, SLOT_BYTES, SlotFlag, WORKER_READY, type RingMemory } from './subtreeRing.js';
 
 export interface SubtreeJob {
   job: number;
   path: string | Uint8Array;
   useCaseHack: boolean;
+  /** Where to copy the subtree as well (see Mirror). */
+  copyTo: string | Uint8Array | undefined;
 }
 
 const ring = new Ring((workerData as { memory: RingMemory }).memory);
 let sequence = 0;
 
-function run({ job, path, useCaseHack }: SubtreeJob): void {
+function run({ job, path, useCaseHack, copyTo }: SubtreeJob): void {
   if (!ring.claim(job, Claim.Worker)) {
     ring.reopen(job);
     return;
@@ -26,7 +29,8 @@ function run({ job, path, useCaseHack }: SubtreeJob): void {
   const out = new ChunkWriter(SLOT_BYTES, false, () => ring.acquire(writing++));
   try {
     const root = typeof path === 'string' ? path : Buffer.from(path);
-    for (const chunk of dumpTree(out, new DumpPlanner(root, useCaseHack), undefined)) {
+    const mirror = copyTo === undefined ? undefined : new Mirror(root, typeof copyTo === 'string' ? copyTo : Buffer.from(copyTo));
+    for (const chunk of dumpTree(out, new DumpPlanner(root, useCaseHack), undefined, mirror)) {
       ring.publish(sequence++, chunk.length, 0, job);
     }
     ring.publish(sequence++, out.position, SlotFlag.End, job);

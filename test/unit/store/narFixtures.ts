@@ -1,8 +1,9 @@
 /** Temporary directories for the NAR dump/restore tests, and the Nix-made NAR vectors. */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { NarNode } from '../../../src/format/nar/index.js';
 import { fixture } from '../../support/fixtures.js';
 
 export function tempDir(): string {
@@ -64,4 +65,38 @@ export async function collect(chunks: AsyncIterable<Uint8Array>): Promise<Buffer
   const parts: Buffer[] = [];
   for await (const chunk of chunks) parts.push(Buffer.from(chunk));
   return Buffer.concat(parts);
+}
+
+type Directory = Extract<NarNode, { type: 'directory' }>;
+
+/** Writes a varied tree to disk and returns the NarNode it must dump as. */
+export function buildTree(root: string, directories: number): NarNode {
+  const node: Directory = { type: 'directory', entries: [] };
+  mkdirSync(root);
+  const add = (parent: Directory, name: string, child: NarNode) => parent.entries.push({ name: Buffer.from(name), node: child });
+  for (let d = 0; d < directories; d++) {
+    const dirName = `d${String(d).padStart(3, '0')}`;
+    const dirPath = join(root, dirName);
+    mkdirSync(join(dirPath, 'sub'), { recursive: true });
+    mkdirSync(join(dirPath, 'empty'));
+    const dir: Directory = { type: 'directory', entries: [] };
+    const sub: Directory = { type: 'directory', entries: [] };
+    add(node, dirName, dir);
+    add(dir, 'sub', sub);
+    add(dir, 'empty', { type: 'directory', entries: [] });
+    for (let f = 0; f < 20; f++) {
+      const contents = Buffer.alloc((d * 131 + f * 97) % 3000, `${d}.${f}`);
+      const executable = f % 5 === 0;
+      writeFileSync(join(dirPath, `f${f}`), contents);
+      chmodSync(join(dirPath, `f${f}`), executable ? 0o755 : 0o644);
+      add(dir, `f${f}`, { type: 'regular', executable, contents });
+    }
+    for (let f = 0; f < 5; f++) {
+      writeFileSync(join(dirPath, 'sub', `é${f}`), `sub ${d} ${f}`);
+      add(sub, `é${f}`, { type: 'regular', executable: false, contents: Buffer.from(`sub ${d} ${f}`) });
+    }
+    symlinkSync(`../d${d}`, join(dirPath, 'link'));
+    add(dir, 'link', { type: 'symlink', target: Buffer.from(`../d${d}`) });
+  }
+  return node;
 }

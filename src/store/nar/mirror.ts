@@ -1,0 +1,97 @@
+/**
+ * A copy of the tree being dumped, made from the very bytes that go into its NAR: what
+ * `--add` needs (the store path's contents and their NAR hash) in one walk, without
+ * parsing the NAR back. Restoring the NAR instead costs a parser step, a promise or two
+ * and a fchmod per entry; for 100,000 small files that was more than the whole of nix's
+ * `--add`.
+ *
+ * The copy gets the store's metadata as it is made: files 0444 or 0555 (created with that
+ * mode: the descriptor that creates a file may write it whatever its mode), directories
+ * 0700 while they are filled and 0555 after, and every modification time 1.
+ *
+ * Safety: the target's parent is a fresh 0700 directory of this process inside the store
+ * (a TempDir), so nobody else can plant anything in it; names come from one readdir of
+ * each source directory, so they are unique and never `.`, `..` or contain `/`; and every
+ * entry is created with calls that fail on an existing name and do not follow a final
+ * symlink. Should the source change during the walk, the copy is still exactly what was
+ * hashed, because both come from the same read.
+ */
+import { chmodSync, closeSync, constants, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
+import type { FsPath } from './listDirectory.js';
+
+/** Nix's canonical modification time for everything in the store. */
+const CANONICAL_MTIME = 1;
+const NEW_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+/**
+ * Read once: a file created with 0444 under a umask that takes some of those bits needs a
+ * fchmod after all. (Reading the umask sets it and sets it back; nothing else runs then.)
+ */
+const UMASK = process.umask();
+
+export class Mirror {
+  private readonly sourceLength: number;
+  private readonly atime = Date.now() / 1000;
+
+  constructor(
+    private readonly sourceRoot: FsPath,
+    readonly targetRoot: FsPath,
+  ) {
+    this.sourceLength = typeof sourceRoot === 'string' ? sourceRoot.length : sourceRoot.length;
+  }
+
+  /** Where the copy of `source` (the root or a path under it) goes. */
+  targetOf(source: FsPath): FsPath {
+    if (typeof source === 'string' && typeof this.sourceRoot === 'string' && typeof this.targetRoot === 'string') {
+      return this.targetRoot + source.slice(this.sourceLength);
+    }
+    const sourceBytes = typeof source === 'string' ? Buffer.from(source, 'utf8') : source;
+    const rootLength = typeof this.sourceRoot === 'string' ? Buffer.byteLength(this.sourceRoot) : this.sourceRoot.length;
+    const targetBytes = typeof this.targetRoot === 'string' ? Buffer.from(this.targetRoot, 'utf8') : this.targetRoot;
+    return Buffer.concat([targetBytes, sourceBytes.subarray(rootLength)]);
+  }
+
+  directory(source: FsPath): void {
+    mkdirSync(this.targetOf(source), 0o700);
+  }
+
+  /** After the last entry: read-only, and the time that adding the entries changed. */
+  directoryEnd(source: FsPath): void {
+    const target = this.targetOf(source);
+    chmodSync(target, 0o555);
+    utimesSync(target, this.atime, CANONICAL_MTIME);
+  }
+
+  /** A new file for the contents of `source`; write them with `write`, then `closeFile`. */
+  openFile(source: FsPath, executable: boolean): number {
+    const mode = executable ? 0o555 : 0o444;
+    const fd = openSync(this.targetOf(source), NEW_FILE_FLAGS, mode);
+    if ((mode & UMASK) !== 0) {
+      try {
+        fchmodSync(fd, mode);
+      } catch (e) {
+        closeSync(fd);
+        throw e;
+      }
+    }
+    return fd;
+  }
+
+  write(fd: number, bytes: Buffer, start: number, end: number): void {
+    for (let at = start; at < end; ) at += writeSync(fd, bytes, at, end - at);
+  }
+
+  /** Sets the time and closes; `complete` false (an error) only closes. */
+  closeFile(fd: number, complete: boolean): void {
+    try {
+      if (complete) futimesSync(fd, this.atime, CANONICAL_MTIME);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  symlink(source: FsPath, linkTarget: Buffer): void {
+    const target = this.targetOf(source);
+    symlinkSync(linkTarget, target);
+    lutimesSync(target, this.atime, CANONICAL_MTIME);
+  }
+}

@@ -23,12 +23,15 @@ dist/.stamp: node_modules/.package-lock.json tsconfig.json $(TS_SRC)
 helper-c/tsnix-helper: $(HELPER_SRC) $(HELPER_HDR)
 	@if [ -n "$(HELPER_SRC)" ]; then $(CC) $(HELPER_CFLAGS) -o $@ $(HELPER_SRC); else echo "no helper sources yet"; fi
 
-# A Node-API addon for socket options Node lacks, against the running node's headers.
+# Node-API addons for the socket options and file calls Node lacks, against the running node's headers.
 NODE_INCLUDE = $(shell node -p "require('path').resolve(process.execPath, '../../include/node')")
+ADDON_CFLAGS = $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE)
 addon-c/socket-options.node: addon-c/socketOptions.c
-	$(CC) $(CFLAGS) -std=gnu11 -Wall -Wextra -Werror -shared -fPIC -I$(NODE_INCLUDE) -o $@ $<
+	$(CC) $(ADDON_CFLAGS) -o $@ $<
+addon-c/file-io.node: addon-c/fileIo.c
+	$(CC) $(ADDON_CFLAGS) -o $@ $<
 
-build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper) addon-c/socket-options.node
+build: dist/.stamp $(if $(HELPER_SRC),helper-c/tsnix-helper) addon-c/socket-options.node addon-c/file-io.node
 
 # The tests make many stores and scratch directories (gigabytes in all): they get a TMPDIR of
 # their own, mode 1777 like /tmp (build users and unprivileged clients write there too),
@@ -62,4 +65,4 @@ bench-build: build
 	node dist/bench/build.js $(BENCH_ARGS)
 
 clean:
-	rm -rf dist helper-c/tsnix-helper addon-c/socket-options.node
+	rm -rf dist helper-c/tsnix-helper addon-c/socket-options.node addon-c/file-io.node

@@ -3,9 +3,10 @@
  * reads, verifies and dumps identically, and export streams cross between them.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tempDir, tsnixStore, tsnixStoreOk } from '../support/cli.js';
+import { tempDir, TSNIX_STORE, tsnixStore, tsnixStoreOk } from '../support/cli.js';
 import { fixture } from '../support/fixtures.js';
 import { nixBytes, nixOk, requireNix, runNix } from '../support/nix.js';
 import { TREE_NAMES, unpackTrees } from '../support/trees.js';
@@ -150,3 +151,33 @@ describe('interop with real nix-store', function () {
 function readFixture(relative: string): Buffer {
   return nixBytes('cat', [fixture(relative)]);
 }
+
+describe('--dump to each kind of output, as nix-store --dump', function () {
+  let nixStore: string;
+  let tree: string;
+  before(function () {
+    nixStore = requireNix(this);
+    tree = join(tempDir(), 'tree');
+    mkdirSync(join(tree, 'sub'), { recursive: true });
+    // Files past 64 KiB go to the output with sendfile; smaller ones through the chunks.
+    writeFileSync(join(tree, 'big'), Buffer.from(Array.from({ length: 3 * 1024 * 1024 + 5 }, (_, i) => (i * 7) % 256)));
+    writeFileSync(join(tree, 'sub', 'medium'), Buffer.alloc(70 * 1024, 'm'));
+    writeFileSync(join(tree, 'sub', 'small'), 'small');
+    writeFileSync(join(tree, 'tool'), '#!/bin/sh\n', { mode: 0o755 });
+  });
+
+  it('writes the same bytes to a pipe, a file, and a file opened for appending (where sendfile is refused)', async () => {
+    const expected = nixBytes(nixStore, ['--dump', tree]);
+    const piped = await tsnixStore(['--dump', tree]);
+    assert.equal(piped.code, 0, piped.stderr);
+    assert.ok(piped.stdout.equals(expected), 'to a pipe');
+    const dir = tempDir();
+    for (const [redirect, name] of [['>', 'file'], ['>>', 'appended']] as const) {
+      const out = join(dir, name);
+      writeFileSync(out, name === 'appended' ? 'before' : '');
+      execFileSync('sh', ['-c', `"$0" --dump "$1" ${redirect} "$2"`, TSNIX_STORE, tree, out]);
+      const prefix = name === 'appended' ? Buffer.from('before') : Buffer.alloc(0);
+      assert.ok(readFileSync(out).equals(Buffer.concat([prefix, expected])), `to a ${name}`);
+    }
+  });
+});

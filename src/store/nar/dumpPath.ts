@@ -14,7 +14,7 @@ import { isMainThread } from 'node:worker_threads';
 import { NAR_FRAMES } from '../../format/nar/encode.js';
 import { ChunkWriter } from './chunkWriter.js';
 import { DumpPlanner, Kind, Step } from './dumpPlanner.js';
-import { dumpNode, dumpSmallFile, HEADER_ROOM, writeBytes } from './dumpNode.js';
+import { dumpNode, dumpSmallFile, HEADER_ROOM, writeBytes, type DumpOutputs } from './dumpNode.js';
 import { Mirror } from './mirror.js';
 import { SubtreeHelper } from './subtreeHelper.js';
 
@@ -42,6 +42,12 @@ export interface DumpPathOptions {
    * times, from the bytes that go into the NAR (see Mirror). Not with `useCaseHack`.
    */
   copyTo?: string;
+  /**
+   * The descriptor the consumer writes the chunks to, in order, each before asking for the
+   * next: large files' contents are then sent there directly (sendfile) and are not in
+   * the chunks. For `--dump` to stdout; never for a consumer that hashes or keeps chunks.
+   */
+  sendFileTo?: number;
 }
 
 /** Entries dumped before a helper thread is started: below this, starting it costs more than it saves. */
@@ -69,9 +75,11 @@ export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Gen
       : undefined;
   try {
     out.bytes(NAR_FRAMES.magic);
-    yield* dumpTree(out, planner, helper, mirror);
+    yield* dumpTree(out, planner, helper, { mirror, sendFileTo: opts.sendFileTo });
     if (out.position > 0) yield out.take();
   } finally {
+    planner.close();
+    mirror?.close();
     helper?.started?.stop();
   }
 }
@@ -79,14 +87,15 @@ export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Gen
 /**
  * Writes the node at the planner's root (no magic), yielding full chunks. With `helper`, a
  * helper thread is started once the tree proves large and takes alternate subdirectories.
- * With `mirror`, each entry is also copied (the helper copies the subdirectories it takes).
+ * With a mirror, each entry is also copied (the helper copies the subdirectories it takes).
  */
 export function* dumpTree(
   out: ChunkWriter,
   planner: DumpPlanner,
   helper: { useCaseHack: boolean; after: number; started: SubtreeHelper | undefined } | undefined,
-  mirror: Mirror | undefined,
+  outputs: DumpOutputs,
 ): Generator<Buffer> {
+  const { mirror } = outputs;
   let entries = 0;
   for (;;) {
     const item = planner.next();
@@ -110,6 +119,7 @@ export function* dumpTree(
     } else if (item.step === Step.DirectoryEnd) {
       out.bytes(NAR_FRAMES.close);
       if (item.isEntry) out.bytes(NAR_FRAMES.close);
+      planner.closeDirectory(item);
       mirror?.directoryEnd(item.path);
     } else if (item.kind === Kind.Delegated) {
       const started = helper!.started!;
@@ -120,7 +130,7 @@ export function* dumpTree(
         if (item.isEntry) out.bytes(NAR_FRAMES.close);
       }
     } else if (item.kind !== Kind.Regular || !dumpSmallFile(out, item, mirror)) {
-      yield* dumpNode(out, item, mirror);
+      yield* dumpNode(out, item, outputs);
     }
   }
 }

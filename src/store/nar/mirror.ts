@@ -17,20 +17,24 @@
  * hashed, because both come from the same read.
  */
 import { chmodSync, closeSync, constants, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
-import type { FsPath } from './listDirectory.js';
+import { MAX_DIRECTORY_FDS, type PlanItem } from './dumpPlanner.js';
+import { errnoError, fileIo, UMASK, WRITE_FAILED } from './fileIo.js';
+import { showPath, type FsPath } from './listDirectory.js';
 
 /** Nix's canonical modification time for everything in the store. */
 const CANONICAL_MTIME = 1;
 const NEW_FILE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
-/**
- * Read once: a file created with 0444 under a umask that takes some of those bits needs a
- * fchmod after all. (Reading the umask sets it and sets it back; nothing else runs then.)
- */
-const UMASK = process.umask();
+const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
 export class Mirror {
   private readonly sourceLength: number;
   private readonly atime = Date.now() / 1000;
+  private readonly io = fileIo();
+  /**
+   * The copies of the directories being filled, innermost last: the dump visits a tree
+   * depth first, so the innermost is the parent of the file being copied.
+   */
+  private readonly open: number[] = [];
 
   constructor(
     private readonly sourceRoot: FsPath,
@@ -51,14 +55,56 @@ export class Mirror {
   }
 
   directory(source: FsPath): void {
-    mkdirSync(this.targetOf(source), 0o700);
+    const target = this.targetOf(source);
+    mkdirSync(target, 0o700);
+    // O_NOFOLLOW|O_DIRECTORY: had anything replaced the new directory, this fails. Past a
+    // depth, by path, so that a very deep tree does not run out of descriptors.
+    this.open.push(this.open.length < MAX_DIRECTORY_FDS ? openSync(target, DIRECTORY_FLAGS) : -1);
   }
 
   /** After the last entry: read-only, and the time that adding the entries changed. */
   directoryEnd(source: FsPath): void {
-    const target = this.targetOf(source);
-    chmodSync(target, 0o555);
-    utimesSync(target, this.atime, CANONICAL_MTIME);
+    const fd = this.open.pop();
+    if (fd === undefined) throw new Error(`Mirror: '${showPath(source)}' ends no directory`);
+    if (fd < 0) {
+      const target = this.targetOf(source);
+      chmodSync(target, 0o555);
+      utimesSync(target, this.atime, CANONICAL_MTIME);
+      return;
+    }
+    try {
+      fchmodSync(fd, 0o555);
+      futimesSync(fd, this.atime, CANONICAL_MTIME);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** The copy of a file whose contents are buffer[start, end), in one go. */
+  writeFile(item: PlanItem, executable: boolean, buffer: Buffer, start: number, end: number): void {
+    const mode = executable ? 0o555 : 0o444;
+    const parent = this.open[this.open.length - 1];
+    if (this.io && parent !== undefined && parent >= 0 && item.dirFd >= 0) {
+      const status = this.io.writeFileAt(parent, item.diskName, buffer, start, end, mode, CANONICAL_MTIME, (mode & UMASK) !== 0);
+      if (status < 0) {
+        const target = showPath(this.targetOf(item.path));
+        throw status > -WRITE_FAILED ? errnoError(status, 'open', target) : errnoError(status + WRITE_FAILED, 'write', target);
+      }
+      return;
+    }
+    const fd = this.openFile(item.path, executable);
+    let complete = false;
+    try {
+      this.write(fd, buffer, start, end);
+      complete = true;
+    } finally {
+      this.closeFile(fd, complete);
+    }
+  }
+
+  /** Closes the directories still open: for a dump that ends early or fails. */
+  close(): void {
+    for (const fd of this.open.splice(0)) if (fd >= 0) closeSync(fd);
   }
 
   /** A new file for the contents of `source`; write them with `write`, then `closeFile`. */

@@ -27,10 +27,13 @@ function run({ job, path, useCaseHack, copyTo }: SubtreeJob): void {
   }
   let writing = sequence;
   const out = new ChunkWriter(SLOT_BYTES, false, () => ring.acquire(writing++));
+  let planner: DumpPlanner | undefined;
+  let mirror: Mirror | undefined;
   try {
     const root = typeof path === 'string' ? path : Buffer.from(path);
-    const mirror = copyTo === undefined ? undefined : new Mirror(root, typeof copyTo === 'string' ? copyTo : Buffer.from(copyTo));
-    for (const chunk of dumpTree(out, new DumpPlanner(root, useCaseHack), undefined, mirror)) {
+    planner = new DumpPlanner(root, useCaseHack);
+    mirror = copyTo === undefined ? undefined : new Mirror(root, typeof copyTo === 'string' ? copyTo : Buffer.from(copyTo));
+    for (const chunk of dumpTree(out, planner, undefined, { mirror, sendFileTo: undefined })) {
       ring.publish(sequence++, chunk.length, 0, job);
     }
     ring.publish(sequence++, out.position, SlotFlag.End, job);
@@ -40,6 +43,9 @@ function run({ job, path, useCaseHack, copyTo }: SubtreeJob): void {
     const slot = ring.slotBuffer(sequence);
     bytes.copy(slot, 0, 0, Math.min(bytes.length, slot.length));
     ring.publish(sequence++, Math.min(bytes.length, slot.length), SlotFlag.End | SlotFlag.Error, job);
+  } finally {
+    planner?.close();
+    mirror?.close();
   }
 }
 

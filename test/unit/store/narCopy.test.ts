@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeNar } from '../../../src/format/nar/index.js';
 import { dumpPath, dumpPathSync, NarDumpError } from '../../../src/store/nar/index.js';
+import { MAX_DIRECTORY_FDS } from '../../../src/store/nar/dumpPlanner.js';
+import { useFileIo } from '../../../src/store/nar/fileIo.js';
 import { SubtreeHelper } from '../../../src/store/nar/subtreeHelper.js';
 import { copyPathHere } from '../../../src/store/pathHashing.js';
 import { buildTree, collect, removeTree, tempDir } from './narFixtures.js';
@@ -49,6 +51,34 @@ describe('dumpPath copying the tree as it dumps it (what --add does)', () => {
     const target = join(scratch, 'tree-copy');
     assert.deepEqual(copyWhileDumping(source, target, { threads: 0 }), expected);
     assert.deepEqual(await collect(dumpPath(target)), expected);
+    assert.deepEqual(unlikeStore(target), []);
+  });
+
+  it('makes the same copy without the file addon (plain fs calls)', async () => {
+    const source = join(scratch, 'tree');
+    const target = join(scratch, 'tree-copy-plain');
+    useFileIo(false);
+    try {
+      assert.deepEqual(copyWhileDumping(source, target, { threads: 0 }), await collect(dumpPath(source)));
+    } finally {
+      useFileIo(true);
+    }
+    assert.deepEqual(await collect(dumpPath(target)), await collect(dumpPath(source)));
+    assert.deepEqual(unlikeStore(target), []);
+  });
+
+  it('copies a tree deeper than the directories it holds open at once', async () => {
+    let path = join(scratch, 'deep');
+    const source = path;
+    mkdirSync(source);
+    for (let i = 0; i < MAX_DIRECTORY_FDS + 40; i++) {
+      path = join(path, 'd');
+      mkdirSync(path);
+      writeFileSync(join(path, 'f'), `${i}`);
+    }
+    const target = join(scratch, 'deep-copy');
+    const nar = copyWhileDumping(source, target);
+    assert.deepEqual(await collect(dumpPath(target)), nar);
     assert.deepEqual(unlikeStore(target), []);
   });
 

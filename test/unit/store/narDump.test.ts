@@ -3,10 +3,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { encodeNar, readNarTree, type NarNode } from '../../../src/format/nar/index.js';
 import { hashBytes } from '../../../src/format/hash.js';
 import { dumpPath, dumpPathSync, NarDumpError } from '../../../src/store/nar/index.js';
+import { MAX_DIRECTORY_FDS } from '../../../src/store/nar/dumpPlanner.js';
+import { fileIo, useFileIo } from '../../../src/store/nar/fileIo.js';
 import { collect, extractTrees, narVectors, removeTree, tempDir } from './narFixtures.js';
 
 describe('dumpPath (vectors/nar, as nix-store --dump)', () => {
@@ -31,6 +33,16 @@ describe('dumpPath (vectors/nar, as nix-store --dump)', () => {
       assert.equal(hash.toNix32(), v.sha256Nix32);
     });
   }
+
+  it('gives the same bytes without the file addon (plain fs calls)', async () => {
+    assert.ok(fileIo(), 'the file addon (addon-c/file-io.node) is not built');
+    useFileIo(false);
+    try {
+      for (const v of narVectors()) assert.deepEqual(await collect(dumpPath(join(trees, v.name))), v.nar, v.name);
+    } finally {
+      useFileIo(true);
+    }
+  });
 
   it('gives the same bytes synchronously, in small chunks and with recycled chunks', async () => {
     const expected = narVectors().find((v) => v.name === '06-tree')!.nar;
@@ -156,14 +168,20 @@ describe('dumpPath (vectors/nar, as nix-store --dump)', () => {
     await assert.rejects(collect(dumpPath(dir, { useCaseHack: true })), /file name collision in between '.*\/hacked\/a' and '.*\/hacked\/a~nix~case~hack~2'/);
   });
 
-  it('dumps a tree 500 directories deep', async () => {
+  it('dumps a tree 500 directories deep (more than it holds open at once), a file at each level', async () => {
     let path = join(scratch, 'deep');
     const root = path;
     for (let i = 0; i < 500; i++) path = join(path, 'd');
     mkdirSync(path, { recursive: true });
     writeFileSync(join(path, 'leaf'), 'leaf');
     let node: NarNode = { type: 'directory', entries: [{ name: Buffer.from('leaf'), node: { type: 'regular', executable: false, contents: Buffer.from('leaf') } }] };
-    for (let i = 0; i < 500; i++) node = { type: 'directory', entries: [{ name: Buffer.from('d'), node }] };
+    for (let i = 0; i < 500; i++) {
+      path = dirname(path);
+      writeFileSync(join(path, 'f'), `${i}`);
+      const file: NarNode = { type: 'regular', executable: false, contents: Buffer.from(`${i}`) };
+      node = { type: 'directory', entries: [{ name: Buffer.from('d'), node }, { name: Buffer.from('f'), node: file }] };
+    }
+    assert.ok(500 > MAX_DIRECTORY_FDS);
     assert.deepEqual(await collect(dumpPath(root)), encodeNar(node));
   });
 });

@@ -1,0 +1,243 @@
+/*
+ * file-io.node: the file system calls Node.js does not expose, for reading and writing
+ * trees of many small files (NAR dumps, --add). Loaded by src/store/nar/fileIo.ts; built
+ * by the Makefile against the Node-API headers of the node that runs tsnix.
+ *
+ * Why: a small file costs Node four calls (open, fstat, read, close), each through its
+ * binding and each open walking the whole path again. Here one call does all four, with
+ * openat(2) relative to the directory's descriptor. Formats stay in TypeScript: these
+ * functions only move bytes and report sizes, modes and errors.
+ *
+ *   readFileAt(dirFd, name, buffer, offset, limit, result) -> status
+ *     Opens `name` (a latin1 string: one char per byte) in the directory `dirFd` without
+ *     following a final symlink and without blocking on a FIFO. A regular file of at most
+ *     `limit` bytes is read whole into `buffer` at `offset`. result[0] = size, result[1] =
+ *     st_mode. Status: 0 read; 1 not read (not a regular file, or larger than `limit`);
+ *     2 the file was shorter than its size (it changed meanwhile); -errno on a failed call,
+ *     with result[2] = 0 for openat, 1 for fstat, 2 for read.
+ *
+ *   writeFileAt(dirFd, name, buffer, start, end, mode, mtime, chmod) -> status
+ *     Creates `name` in `dirFd` (O_EXCL|O_NOFOLLOW: never an existing entry, never through
+ *     a symlink) with `mode`, writes buffer[start, end), sets the mode again when `chmod`
+ *     (the umask took some of its bits), sets its modification time to `mtime` seconds (the
+ *     access time to now), and closes it. Status: 0 done; -errno when the openat failed;
+ *     -errno - WRITE_FAILED (4096) when a later call did, the partly written file then left
+ *     for the caller's cleanup of the whole tree.
+ *
+ *   sendFile(outFd, inFd, offset, count) -> bytes sent | -errno
+ *     sendfile(2) from `inFd` at `offset`: a file's bytes to a pipe, socket or file without
+ *     passing through this process. At most `count`; fewer when the file ends first or the
+ *     output is non-blocking and full (then -EAGAIN when nothing was sent).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <node_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Added to a negative errno by writeFileAt when the file was created but not written (errno < 4096). */
+#define WRITE_FAILED 4096
+
+/* Names are at most 255 bytes on Linux; anything longer fails as the kernel would. */
+#define NAME_MAX_BYTES 4096
+
+static int get_int32(napi_env env, napi_value value, int32_t *out)
+{
+    return napi_get_value_int32(env, value, out) == napi_ok;
+}
+
+static int get_int64(napi_env env, napi_value value, int64_t *out)
+{
+    return napi_get_value_int64(env, value, out) == napi_ok;
+}
+
+/* A latin1 name into `name`; 0 when it is not a string, or is empty or too long. */
+static int get_name(napi_env env, napi_value value, char *name)
+{
+    size_t length = 0;
+    if (napi_get_value_string_latin1(env, value, name, NAME_MAX_BYTES, &length) != napi_ok)
+        return 0;
+    return length > 0 && length < NAME_MAX_BYTES - 1;
+}
+
+static napi_value number(napi_env env, double value)
+{
+    napi_value result;
+    napi_create_double(env, value, &result);
+    return result;
+}
+
+static napi_value type_error(napi_env env, const char *message)
+{
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+}
+
+/* The bytes of a Buffer (any Uint8Array). */
+static int get_bytes(napi_env env, napi_value value, uint8_t **data, size_t *length)
+{
+    napi_typedarray_type type;
+    napi_value array_buffer;
+    size_t byte_offset;
+    void *raw;
+    if (napi_get_typedarray_info(env, value, &type, length, &raw, &array_buffer, &byte_offset) != napi_ok ||
+        type != napi_uint8_array)
+        return 0;
+    *data = raw;
+    return 1;
+}
+
+static napi_value read_file_at(napi_env env, napi_callback_info info)
+{
+    size_t argc = 6;
+    napi_value argv[6];
+    int32_t dir_fd;
+    char name[NAME_MAX_BYTES];
+    uint8_t *buffer;
+    size_t buffer_length;
+    int64_t offset, limit;
+    napi_typedarray_type result_type;
+    size_t result_length;
+    void *result_raw;
+    napi_value result_buffer;
+    size_t result_offset;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || !get_int32(env, argv[0], &dir_fd) ||
+        !get_name(env, argv[1], name) || !get_bytes(env, argv[2], &buffer, &buffer_length) ||
+        !get_int64(env, argv[3], &offset) || !get_int64(env, argv[4], &limit) ||
+        napi_get_typedarray_info(env, argv[5], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
+        result_type != napi_float64_array || result_length < 3)
+        return type_error(env, "readFileAt(dirFd, name, buffer, offset, limit, result: Float64Array(3))");
+    if (offset < 0 || limit < 0 || (uint64_t)offset > buffer_length || (uint64_t)limit > buffer_length - (uint64_t)offset)
+        return type_error(env, "readFileAt: offset and limit must lie within the buffer");
+    double *result = result_raw;
+
+    int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        result[2] = 0;
+        return number(env, -errno);
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int error = errno;
+        close(fd);
+        result[2] = 1;
+        return number(env, -error);
+    }
+    result[0] = (double)st.st_size;
+    result[1] = (double)st.st_mode;
+    if (!S_ISREG(st.st_mode) || st.st_size > limit) {
+        close(fd);
+        return number(env, 1);
+    }
+    size_t size = (size_t)st.st_size, done = 0;
+    int status = 0;
+    while (done < size) {
+        ssize_t n = read(fd, buffer + offset + done, size - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            status = -errno;
+            result[2] = 2;
+            break;
+        }
+        if (n == 0) {
+            status = 2;
+            break;
+        }
+        done += (size_t)n;
+    }
+    close(fd);
+    return number(env, status);
+}
+
+static napi_value write_file_at(napi_env env, napi_callback_info info)
+{
+    size_t argc = 8;
+    napi_value argv[8];
+    int32_t dir_fd, mode;
+    bool chmod_again;
+    char name[NAME_MAX_BYTES];
+    uint8_t *buffer;
+    size_t buffer_length;
+    int64_t start, end;
+    double mtime;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 || !get_int32(env, argv[0], &dir_fd) ||
+        !get_name(env, argv[1], name) || !get_bytes(env, argv[2], &buffer, &buffer_length) ||
+        !get_int64(env, argv[3], &start) || !get_int64(env, argv[4], &end) || !get_int32(env, argv[5], &mode) ||
+        napi_get_value_double(env, argv[6], &mtime) != napi_ok || napi_get_value_bool(env, argv[7], &chmod_again) != napi_ok)
+        return type_error(env, "writeFileAt(dirFd, name, buffer, start, end, mode, mtime, chmod)");
+    if (start < 0 || end < start || (uint64_t)end > buffer_length)
+        return type_error(env, "writeFileAt: start and end must lie within the buffer");
+
+    int fd = openat(dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, (mode_t)mode);
+    if (fd < 0)
+        return number(env, -errno);
+    int status = 0;
+    for (int64_t at = start; at < end;) {
+        ssize_t n = write(fd, buffer + at, (size_t)(end - at));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            status = -errno;
+            break;
+        }
+        at += n;
+    }
+    if (status == 0 && chmod_again && fchmod(fd, (mode_t)mode) != 0)
+        status = -errno;
+    if (status == 0) {
+        struct timespec times[2];
+        times[0].tv_sec = 0;
+        times[0].tv_nsec = UTIME_NOW;
+        times[1].tv_sec = (time_t)mtime;
+        times[1].tv_nsec = 0;
+        if (futimens(fd, times) != 0)
+            status = -errno;
+    }
+    if (close(fd) != 0 && status == 0 && errno != EINTR)
+        status = -errno;
+    return number(env, status == 0 ? 0 : status - WRITE_FAILED);
+}
+
+static napi_value send_file(napi_env env, napi_callback_info info)
+{
+    size_t argc = 4;
+    napi_value argv[4];
+    int32_t out_fd, in_fd;
+    int64_t offset, count;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !get_int32(env, argv[0], &out_fd) ||
+        !get_int32(env, argv[1], &in_fd) || !get_int64(env, argv[2], &offset) || !get_int64(env, argv[3], &count) ||
+        offset < 0 || count < 0)
+        return type_error(env, "sendFile(outFd, inFd, offset, count)");
+    off_t position = (off_t)offset;
+    for (;;) {
+        ssize_t n = sendfile(out_fd, in_fd, &position, (size_t)count);
+        if (n < 0 && errno == EINTR)
+            continue;
+        return number(env, n < 0 ? -errno : (double)n);
+    }
+}
+
+static int export_function(napi_env env, napi_value exports, const char *name, napi_callback callback)
+{
+    napi_value fn;
+    return napi_create_function(env, name, NAPI_AUTO_LENGTH, callback, NULL, &fn) == napi_ok &&
+           napi_set_named_property(env, exports, name, fn) == napi_ok;
+}
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    if (!export_function(env, exports, "readFileAt", read_file_at) ||
+        !export_function(env, exports, "writeFileAt", write_file_at) ||
+        !export_function(env, exports, "sendFile", send_file))
+        return NULL;
+    return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

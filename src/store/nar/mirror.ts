@@ -107,10 +107,11 @@ export class Mirror {
     for (const fd of this.open.splice(0)) if (fd >= 0) closeSync(fd);
   }
 
-  /** A new file for the contents of `source`; write them with `write`, then `closeFile`. */
-  openFile(source: FsPath, executable: boolean): number {
+  /** A new file for the contents of `source` (`readable`: open for reading too); write them with `write`, then `closeFile`. */
+  openFile(source: FsPath, executable: boolean, readable = false): number {
     const mode = executable ? 0o555 : 0o444;
-    const fd = openSync(this.targetOf(source), NEW_FILE_FLAGS, mode);
+    const flags = readable ? (NEW_FILE_FLAGS & ~constants.O_WRONLY) | constants.O_RDWR : NEW_FILE_FLAGS;
+    const fd = openSync(this.targetOf(source), flags, mode);
     if ((mode & UMASK) !== 0) {
       try {
         fchmodSync(fd, mode);

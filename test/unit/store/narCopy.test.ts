@@ -127,6 +127,21 @@ describe('dumpPath copying the tree as it dumps it (what --add does)', () => {
     assert.equal(extraNarHash?.digest.toString('hex'), createHash('sha1').update(nar).digest('hex'));
   });
 
+  it('copies a file past 8 MiB in the kernel and hashes the copy: the same NAR hash as reading it', async () => {
+    const source = join(scratch, 'with-large');
+    mkdirSync(source);
+    const large = Buffer.from(Array.from({ length: (20 << 20) + 3 }, (_, i) => (i * 31) % 256));
+    writeFileSync(join(source, 'large'), large);
+    writeFileSync(join(source, 'z-after'), 'after');
+    const target = join(scratch, 'with-large-copy');
+    const { narHash, narSize } = await copyPathHere(source, target, false);
+    const nar = await collect(dumpPath(source));
+    assert.equal(narSize, nar.length);
+    assert.equal(narHash.digest.toString('hex'), createHash('sha256').update(nar).digest('hex'));
+    assert.deepEqual(await collect(dumpPath(target)), nar);
+    assert.deepEqual(unlikeStore(target), []);
+  });
+
   it('fails on an unsupported file with its path, and copies nothing outside the target', () => {
     const source = join(scratch, 'with-fifo');
     mkdirSync(source);

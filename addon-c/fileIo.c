@@ -35,6 +35,7 @@
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -44,7 +45,7 @@
 /* Added to a negative errno by writeFileAt when the file was created but not written (errno < 4096). */
 #define WRITE_FAILED 4096
 
-/* Names are at most 255 bytes on Linux; anything longer fails as the kernel would. */
+/* Names are at most 255 bytes on Linux: up to this buffer, a longer one fails in the kernel (ENAMETOOLONG); past it, a TypeError. */
 #define NAME_MAX_BYTES 4096
 
 static int get_int32(napi_env env, napi_value value, int32_t *out)
@@ -63,7 +64,8 @@ static int get_name(napi_env env, napi_value value, char *name)
     size_t length = 0;
     if (napi_get_value_string_latin1(env, value, name, NAME_MAX_BYTES, &length) != napi_ok)
         return 0;
-    return length > 0 && length < NAME_MAX_BYTES - 1;
+    /* A NUL inside would silently shorten the name to another file's. */
+    return length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
 }
 
 static napi_value number(napi_env env, double value)

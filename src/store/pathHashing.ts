@@ -9,6 +9,7 @@ import { Hash, type HashAlgo } from '../format/hash.js';
 import { ReferenceScanner } from '../format/references.js';
 import { dumpCopying, dumpPath, dumpPathSync } from './nar/dumpPath.js';
 import { NarHasher } from './nar/narHasher.js';
+import { SubtreeHelper } from './nar/subtreeHelper.js';
 import { restorePath } from './nar/restorePath.js';
 
 export interface PathHashes {
@@ -89,6 +90,7 @@ async function copyAlongsideNar(source: string, target: string, extra: NodeHash 
     }
   } catch (e) {
     await hasher.abort();
+    await SubtreeHelper.allStopped();
     throw e;
   }
   return await hasher.finish();

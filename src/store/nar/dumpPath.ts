@@ -113,7 +113,19 @@ export function* dumpTree(
 ): Generator<Buffer | FileRange> {
   const { mirror } = outputs;
   let entries = 0;
+  let helperDue = false;
   for (;;) {
+    // Only once the queue is drained: every directory the planner has opened has then been
+    // started here (and copied), so no work handed out can need a directory not yet made.
+    if (helperDue && planner.queued === 0) {
+      helperDue = false;
+      if (!helper!.started && entries > helper!.after) {
+        helper!.started = new SubtreeHelper(helper!.useCaseHack, mirror);
+        planner.delegator = helper!.started;
+      } else if (helper!.started?.wantsWork) {
+        planner.delegateRemaining();
+      }
+    }
     const item = planner.next();
     if (!item) return;
     if (out.free < HEADER_ROOM) yield out.take();
@@ -121,14 +133,7 @@ export function* dumpTree(
       out.bytes(NAR_FRAMES.entry);
       out.latin1String(item.name);
       out.bytes(NAR_FRAMES.node);
-      if (helper && ++entries % 64 === 0) {
-        if (!helper.started && entries > helper.after) {
-          helper.started = new SubtreeHelper(helper.useCaseHack, mirror);
-          planner.delegator = helper.started;
-        } else if (helper.started?.wantsWork) {
-          planner.delegateRemaining();
-        }
-      }
+      if (helper && ++entries % 64 === 0) helperDue = true;
     } else if (item.step === Step.DirectoryStart) {
       out.bytes(NAR_FRAMES.directory);
       mirror?.directory(item.path);

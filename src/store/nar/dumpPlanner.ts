@@ -135,8 +135,16 @@ export class DumpPlanner {
     // Opened before it is listed: entries are then read relative to the directory listed
     // (or, if it was swapped meanwhile, fail to be found), never through a symlink.
     const fd = this.openDescriptors && this.fds.size < MAX_DIRECTORY_FDS ? openSync(path, DIRECTORY_FLAGS) : -1;
+    let listing;
+    try {
+      listing = listDirectory(path, this.useCaseHack);
+    } catch (e) {
+      // Not yet known to close(): the root's planner may not even exist for its caller.
+      if (fd >= 0) closeSync(fd);
+      throw e;
+    }
     if (fd >= 0) this.fds.add(fd);
-    this.open.push({ path, fd, ...listDirectory(path, this.useCaseHack), jobs: undefined, index: 0, isEntry });
+    this.open.push({ path, fd, ...listing, jobs: undefined, index: 0, isEntry });
   }
 
   /**

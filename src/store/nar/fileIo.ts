@@ -7,7 +7,6 @@
  * Where the addon is not there (not built, another platform) `fileIo()` is null and the
  * callers use plain fs calls, which give the same results more slowly.
  */
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
 import { packageFile } from '../../packagePaths.js';
@@ -56,18 +55,3 @@ export function errnoError(status: number, syscall: string, path: string): NodeJ
   const [code, description] = getSystemErrorMap().get(status) ?? ['UNKNOWN', 'unknown error'];
   return Object.assign(new Error(`${code}: ${description}, ${syscall} '${path}'`), { errno: status, code, syscall, path });
 }
-
-/**
- * The process's umask, read from /proc (Linux 4.7+) rather than by setting it and setting
- * it back, which for a moment would give any file another thread creates the wrong mode.
- * All bits when unknown: every created file then gets its mode set again.
- */
-export const UMASK = ((): number => {
-  try {
-    const line = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'latin1'));
-    if (line) return parseInt(line[1]!, 8);
-  } catch {
-    // No /proc: assume the worst.
-  }
-  return 0o777;
-})();

@@ -18,7 +18,7 @@
  */
 import { chmodSync, closeSync, constants, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 import { MAX_DIRECTORY_FDS, type PlanItem } from './dumpPlanner.js';
-import { errnoError, fileIo, UMASK, WRITE_FAILED } from './fileIo.js';
+import { errnoError, fileIo, WRITE_FAILED } from './fileIo.js';
 import { showPath, type FsPath } from './listDirectory.js';
 
 /** Nix's canonical modification time for everything in the store. */
@@ -58,8 +58,12 @@ export class Mirror {
     const target = this.targetOf(source);
     mkdirSync(target, 0o700);
     // O_NOFOLLOW|O_DIRECTORY: had anything replaced the new directory, this fails. Past a
-    // depth, by path, so that a very deep tree does not run out of descriptors.
-    this.open.push(this.open.length < MAX_DIRECTORY_FDS ? openSync(target, DIRECTORY_FLAGS) : -1);
+    // depth, by path, so that a very deep tree does not run out of descriptors. 0700 again
+    // whatever the umask took: the directory must be writable to be filled.
+    const fd = this.open.length < MAX_DIRECTORY_FDS ? openSync(target, DIRECTORY_FLAGS) : -1;
+    this.open.push(fd);
+    if (fd >= 0) fchmodSync(fd, 0o700);
+    else chmodSync(target, 0o700);
   }
 
   /** After the last entry: read-only, and the time that adding the entries changed. */
@@ -85,7 +89,8 @@ export class Mirror {
     const mode = executable ? 0o555 : 0o444;
     const parent = this.open[this.open.length - 1];
     if (this.io && parent !== undefined && parent >= 0 && item.dirFd >= 0) {
-      const status = this.io.writeFileAt(parent, item.diskName, buffer, start, end, mode, CANONICAL_MTIME, (mode & UMASK) !== 0);
+      // The mode is set again after creation: the umask may take bits, and can change meanwhile.
+      const status = this.io.writeFileAt(parent, item.diskName, buffer, start, end, mode, CANONICAL_MTIME, true);
       if (status < 0) {
         const target = showPath(this.targetOf(item.path));
         throw status > -WRITE_FAILED ? errnoError(status, 'open', target) : errnoError(status + WRITE_FAILED, 'write', target);
@@ -112,13 +117,12 @@ export class Mirror {
     const mode = executable ? 0o555 : 0o444;
     const flags = readable ? (NEW_FILE_FLAGS & ~constants.O_WRONLY) | constants.O_RDWR : NEW_FILE_FLAGS;
     const fd = openSync(this.targetOf(source), flags, mode);
-    if ((mode & UMASK) !== 0) {
-      try {
-        fchmodSync(fd, mode);
-      } catch (e) {
-        closeSync(fd);
-        throw e;
-      }
+    // The umask can take bits at creation (and changes: the recursive store sets it briefly).
+    try {
+      fchmodSync(fd, mode);
+    } catch (e) {
+      closeSync(fd);
+      throw e;
     }
     return fd;
   }

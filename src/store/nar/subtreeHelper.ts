@@ -77,6 +77,21 @@ export class SubtreeHelper {
   }
 
   stop(): void {
-    void this.worker.terminate();
+    const stopping = this.worker.terminate().then(
+      () => undefined,
+      () => undefined,
+    );
+    SubtreeHelper.stopping.add(stopping);
+    void stopping.finally(() => SubtreeHelper.stopping.delete(stopping));
+  }
+
+  private static readonly stopping = new Set<Promise<void>>();
+
+  /**
+   * Resolves once every helper stopped so far has ended: a copying helper may still be
+   * writing into the copy, which the caller is about to remove after a failure.
+   */
+  static async allStopped(): Promise<void> {
+    await Promise.all([...SubtreeHelper.stopping]);
   }
 }

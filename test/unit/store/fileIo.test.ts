@@ -58,6 +58,11 @@ describe('the file addon (addon-c/file-io.node)', () => {
     assert.equal(result[2], 0);
   });
 
+  it('refuses a name with a NUL inside (it would name another file)', () => {
+    assert.throws(() => io.readFileAt(dirFd, 'small\0x', Buffer.alloc(8), 0, 8, result), TypeError);
+    assert.throws(() => io.writeFileAt(dirFd, 'made2\0x', Buffer.alloc(8), 0, 8, 0o444, 1, true), TypeError);
+  });
+
   it('refuses offsets outside the buffer instead of writing past it', () => {
     assert.throws(() => io.readFileAt(dirFd, 'small', Buffer.alloc(8), 4, 8, result), TypeError);
     assert.throws(() => io.writeFileAt(dirFd, 'x', Buffer.alloc(8), 4, 9, 0o444, 1, false), TypeError);

@@ -67,6 +67,19 @@ describe('dumpPath copying the tree as it dumps it (what --add does)', () => {
     assert.deepEqual(unlikeStore(target), []);
   });
 
+  it('gives the store modes under a umask that takes bits (0277)', async () => {
+    const source = join(scratch, 'tree');
+    const target = join(scratch, 'tree-copy-umask');
+    const previous = process.umask(0o277);
+    try {
+      copyWhileDumping(source, target, { threads: 0 });
+    } finally {
+      process.umask(previous);
+    }
+    assert.deepEqual(await collect(dumpPath(target)), await collect(dumpPath(source)));
+    assert.deepEqual(unlikeStore(target), []);
+  });
+
   it('copies a tree deeper than the directories it holds open at once', async () => {
     let path = join(scratch, 'deep');
     const source = path;

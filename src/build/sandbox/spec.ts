@@ -37,14 +37,11 @@ export interface HelperSpec {
 export const SPEC_MAGIC = 'tsnix-sandbox-1';
 
 export function encodeHelperSpec(spec: HelperSpec): Buffer {
-  const parts: Buffer[] = [];
-  const put = (...values: string[]): void => {
-    for (const value of values) {
-      const bytes = Buffer.from(value, 'utf8');
-      const len = Buffer.alloc(4);
-      len.writeUInt32LE(bytes.length);
-      parts.push(len, bytes);
-    }
+  // The values are gathered first and written into one buffer: a deep build's spec has
+  // hundreds of them (a bind per input), and two small buffers each cost ~0.2 ms a build.
+  const values: string[] = [];
+  const put = (...more: string[]): void => {
+    for (const value of more) values.push(value);
   };
   put(SPEC_MAGIC);
   put('namespaces', spec.namespaces ? '1' : '0');
@@ -63,5 +60,14 @@ export function encodeHelperSpec(spec: HelperSpec): Buffer {
   if (spec.mounter !== undefined) put('mounter', spec.mounter);
   for (const arg of spec.argv) put('arg', arg);
   for (const [name, value] of Object.entries(spec.env)) put('env', `${name}=${value}`);
-  return Buffer.concat(parts);
+  let size = 0;
+  for (const value of values) size += 4 + Buffer.byteLength(value, 'utf8');
+  const out = Buffer.allocUnsafe(size);
+  let at = 0;
+  for (const value of values) {
+    const length = out.write(value, at + 4, 'utf8');
+    out.writeUInt32LE(length, at);
+    at += 4 + length;
+  }
+  return out;
 }

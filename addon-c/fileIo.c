@@ -24,6 +24,24 @@
  *     -errno - WRITE_FAILED (4096) when a later call did, the partly written file then left
  *     for the caller's cleanup of the whole tree.
  *
+ *   removeTree(parentPath, name, maxDepth, result) -> 0 | -errno
+ *     (Both strings as UTF-8, not latin1: they come from paths.) Removes the entry `name` of
+ *     the directory `parentPath` and everything under it, every
+ *     entry reached relative to its parent's descriptor (openat with O_NOFOLLOW, fstatat and
+ *     unlinkat without following), so no symlink in the tree, or swapped in meanwhile, leads
+ *     outside it. A read-only directory is made writable (0700) when a removal from it is
+ *     refused. The bytes freed are counted as nix 2.8 counts them: files and symlinks with at
+ *     most one other hard link. A missing entry frees 0. Deeper than `maxDepth` it stops with
+ *     -ELOOP, what it removed so far gone; the caller finishes another way.
+ *
+ *   renameEntries(fromDir, toDir, names, result) -> 0 | -errno
+ *     Renames each of `names` (UTF-8) from the directory `fromDir` to the same name in `toDir`,
+ *     with renameat between the two directories' descriptors: one lookup of a single name
+ *     for each side. A directory that refuses to move for want of write permission on
+ *     itself (its `..` changes; a read-only store path as a user who is not root) is made
+ *     0700 through a descriptor that does not follow a symlink, and moved again. A missing
+ *     name is skipped. On failure result[0] is the index of the name that failed.
+ *
  *   sendFile(outFd, inFd, offset, count) -> bytes sent | -errno
  *     sendfile(2) from `inFd` at `offset`: a file's bytes to a pipe, socket or file without
  *     passing through this process. At most `count`; fewer when the file ends first or the
@@ -31,10 +49,12 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <node_api.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
@@ -65,6 +85,15 @@ static int get_name(napi_env env, napi_value value, char *name)
     if (napi_get_value_string_latin1(env, value, name, NAME_MAX_BYTES, &length) != napi_ok)
         return 0;
     /* A NUL inside would silently shorten the name to another file's. */
+    return length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
+}
+
+/* The same for a name given as a JS string of Unicode text (a path's last component): UTF-8. */
+static int get_name_utf8(napi_env env, napi_value value, char *name)
+{
+    size_t length = 0;
+    if (napi_get_value_string_utf8(env, value, name, NAME_MAX_BYTES, &length) != napi_ok)
+        return 0;
     return length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
 }
 
@@ -207,6 +236,173 @@ static napi_value write_file_at(napi_env env, napi_callback_info info)
     return number(env, status == 0 ? 0 : status - WRITE_FAILED);
 }
 
+/* unlinkat, with one retry after making `dir_fd` writable when the directory refuses it. */
+static int unlink_in(int dir_fd, const char *name, int flags, bool *made_writable)
+{
+    if (unlinkat(dir_fd, name, flags) == 0)
+        return 0;
+    if ((errno != EACCES && errno != EPERM) || *made_writable)
+        return -errno;
+    /* The directory is going anyway: its mode need not be kept. */
+    if (fchmod(dir_fd, 0700) != 0)
+        return -errno;
+    *made_writable = true;
+    return unlinkat(dir_fd, name, flags) == 0 ? 0 : -errno;
+}
+
+/* Removes `name` in `parent_fd` (see removeTree); adds what it frees to *freed. 0 or -errno. */
+static int remove_at(int parent_fd, const char *name, bool *parent_writable, int depth_left, double *freed)
+{
+    struct stat st;
+    if (fstatat(parent_fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? 0 : -errno;
+    if (!S_ISDIR(st.st_mode)) {
+        int status = unlink_in(parent_fd, name, 0, parent_writable);
+        if (status == -ENOENT)
+            return 0;
+        if (status == -EISDIR)
+            goto directory; /* replaced by a directory meanwhile */
+        if (status == 0 && st.st_nlink <= 2)
+            *freed += (double)st.st_size;
+        return status;
+    }
+directory:
+    if (depth_left <= 0)
+        return -ELOOP;
+    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0;
+        if (errno == ENOTDIR || errno == ELOOP) {
+            /* Replaced by a file or a symlink meanwhile: removed as it is now. */
+            int status = unlink_in(parent_fd, name, 0, parent_writable);
+            return status == -ENOENT ? 0 : status;
+        }
+        return -errno;
+    }
+    DIR *dir = fdopendir(fd);
+    if (dir == NULL) {
+        int error = errno;
+        close(fd);
+        return -error;
+    }
+    bool writable = false;
+    int status = 0;
+    struct dirent *entry;
+    errno = 0;
+    while (status == 0 && (entry = readdir(dir)) != NULL) {
+        if (!strcmp(entry->d_name, ".") || !strcmp(entry->d_name, ".."))
+            continue;
+        status = remove_at(fd, entry->d_name, &writable, depth_left - 1, freed);
+        errno = 0;
+    }
+    if (status == 0 && errno != 0)
+        status = -errno;
+    closedir(dir);
+    if (status != 0)
+        return status;
+    status = unlink_in(parent_fd, name, AT_REMOVEDIR, parent_writable);
+    return status == -ENOENT ? 0 : status;
+}
+
+static napi_value remove_tree(napi_env env, napi_callback_info info)
+{
+    size_t argc = 4;
+    napi_value argv[4];
+    char name[NAME_MAX_BYTES];
+    int32_t max_depth;
+    size_t parent_length = 0;
+    napi_typedarray_type result_type;
+    size_t result_length;
+    void *result_raw;
+    napi_value result_buffer;
+    size_t result_offset;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+        napi_get_value_string_utf8(env, argv[0], NULL, 0, &parent_length) != napi_ok || parent_length == 0 ||
+        parent_length >= 4096 || !get_name_utf8(env, argv[1], name) || !get_int32(env, argv[2], &max_depth) || max_depth < 0 ||
+        napi_get_typedarray_info(env, argv[3], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
+        result_type != napi_float64_array || result_length < 1)
+        return type_error(env, "removeTree(parentPath, name, maxDepth, result: Float64Array(1))");
+    if (strchr(name, '/') != NULL || !strcmp(name, ".") || !strcmp(name, ".."))
+        return type_error(env, "removeTree: the name must be one entry of the parent");
+    char parent[4096];
+    napi_get_value_string_utf8(env, argv[0], parent, sizeof parent, &parent_length);
+    int parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent_fd < 0)
+        return number(env, -errno);
+    bool parent_writable = false;
+    double *freed = result_raw;
+    *freed = 0;
+    int status = remove_at(parent_fd, name, &parent_writable, max_depth, freed);
+    close(parent_fd);
+    return number(env, status);
+}
+
+static int rename_one(int from_fd, int to_fd, const char *name)
+{
+    if (renameat(from_fd, name, to_fd, name) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return 0;
+    if (errno != EACCES)
+        return -errno;
+    int fd = openat(from_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -EACCES; /* not a directory: nothing to make writable */
+    int status = fchmod(fd, 0700) == 0 ? 0 : -errno;
+    close(fd);
+    if (status != 0)
+        return status;
+    return renameat(from_fd, name, to_fd, name) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+static napi_value rename_entries(napi_env env, napi_callback_info info)
+{
+    size_t argc = 4;
+    napi_value argv[4];
+    char from[4096], to[4096], name[NAME_MAX_BYTES];
+    size_t length = 0;
+    bool is_array = false;
+    uint32_t count = 0;
+    napi_typedarray_type result_type;
+    size_t result_length;
+    void *result_raw;
+    napi_value result_buffer;
+    size_t result_offset;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
+        napi_get_value_string_utf8(env, argv[0], from, sizeof from, &length) != napi_ok || length == 0 || length >= sizeof from - 1 ||
+        napi_get_value_string_utf8(env, argv[1], to, sizeof to, &length) != napi_ok || length == 0 || length >= sizeof to - 1 ||
+        napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok ||
+        napi_get_typedarray_info(env, argv[3], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
+        result_type != napi_float64_array || result_length < 1)
+        return type_error(env, "renameEntries(fromDir, toDir, names: string[], result: Float64Array(1))");
+    double *result = result_raw;
+    int from_fd = open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (from_fd < 0)
+        return number(env, -errno);
+    int to_fd = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (to_fd < 0) {
+        int error = errno;
+        close(from_fd);
+        return number(env, -error);
+    }
+    int status = 0;
+    for (uint32_t i = 0; i < count && status == 0; i++) {
+        napi_value element;
+        if (napi_get_element(env, argv[2], i, &element) != napi_ok || !get_name_utf8(env, element, name) ||
+            strchr(name, '/') != NULL || !strcmp(name, ".") || !strcmp(name, "..")) {
+            close(from_fd);
+            close(to_fd);
+            return type_error(env, "renameEntries: each name must be one entry of the directory");
+        }
+        status = rename_one(from_fd, to_fd, name);
+        result[0] = i;
+    }
+    close(from_fd);
+    close(to_fd);
+    return number(env, status);
+}
+
 static napi_value send_file(napi_env env, napi_callback_info info)
 {
     size_t argc = 4;
@@ -237,7 +433,9 @@ static napi_value init(napi_env env, napi_value exports)
 {
     if (!export_function(env, exports, "readFileAt", read_file_at) ||
         !export_function(env, exports, "writeFileAt", write_file_at) ||
-        !export_function(env, exports, "sendFile", send_file))
+        !export_function(env, exports, "sendFile", send_file) ||
+        !export_function(env, exports, "removeTree", remove_tree) ||
+        !export_function(env, exports, "renameEntries", rename_entries))
         return NULL;
     return exports;
 }

@@ -7,6 +7,9 @@
  * deletion (or the chmod that makes a directory writable) outside it.
  */
 import { chmodSync, closeSync, constants, fchmodSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { basename, dirname } from 'node:path';
+import { errnoError, fileIo } from './fileIo.js';
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -21,9 +24,35 @@ function errnoOf(e: unknown): string | undefined {
  * not counted.
  */
 export function deletePathSync(path: string): number {
-  const freed = { bytes: 0 };
+  const natively = removeNatively(path);
+  if (natively.done) return natively.bytes;
+  const freed = { bytes: natively.bytes };
   removeEntry(Buffer.from(path), freed, undefined);
   return freed.bytes;
+}
+
+/** Deeper than this the addon stops (one descriptor per level is open) and the code below goes on. */
+const NATIVE_DEPTH = 256;
+const removed = new Float64Array(1);
+
+/**
+ * The same removal in the file addon, with the same guarantees (every entry reached
+ * relative to its parent's descriptor, never through a symlink) and a tenth of the calls
+ * into Node: a garbage collection deletes tens of thousands of trees. `done` false: the
+ * addon is not there, or the tree is deeper than NATIVE_DEPTH (`bytes` then counts what
+ * it removed; the caller removes the rest).
+ */
+function removeNatively(path: string): { done: boolean; bytes: number } {
+  const io = fileIo();
+  const name = basename(path);
+  // Names the addon cannot take (a path ending in '/', '.', a NUL) go the long way, which
+  // gives Node's own errors for them.
+  if (!io || name === '' || name === '.' || name === '..' || path.endsWith('/') || path.includes('\0')) return { done: false, bytes: 0 };
+  const status = io.removeTree(dirname(path), name, NATIVE_DEPTH, removed);
+  // ENOENT: the parent is missing, so is the tree (anything missing below counts as removed).
+  if (status === 0 || status === -osConstants.errno.ENOENT) return { done: true, bytes: removed[0]! };
+  if (status === -osConstants.errno.ELOOP) return { done: false, bytes: removed[0]! };
+  throw errnoError(status, 'rm', path);
 }
 
 /**
@@ -75,10 +104,17 @@ export function moveOutOfDirectory(from: string, to: string): void {
 /**
  * deletePathSync for a tree that nobody but this user can change while it is deleted: the
  * content of a valid store path (read-only, owned by the store's owner) moved into the
- * collector's private trash. Entries are reached by plain paths: no descriptor per
- * directory, ~40% fewer system calls. Returns the bytes freed, counted as deletePathSync.
+ * collector's private trash. With the addon, as deletePathSync; without it, entries are
+ * reached by plain paths: no descriptor per directory, ~40% fewer system calls. Returns the
+ * bytes freed, counted as deletePathSync.
  */
 export function deleteTrustedTreeSync(path: string): number {
+  const natively = removeNatively(path);
+  if (natively.done) return natively.bytes;
+  return natively.bytes + deleteTrustedTreeByPaths(path);
+}
+
+function deleteTrustedTreeByPaths(path: string): number {
   let st;
   try {
     st = lstatSync(path);

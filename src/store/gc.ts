@@ -15,6 +15,7 @@ import { parseBaseName, parseStorePath } from '../format/storePath.js';
 import { InvalidPathError } from '../format/errors.js';
 import { topoSort } from './closure.js';
 import { deletePathSync, deleteTreesSync, moveOutOfDirectory } from './deletePath.js';
+import { errnoError, fileIo } from './fileIo.js';
 import { ensureOwnDirectory } from './ownDirectory.js';
 import type { LocalStore } from './localStore.js';
 import { hashPartOf, LiveGraph } from './liveness.js';
@@ -24,6 +25,9 @@ import { openGCLock, readTempRoots } from './locks/tempRoots.js';
 import { findLinkRoots, findRuntimeRoots, type Roots } from './roots.js';
 import { queryReferences } from './references.js';
 import { isValidPath } from './queryPathInfo.js';
+
+/** Where renameEntries tells which name it failed on. */
+const failedAt = new Float64Array(1);
 
 export type GcAction = 'delete-dead' | 'return-live' | 'return-dead' | 'delete-specific';
 
@@ -241,6 +245,14 @@ class Collector {
     const dir = `${this.trashDir}/${process.pid}-${++this.trashParts}`;
     mkdirSync(dir, { mode: 0o700 });
     const real = this.store.layout.realStoreDir;
+    // In one call to the file addon where it is there: ~12 us a path in Node, two path
+    // walks each, on the collector's critical thread.
+    const io = fileIo();
+    if (io) {
+      const status = io.renameEntries(real, dir, names, failedAt);
+      if (status < 0) throw errnoError(status, 'rename', `${real}/${names[failedAt[0]!]}`);
+      return dir;
+    }
     for (const name of names) {
       try {
         moveOutOfDirectory(`${real}/${name}`, `${dir}/${name}`);

@@ -12,7 +12,7 @@ import { NAR_FRAMES } from '../../format/nar/encode.js';
 import type { ChunkWriter } from './chunkWriter.js';
 import { Kind, showPath, type FsPath, type PlanItem } from './dumpPlanner.js';
 import { NarDumpError } from './errors.js';
-import { errnoError, fileIo, ReadStatus, type FileIo } from './fileIo.js';
+import { errnoError, fileIo, ReadStatus, type FileIo } from '../fileIo.js';
 import type { Mirror } from './mirror.js';
 
 const errnos = osConstants.errno;

@@ -5,7 +5,7 @@
  * prefetched in the order they will be written.
  */
 import { closeSync, constants, lstatSync, openSync } from 'node:fs';
-import { fileIo } from './fileIo.js';
+import { fileIo } from '../fileIo.js';
 import { childPath, Kind, kindOf, listDirectory, type FsPath } from './listDirectory.js';
 
 export { Kind, showPath, type FsPath } from './listDirectory.js';

@@ -18,7 +18,7 @@
  */
 import { chmodSync, closeSync, constants, fchmodSync, futimesSync, lutimesSync, mkdirSync, openSync, symlinkSync, utimesSync, writeSync } from 'node:fs';
 import { MAX_DIRECTORY_FDS, type PlanItem } from './dumpPlanner.js';
-import { errnoError, fileIo, WRITE_FAILED } from './fileIo.js';
+import { errnoError, fileIo, WRITE_FAILED } from '../fileIo.js';
 import { showPath, type FsPath } from './listDirectory.js';
 
 /** Nix's canonical modification time for everything in the store. */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { closeSync, constants, lstatSync, mkdirSync, openSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { errnoError, fileIo, ReadStatus, WRITE_FAILED, type FileIo } from '../../../src/store/nar/fileIo.js';
+import { errnoError, fileIo, ReadStatus, WRITE_FAILED, type FileIo } from '../../../src/store/fileIo.js';
 import { removeTree, tempDir } from './narFixtures.js';
 
 const ENOENT = -2;

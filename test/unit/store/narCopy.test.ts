@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { encodeNar } from '../../../src/format/nar/index.js';
 import { dumpPath, dumpPathSync, NarDumpError } from '../../../src/store/nar/index.js';
 import { MAX_DIRECTORY_FDS } from '../../../src/store/nar/dumpPlanner.js';
-import { useFileIo } from '../../../src/store/nar/fileIo.js';
+import { useFileIo } from '../../../src/store/fileIo.js';
 import { SubtreeHelper } from '../../../src/store/nar/subtreeHelper.js';
 import { copyPathHere } from '../../../src/store/pathHashing.js';
 import { buildTree, collect, removeTree, tempDir } from './narFixtures.js';

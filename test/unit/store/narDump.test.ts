@@ -8,7 +8,7 @@ import { encodeNar, readNarTree, type NarNode } from '../../../src/format/nar/in
 import { hashBytes } from '../../../src/format/hash.js';
 import { dumpPath, dumpPathSync, NarDumpError } from '../../../src/store/nar/index.js';
 import { MAX_DIRECTORY_FDS } from '../../../src/store/nar/dumpPlanner.js';
-import { fileIo, useFileIo } from '../../../src/store/nar/fileIo.js';
+import { fileIo, useFileIo } from '../../../src/store/fileIo.js';
 import { collect, extractTrees, narVectors, removeTree, tempDir } from './narFixtures.js';
 
 describe('dumpPath (vectors/nar, as nix-store --dump)', () => {

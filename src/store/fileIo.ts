@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import { getSystemErrorMap } from 'node:util';
-import { packageFile } from '../../packagePaths.js';
+import { packageFile } from '../packagePaths.js';
 
 export const enum ReadStatus {
   Read = 0,
@@ -24,6 +24,10 @@ export interface FileIo {
   readFileAt(dirFd: number, name: string, buffer: Buffer, offset: number, limit: number, result: Float64Array): number;
   writeFileAt(dirFd: number, name: string, buffer: Buffer, start: number, end: number, mode: number, mtime: number, chmod: boolean): number;
   sendFile(outFd: number, inFd: number, offset: number, count: number): number;
+  /** See fileIo.c; `result` gets the bytes freed. */
+  removeTree(parentPath: string, name: string, maxDepth: number, result: Float64Array): number;
+  /** See fileIo.c; `result` gets the index of the name that failed. */
+  renameEntries(fromDir: string, toDir: string, names: string[], result: Float64Array): number;
 }
 
 /** Subtracted from a negative errno by writeFileAt when the file was created but writing it failed. */
@@ -42,7 +46,7 @@ export function fileIo(): FileIo | null {
   if (addon === undefined) {
     try {
       addon = createRequire(import.meta.url)(packageFile('addon-c/file-io.node')) as FileIo;
-      if (typeof addon.readFileAt !== 'function') addon = null;
+      if (typeof addon.readFileAt !== 'function' || typeof addon.renameEntries !== 'function') addon = null;
     } catch {
       addon = null;
     }

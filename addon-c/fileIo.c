@@ -97,6 +97,16 @@ static int get_name_utf8(napi_env env, napi_value value, char *name)
     return length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
 }
 
+/* A whole path (UTF-8) of less than 4096 bytes, measured before it is copied (a copy stops at a character boundary) and without a NUL. */
+static int get_path(napi_env env, napi_value value, char path[4096])
+{
+    size_t length = 0;
+    if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok || length == 0 || length >= 4096)
+        return 0;
+    napi_get_value_string_utf8(env, value, path, 4096, &length);
+    return memchr(path, 0, length) == NULL;
+}
+
 static napi_value number(napi_env env, double value)
 {
     napi_value result;
@@ -296,7 +306,8 @@ directory:
         status = remove_at(fd, entry->d_name, &writable, depth_left - 1, freed);
         errno = 0;
     }
-    if (status == 0 && errno != 0)
+    /* ENOENT: the directory was removed while it was read (by someone else): nothing more in it. */
+    if (status == 0 && errno != 0 && errno != ENOENT)
         status = -errno;
     closedir(dir);
     if (status != 0)
@@ -327,12 +338,13 @@ static napi_value remove_tree(napi_env env, napi_callback_info info)
         return type_error(env, "removeTree: the name must be one entry of the parent");
     char parent[4096];
     napi_get_value_string_utf8(env, argv[0], parent, sizeof parent, &parent_length);
-    int parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (parent_fd < 0)
-        return number(env, -errno);
-    bool parent_writable = false;
     double *freed = result_raw;
     *freed = 0;
+    int parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (parent_fd < 0)
+        return number(env, errno == ENOENT ? 0 : -errno); /* no parent, no tree */
+    /* "Already writable": the directory holding the tree is not the tree's to change. */
+    bool parent_writable = true;
     int status = remove_at(parent_fd, name, &parent_writable, max_depth, freed);
     close(parent_fd);
     return number(env, status);
@@ -347,8 +359,12 @@ static int rename_one(int from_fd, int to_fd, const char *name)
     if (errno != EACCES)
         return -errno;
     int fd = openat(from_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return -EACCES; /* not a directory: nothing to make writable */
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 0; /* gone meanwhile */
+        /* Not a directory: nothing to make writable, the refusal stands. */
+        return errno == ENOTDIR || errno == ELOOP ? -EACCES : -errno;
+    }
     int status = fchmod(fd, 0700) == 0 ? 0 : -errno;
     close(fd);
     if (status != 0)
@@ -361,7 +377,6 @@ static napi_value rename_entries(napi_env env, napi_callback_info info)
     size_t argc = 4;
     napi_value argv[4];
     char from[4096], to[4096], name[NAME_MAX_BYTES];
-    size_t length = 0;
     bool is_array = false;
     uint32_t count = 0;
     napi_typedarray_type result_type;
@@ -370,13 +385,13 @@ static napi_value rename_entries(napi_env env, napi_callback_info info)
     napi_value result_buffer;
     size_t result_offset;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-        napi_get_value_string_utf8(env, argv[0], from, sizeof from, &length) != napi_ok || length == 0 || length >= sizeof from - 1 ||
-        napi_get_value_string_utf8(env, argv[1], to, sizeof to, &length) != napi_ok || length == 0 || length >= sizeof to - 1 ||
+        !get_path(env, argv[0], from) || !get_path(env, argv[1], to) ||
         napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok ||
         napi_get_typedarray_info(env, argv[3], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
         result_type != napi_float64_array || result_length < 1)
         return type_error(env, "renameEntries(fromDir, toDir, names: string[], result: Float64Array(1))");
     double *result = result_raw;
+    result[0] = -1; /* until a name is tried: a failure is then the directories' */
     int from_fd = open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (from_fd < 0)
         return number(env, -errno);

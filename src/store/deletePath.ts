@@ -7,9 +7,8 @@
  * deletion (or the chmod that makes a directory writable) outside it.
  */
 import { chmodSync, closeSync, constants, fchmodSync, lstatSync, openSync, readdirSync, renameSync, rmdirSync, unlinkSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { errnoError, fileIo } from './fileIo.js';
+import { fileIo } from './fileIo.js';
 
 const DIRECTORY_FLAGS = constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW;
 
@@ -39,20 +38,23 @@ const removed = new Float64Array(1);
  * The same removal in the file addon, with the same guarantees (every entry reached
  * relative to its parent's descriptor, never through a symlink) and a tenth of the calls
  * into Node: a garbage collection deletes tens of thousands of trees. `done` false: the
- * addon is not there, or the tree is deeper than NATIVE_DEPTH (`bytes` then counts what
- * it removed; the caller removes the rest).
+ * addon is not there, the tree is deeper than NATIVE_DEPTH, or a call failed (`bytes`
+ * then counts what it removed; the caller removes the rest, or fails with Node's error).
  */
 function removeNatively(path: string): { done: boolean; bytes: number } {
   const io = fileIo();
   const name = basename(path);
-  // Names the addon cannot take (a path ending in '/', '.', a NUL) go the long way, which
-  // gives Node's own errors for them.
-  if (!io || name === '' || name === '.' || name === '..' || path.endsWith('/') || path.includes('\0')) return { done: false, bytes: 0 };
+  // Names the addon cannot take (a path ending in '/', '.', a NUL, too long) go the long
+  // way, which gives Node's own errors for them.
+  if (!io || name === '' || name === '.' || name === '..' || path.endsWith('/') || path.includes('\0') || Buffer.byteLength(path) >= 4096) {
+    return { done: false, bytes: 0 };
+  }
+  removed[0] = 0;
   const status = io.removeTree(dirname(path), name, NATIVE_DEPTH, removed);
-  // ENOENT: the parent is missing, so is the tree (anything missing below counts as removed).
-  if (status === 0 || status === -osConstants.errno.ENOENT) return { done: true, bytes: removed[0]! };
-  if (status === -osConstants.errno.ELOOP) return { done: false, bytes: removed[0]! };
-  throw errnoError(status, 'rm', path);
+  if (status === 0) return { done: true, bytes: removed[0]! };
+  // Too deep (-ELOOP), or a failure: the code in Node goes on from what is left, and so
+  // fails, if it does, with Node's own error naming the entry and the call.
+  return { done: false, bytes: removed[0]! };
 }
 
 /**

@@ -250,7 +250,7 @@ class Collector {
     const io = fileIo();
     if (io) {
       const status = io.renameEntries(real, dir, names, failedAt);
-      if (status < 0) throw errnoError(status, 'rename', `${real}/${names[failedAt[0]!]}`);
+      if (status < 0) throw errnoError(status, 'rename', failedAt[0]! < 0 ? `${real}' or '${dir}` : `${real}/${names[failedAt[0]!]}`);
       return dir;
     }
     for (const name of names) {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { deletePathSync, deleteTrustedTreeSync } from '../../../src/store/deletePath.js';
@@ -106,9 +106,20 @@ describe('deleting a tree', () => {
       chmodSync(${JSON.stringify(join(tree, 'a'))}, 0o555);
       chmodSync(${JSON.stringify(tree)}, 0o555);
       process.stdout.write(String(deletePathSync(${JSON.stringify(tree)})));
+      // A tree in a read-only directory cannot go: that directory is not the tree's to change.
+      mkdirSync(${JSON.stringify(join(dir, 'locked', 'inner'))}, { recursive: true });
+      chmodSync(${JSON.stringify(join(dir, 'locked'))}, 0o555);
+      try {
+        deletePathSync(${JSON.stringify(join(dir, 'locked', 'inner'))});
+        process.stdout.write(' removed');
+      } catch (e) {
+        process.stdout.write(' ' + e.code);
+      }
     `;
     const out = execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' });
-    assert.equal(out, '1');
+    assert.equal(out, '1 EACCES');
     assert.equal(existsSync(tree), false);
+    assert.equal(statSync(join(dir, 'locked')).mode & 0o777, 0o555);
+    assert.ok(existsSync(join(dir, 'locked', 'inner')));
   });
 });

@@ -62,7 +62,7 @@ for (const [protocol, title] of PROTOCOLS) describe(`substitution over ${title}`
       const root = tempDir();
       const r = await realise(root, ['--option', 'ssl-cert-file', fixture('tls/other-cert.pem'), '--option', 'download-attempts', '1'], SIMPLE);
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /not using substituter 'https:\/\/127\.0\.0\.1:\d+'/);
+      assert.match(r.stderr, /not using substituter 'https:\/\/127\.0\.0\.1:\d+\/cache-[\d-]+'/);
       assert.equal(isValid(root, SIMPLE), false);
     });
   }

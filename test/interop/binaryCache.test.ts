@@ -109,7 +109,7 @@ describe('binary caches between tsnix and nix', function () {
         const nixRoot = tempDir('tsnix-bc-nix-');
         const r = await nixAsync(nixStore, ['--store', nixRoot, '--option', 'substituters', server.url, '--option', 'trusted-public-keys', impostor.publicKey, '-r', SIMPLE]);
         assert.notEqual(r.code, 0);
-        assert.match(r.stderr, /the substitute for '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple' from 'http:\/\/127\.0\.0\.1:\d+' is not signed by any of the keys in 'trusted-public-keys'/);
+        assert.match(r.stderr, /the substitute for '\/nix\/store\/dzlyqx2ian7g7d3q7c82f62y9gabffbn-simple' from 'http:\/\/127\.0\.0\.1:\d+\/cache-[\d-]+' is not signed by any of the keys in 'trusted-public-keys'/);
         const valid = await nixAsync(nixStore, ['--store', nixRoot, '--check-validity', SIMPLE]);
         assert.notEqual(valid.code, 0, 'nothing became valid');
       } finally {

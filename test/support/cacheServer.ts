@@ -30,7 +30,11 @@ export class CacheServer {
   private constructor(
     private readonly server: Server | ReturnType<typeof createSecureServer>,
     readonly url: string,
+    /** The path every file is served under (see serve()). */
+    private readonly prefix: string,
   ) {}
+
+  private static served = 0;
 
   static async serve(dir: string, protocol: Protocol = 'http'): Promise<CacheServer> {
     let self: CacheServer | undefined;
@@ -41,7 +45,11 @@ export class CacheServer {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const address = server.address();
     if (address === null || typeof address === 'string') throw new Error('no address');
-    self = new CacheServer(server, `${protocol === 'http' ? 'http' : 'https'}://127.0.0.1:${address.port}`);
+    // A path of its own in the URL: the kernel may give a later server the port of an earlier
+    // one, and the narinfo disk caches (ours and nix's, one per test process) would then take
+    // it for the same cache and answer from what they remember of the other.
+    const prefix = `/cache-${process.pid}-${++CacheServer.served}`;
+    self = new CacheServer(server, `${protocol === 'http' ? 'http' : 'https'}://127.0.0.1:${address.port}${prefix}`, prefix);
     server.on(protocol === 'http' ? 'connection' : 'secureConnection', (socket: Socket) => {
       self!.connections++;
       self!.sockets.add(socket);
@@ -55,7 +63,13 @@ export class CacheServer {
   }
 
   private async handle(dir: string, req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): Promise<void> {
-    const name = decodeURIComponent((req.url ?? '/').replace(/^\/+/, '').split('?')[0]!);
+    const raw = req.url ?? '/';
+    if (!raw.startsWith(`${this.prefix}/`)) {
+      this.requests.push(raw);
+      res.writeHead(404).end();
+      return;
+    }
+    const name = decodeURIComponent(raw.slice(this.prefix.length).replace(/^\/+/, '').split('?')[0]!);
     this.requests.push(name);
     const planned = this.faults.get(name);
     let fault: Fault | undefined;

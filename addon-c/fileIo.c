@@ -107,6 +107,26 @@ static int get_path(napi_env env, napi_value value, char path[4096])
     return memchr(path, 0, length) == NULL;
 }
 
+/* The doubles of a Float64Array of at least `min_length` elements; NULL when it is not one. */
+static double *get_doubles(napi_env env, napi_value value, size_t min_length)
+{
+    napi_typedarray_type type;
+    size_t length;
+    void *raw;
+    napi_value array_buffer;
+    size_t byte_offset;
+    if (napi_get_typedarray_info(env, value, &type, &length, &raw, &array_buffer, &byte_offset) != napi_ok ||
+        type != napi_float64_array || length < min_length)
+        return NULL;
+    return raw;
+}
+
+/* One entry of a directory: not empty, not `.` or `..`, no `/`. */
+static int is_entry_name(const char *name)
+{
+    return name[0] != '\0' && strchr(name, '/') == NULL && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
+}
+
 static napi_value number(napi_env env, double value)
 {
     napi_value result;
@@ -143,20 +163,13 @@ static napi_value read_file_at(napi_env env, napi_callback_info info)
     uint8_t *buffer;
     size_t buffer_length;
     int64_t offset, limit;
-    napi_typedarray_type result_type;
-    size_t result_length;
-    void *result_raw;
-    napi_value result_buffer;
-    size_t result_offset;
+    double *result = NULL;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 6 || !get_int32(env, argv[0], &dir_fd) ||
         !get_name(env, argv[1], name) || !get_bytes(env, argv[2], &buffer, &buffer_length) ||
-        !get_int64(env, argv[3], &offset) || !get_int64(env, argv[4], &limit) ||
-        napi_get_typedarray_info(env, argv[5], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
-        result_type != napi_float64_array || result_length < 3)
+        !get_int64(env, argv[3], &offset) || !get_int64(env, argv[4], &limit) || (result = get_doubles(env, argv[5], 3)) == NULL)
         return type_error(env, "readFileAt(dirFd, name, buffer, offset, limit, result: Float64Array(3))");
     if (offset < 0 || limit < 0 || (uint64_t)offset > buffer_length || (uint64_t)limit > buffer_length - (uint64_t)offset)
         return type_error(env, "readFileAt: offset and limit must lie within the buffer");
-    double *result = result_raw;
 
     int fd = openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) {
@@ -322,23 +335,14 @@ static napi_value remove_tree(napi_env env, napi_callback_info info)
     napi_value argv[4];
     char name[NAME_MAX_BYTES];
     int32_t max_depth;
-    size_t parent_length = 0;
-    napi_typedarray_type result_type;
-    size_t result_length;
-    void *result_raw;
-    napi_value result_buffer;
-    size_t result_offset;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
-        napi_get_value_string_utf8(env, argv[0], NULL, 0, &parent_length) != napi_ok || parent_length == 0 ||
-        parent_length >= 4096 || !get_name_utf8(env, argv[1], name) || !get_int32(env, argv[2], &max_depth) || max_depth < 0 ||
-        napi_get_typedarray_info(env, argv[3], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
-        result_type != napi_float64_array || result_length < 1)
-        return type_error(env, "removeTree(parentPath, name, maxDepth, result: Float64Array(1))");
-    if (strchr(name, '/') != NULL || !strcmp(name, ".") || !strcmp(name, ".."))
-        return type_error(env, "removeTree: the name must be one entry of the parent");
     char parent[4096];
-    napi_get_value_string_utf8(env, argv[0], parent, sizeof parent, &parent_length);
-    double *freed = result_raw;
+    double *freed = NULL;
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 || !get_path(env, argv[0], parent) ||
+        !get_name_utf8(env, argv[1], name) || !get_int32(env, argv[2], &max_depth) || max_depth < 0 ||
+        (freed = get_doubles(env, argv[3], 1)) == NULL)
+        return type_error(env, "removeTree(parentPath, name, maxDepth, result: Float64Array(1))");
+    if (!is_entry_name(name))
+        return type_error(env, "removeTree: the name must be one entry of the parent");
     *freed = 0;
     int parent_fd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (parent_fd < 0)
@@ -379,18 +383,12 @@ static napi_value rename_entries(napi_env env, napi_callback_info info)
     char from[4096], to[4096], name[NAME_MAX_BYTES];
     bool is_array = false;
     uint32_t count = 0;
-    napi_typedarray_type result_type;
-    size_t result_length;
-    void *result_raw;
-    napi_value result_buffer;
-    size_t result_offset;
+    double *result = NULL;
     if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 4 ||
         !get_path(env, argv[0], from) || !get_path(env, argv[1], to) ||
         napi_is_array(env, argv[2], &is_array) != napi_ok || !is_array || napi_get_array_length(env, argv[2], &count) != napi_ok ||
-        napi_get_typedarray_info(env, argv[3], &result_type, &result_length, &result_raw, &result_buffer, &result_offset) != napi_ok ||
-        result_type != napi_float64_array || result_length < 1)
+        (result = get_doubles(env, argv[3], 1)) == NULL)
         return type_error(env, "renameEntries(fromDir, toDir, names: string[], result: Float64Array(1))");
-    double *result = result_raw;
     result[0] = -1; /* until a name is tried: a failure is then the directories' */
     int from_fd = open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (from_fd < 0)
@@ -404,8 +402,7 @@ static napi_value rename_entries(napi_env env, napi_callback_info info)
     int status = 0;
     for (uint32_t i = 0; i < count && status == 0; i++) {
         napi_value element;
-        if (napi_get_element(env, argv[2], i, &element) != napi_ok || !get_name_utf8(env, element, name) ||
-            strchr(name, '/') != NULL || !strcmp(name, ".") || !strcmp(name, "..")) {
+        if (napi_get_element(env, argv[2], i, &element) != napi_ok || !get_name_utf8(env, element, name) || !is_entry_name(name)) {
             close(from_fd);
             close(to_fd);
             return type_error(env, "renameEntries: each name must be one entry of the directory");

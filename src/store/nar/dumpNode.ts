@@ -108,7 +108,6 @@ export function* writeBytes(out: ChunkWriter, bytes: Buffer): Generator<Buffer> 
   out.bytes(bytes.subarray(at));
 }
 
-/** A file, symlink or unsupported object, with the `)` of its entry. HEADER_ROOM is free. */
 /** Where a dump's bytes go besides its chunks (see DumpPathOptions). */
 export interface DumpOutputs {
   mirror: Mirror | undefined;
@@ -132,6 +131,7 @@ export interface FileRange {
   last: boolean;
 }
 
+/** A file, symlink or unsupported object, with the `)` of its entry. HEADER_ROOM is free. */
 export function* dumpNode(out: ChunkWriter, item: PlanItem, outputs: DumpOutputs): Generator<Buffer | FileRange> {
   const { mirror } = outputs;
   if (item.kind === Kind.Regular) {

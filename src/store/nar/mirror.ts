@@ -1,13 +1,13 @@
 /**
  * A copy of the tree being dumped, made from the very bytes that go into its NAR: what
  * `--add` needs (the store path's contents and their NAR hash) in one walk, without
- * parsing the NAR back. Restoring the NAR instead costs a parser step, a promise or two
- * and a fchmod per entry; for 100,000 small files that was more than the whole of nix's
- * `--add`.
+ * parsing the NAR back. Restoring the NAR instead costs a parser step and a promise or
+ * two per entry; for 100,000 small files that was more than the whole of nix's `--add`.
  *
  * The copy gets the store's metadata as it is made: files 0444 or 0555 (created with that
- * mode: the descriptor that creates a file may write it whatever its mode), directories
- * 0700 while they are filled and 0555 after, and every modification time 1.
+ * mode, as the descriptor that creates a file may write it whatever its mode, and given it
+ * again after, as the umask may have taken bits), directories 0700 while they are filled
+ * and 0555 after, and every modification time 1.
  *
  * Safety: the target's parent is a fresh 0700 directory of this process inside the store
  * (a TempDir), so nobody else can plant anything in it; names come from one readdir of

@@ -7,11 +7,6 @@
  *
  * Starting a thread costs milliseconds, so the first bytes are kept in memory and the
  * thread starts only once the stream has proved large; a small stream is hashed here.
- *
- * A slot can also name a range of an open file instead of holding bytes: the hashing
- * thread reads it itself (`updateFromFile`). `--add` copies a large file in the kernel
- * (sendfile) and has the copy's bytes hashed this way, so no byte of it passes through
- * the main thread at all.
  */
 import { createHash, type Hash as NodeHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -26,12 +21,6 @@ export const CONSUMED = 1;
 export const LENGTHS = 2;
 /** A length meaning "no more slots": the producer has finished. */
 export const END = -1;
-/** What the hashing thread sets CONSUMED to when it fails, so that no producer waits for it. */
-export const CONSUMED_ALL = 0x7fffffff;
-/** Words per slot of the range array: the file descriptor (-1: the slot holds bytes) and the position. */
-export const RANGE_WORDS = 2;
-/** A file range is hashed in reads of this size. */
-export const RANGE_READ_BYTES = 1 << 20;
 /** Below this many bytes the stream is hashed on the calling thread. */
 const THREAD_AFTER = 8 << 20;
 
@@ -42,7 +31,6 @@ export class ThreadedSha256 {
   private worker: Worker | undefined;
   private data: Buffer | undefined;
   private control: Int32Array | undefined;
-  private ranges: Float64Array | undefined;
   private produced = 0;
   private filled = 0;
   private digest: Promise<Buffer> | undefined;
@@ -63,42 +51,13 @@ export class ThreadedSha256 {
     this.copyIn(bytes);
   }
 
-  /**
-   * Hashes `length` bytes of the open file `fd` from `position`, after everything given so
-   * far. The descriptor must stay open until `drain()` returns.
-   */
-  updateFromFile(fd: number, position: number, length: number): void {
-    this.size += length;
-    if (this.worker === undefined) {
-      this.start();
-      for (const b of this.pending) this.copyIn(b);
-      this.pending = [];
-    }
-    if (this.filled > 0) this.publish(this.filled);
-    this.acquire();
-    this.publish(length, fd, position);
-  }
-
-  /** Waits until the hashing thread has read everything given so far (files may then be closed). */
-  drain(): void {
-    const control = this.control;
-    if (!control) return;
-    for (;;) {
-      const consumed = Atomics.load(control, CONSUMED);
-      if (consumed >= this.produced) return;
-      Atomics.wait(control, CONSUMED, consumed, 1000);
-    }
-  }
-
   private start(): void {
     const data = new SharedArrayBuffer(SLOTS * SLOT_BYTES);
     const control = new SharedArrayBuffer((LENGTHS + SLOTS) * 4);
-    const ranges = new SharedArrayBuffer(SLOTS * RANGE_WORDS * 8);
     this.data = Buffer.from(data);
     this.control = new Int32Array(control);
-    this.ranges = new Float64Array(ranges);
     this.inline = undefined;
-    this.worker = new Worker(compiledModule('store/hashThreadWorker.js'), { workerData: { data, control, ranges } });
+    this.worker = new Worker(compiledModule('store/hashThreadWorker.js'), { workerData: { data, control } });
     this.digest = new Promise((resolve, reject) => {
       this.worker!.once('message', (digest: Uint8Array) => resolve(Buffer.from(digest)));
       this.worker!.once('error', reject);
@@ -130,12 +89,8 @@ export class ThreadedSha256 {
     return this.data!.subarray(index * SLOT_BYTES, (index + 1) * SLOT_BYTES);
   }
 
-  /** Hands the current slot over: `length` bytes in it, or (fd >= 0) that range of the file. */
-  private publish(length: number, fd = -1, position = 0): void {
+  private publish(length: number): void {
     const control = this.control!;
-    const index = this.produced % SLOTS;
-    this.ranges![index * RANGE_WORDS] = fd;
-    this.ranges![index * RANGE_WORDS + 1] = position;
     Atomics.store(control, LENGTHS + (this.produced % SLOTS), length);
     this.produced++;
     this.filled = 0;

@@ -7,7 +7,7 @@
 import { createHash, type Hash as NodeHash } from 'node:crypto';
 import { Hash, type HashAlgo } from '../format/hash.js';
 import { ReferenceScanner } from '../format/references.js';
-import { dumpCopying, dumpPath, dumpPathSync } from './nar/dumpPath.js';
+import { dumpPath, dumpPathSync } from './nar/dumpPath.js';
 import { NarHasher } from './nar/narHasher.js';
 import { SubtreeHelper } from './nar/subtreeHelper.js';
 import { restorePath } from './nar/restorePath.js';
@@ -69,24 +69,10 @@ export async function copyPathHere(source: string, target: string, useCaseHack: 
 async function copyAlongsideNar(source: string, target: string, extra: NodeHash | undefined): Promise<{ narHash: Hash; narSize: number }> {
   const hasher = new NarHasher(true);
   try {
-    if (extra) {
-      // The other algorithm is computed here, so every byte must come through here.
-      for (const chunk of dumpPathSync(source, { reuseChunks: true, copyTo: target, threads: 1 })) {
-        hasher.consume(chunk);
-        extra.update(chunk);
-      }
-    } else {
-      // Refilled chunks are safe: each is hashed (copied into the hashing ring) before the
-      // next. A large file is copied in the kernel and read back by the hashing thread
-      // from the copy, which is what gets registered.
-      for (const piece of dumpCopying(source, target, { reuseChunks: true, threads: 1 })) {
-        if (Buffer.isBuffer(piece)) {
-          hasher.consume(piece);
-        } else {
-          hasher.consumeFile(piece.fd, piece.position, piece.length);
-          if (piece.last) hasher.drain();
-        }
-      }
+    // Refilled chunks are safe: each is hashed (copied into the hashing ring) before the next.
+    for (const chunk of dumpPathSync(source, { reuseChunks: true, copyTo: target, threads: 1 })) {
+      hasher.consume(chunk);
+      extra?.update(chunk);
     }
   } catch (e) {
     await hasher.abort();

@@ -112,27 +112,10 @@ export function* writeBytes(out: ChunkWriter, bytes: Buffer): Generator<Buffer> 
 export interface DumpOutputs {
   mirror: Mirror | undefined;
   sendFileTo: number | undefined;
-  /**
-   * With a mirror: a large file is copied in the kernel (sendfile) and its contents are
-   * not in the chunks; a FileRange of the copy is yielded in their place for each piece.
-   */
-  rangesOfCopies: boolean;
-}
-
-/**
- * Bytes of the NAR that are in a file rather than in a chunk: `length` bytes of the open
- * descriptor `fd` from `position`. The descriptor is closed when the consumer asks for
- * more after the range marked `last`, so it must be done with all of the file's ranges.
- */
-export interface FileRange {
-  fd: number;
-  position: number;
-  length: number;
-  last: boolean;
 }
 
 /** A file, symlink or unsupported object, with the `)` of its entry. HEADER_ROOM is free. */
-export function* dumpNode(out: ChunkWriter, item: PlanItem, outputs: DumpOutputs): Generator<Buffer | FileRange> {
+export function* dumpNode(out: ChunkWriter, item: PlanItem, outputs: DumpOutputs): Generator<Buffer> {
   const { mirror } = outputs;
   if (item.kind === Kind.Regular) {
     yield* readFile(out, item.path, outputs);
@@ -149,7 +132,7 @@ export function* dumpNode(out: ChunkWriter, item: PlanItem, outputs: DumpOutputs
 }
 
 /** Reads a regular file here: small ones straight into the chunk, large ones streamed. */
-function* readFile(out: ChunkWriter, path: FsPath, { mirror, sendFileTo, rangesOfCopies }: DumpOutputs): Generator<Buffer | FileRange> {
+function* readFile(out: ChunkWriter, path: FsPath, { mirror, sendFileTo }: DumpOutputs): Generator<Buffer> {
   // Stat the opened file rather than the path: one path lookup per file instead of two.
   const fd = openSync(path, READ_FLAGS);
   let copy: number | undefined;
@@ -161,13 +144,8 @@ function* readFile(out: ChunkWriter, path: FsPath, { mirror, sendFileTo, rangesO
     const executable = (stats.mode & 0o100) !== 0;
     out.bytes(executable ? NAR_FRAMES.executable : NAR_FRAMES.regular);
     out.u64(stats.size);
-    const copyInKernel = rangesOfCopies && stats.size >= COPY_IN_KERNEL_AFTER;
-    if (mirror) copy = mirror.openFile(path, executable, copyInKernel);
+    if (mirror) copy = mirror.openFile(path, executable);
     let left = stats.size;
-    if (copy !== undefined && copyInKernel) {
-      yield out.take();
-      left -= yield* copyContents(copy, fd, path, stats.size);
-    }
     if (sendFileTo !== undefined && left >= SEND_FILE_AFTER && copy === undefined) {
       // The consumer writes this chunk (the header) before asking for more; then the
       // contents go from the page cache to the output without passing through here.
@@ -190,31 +168,6 @@ function* readFile(out: ChunkWriter, path: FsPath, { mirror, sendFileTo, rangesO
     closeSync(fd);
   }
   out.bytes(NAR_FRAMES.close);
-}
-
-/** Files from this size on are copied in the kernel, when the dump's consumer takes FileRanges. */
-const COPY_IN_KERNEL_AFTER = 8 << 20;
-/** Pieces of such a copy: each is one sendfile and one FileRange. */
-const COPY_PIECE = 8 << 20;
-
-/**
- * Copies the whole file to `copy` in the kernel, yielding each piece as a range of the copy,
- * and returns the bytes copied: all of them, or 0 when the kernel refuses (the caller then
- * reads and writes the file; reads start at 0, as sendfile with an offset moves nothing).
- */
-function* copyContents(copy: number, fd: number, path: FsPath, size: number): Generator<FileRange, number> {
-  const io = fileIo();
-  if (!io) return 0;
-  let done = 0;
-  while (done < size) {
-    const n = io.sendFile(copy, fd, done, Math.min(COPY_PIECE, size - done));
-    if (n < 0 && done === 0 && CANNOT_SEND.has(n)) return 0;
-    if (n < 0) throw errnoError(n, 'sendfile', showPath(path));
-    if (n === 0) throw changed(path, size);
-    yield { fd: copy, position: done, length: n, last: done + n === size };
-    done += n;
-  }
-  return done;
 }
 
 /** Files from this size on are sent with sendfile(2) when the dump has an output descriptor. */

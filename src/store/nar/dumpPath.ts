@@ -14,7 +14,7 @@ import { isMainThread } from 'node:worker_threads';
 import { NAR_FRAMES } from '../../format/nar/encode.js';
 import { ChunkWriter } from './chunkWriter.js';
 import { DumpPlanner, Kind, Step } from './dumpPlanner.js';
-import { dumpNode, dumpSmallFile, HEADER_ROOM, writeBytes, type DumpOutputs, type FileRange } from './dumpNode.js';
+import { dumpNode, dumpSmallFile, HEADER_ROOM, writeBytes, type DumpOutputs } from './dumpNode.js';
 import { Mirror } from './mirror.js';
 import { SubtreeHelper } from './subtreeHelper.js';
 
@@ -64,22 +64,6 @@ function defaultThreads(): number {
 
 /** The same chunks, synchronously: for worker threads that hash a path in one go. */
 export function* dumpPathSync(realPath: string, opts: DumpPathOptions = {}): Generator<Buffer> {
-  for (const piece of dumpPieces(realPath, opts, false)) {
-    if (!Buffer.isBuffer(piece)) throw new Error('dumpPath: a file range where only chunks were asked for');
-    yield piece;
-  }
-}
-
-/**
- * Dumps `realPath` while copying it to `copyTo`, as dumpPathSync with that option, except
- * that a large file is copied in the kernel and comes as FileRanges of its copy, not as
- * bytes in the chunks: for `--add`, which only hashes the NAR.
- */
-export function* dumpCopying(realPath: string, copyTo: string, opts: Omit<DumpPathOptions, 'copyTo' | 'sendFileTo'> = {}): Generator<Buffer | FileRange> {
-  yield* dumpPieces(realPath, { ...opts, copyTo }, true);
-}
-
-function* dumpPieces(realPath: string, opts: DumpPathOptions, rangesOfCopies: boolean): Generator<Buffer | FileRange> {
   const out = new ChunkWriter(Math.max(opts.chunkSize ?? 1 << 20, HEADER_ROOM * 2), opts.reuseChunks ?? false);
   const useCaseHack = opts.useCaseHack ?? false;
   if (useCaseHack && opts.copyTo !== undefined) throw new Error('dumpPath: copyTo cannot undo the case hack');
@@ -91,7 +75,7 @@ function* dumpPieces(realPath: string, opts: DumpPathOptions, rangesOfCopies: bo
       : undefined;
   try {
     out.bytes(NAR_FRAMES.magic);
-    yield* dumpTree(out, planner, helper, { mirror, sendFileTo: opts.sendFileTo, rangesOfCopies });
+    yield* dumpTree(out, planner, helper, { mirror, sendFileTo: opts.sendFileTo });
     if (out.position > 0) yield out.take();
   } finally {
     planner.close();
@@ -110,7 +94,7 @@ export function* dumpTree(
   planner: DumpPlanner,
   helper: { useCaseHack: boolean; after: number; started: SubtreeHelper | undefined } | undefined,
   outputs: DumpOutputs,
-): Generator<Buffer | FileRange> {
+): Generator<Buffer> {
   const { mirror } = outputs;
   let entries = 0;
   let helperDue = false;

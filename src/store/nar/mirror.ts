@@ -112,11 +112,10 @@ export class Mirror {
     for (const fd of this.open.splice(0)) if (fd >= 0) closeSync(fd);
   }
 
-  /** A new file for the contents of `source` (`readable`: open for reading too); write them with `write`, then `closeFile`. */
-  openFile(source: FsPath, executable: boolean, readable = false): number {
+  /** A new file for the contents of `source`; write them with `write`, then `closeFile`. */
+  openFile(source: FsPath, executable: boolean): number {
     const mode = executable ? 0o555 : 0o444;
-    const flags = readable ? (NEW_FILE_FLAGS & ~constants.O_WRONLY) | constants.O_RDWR : NEW_FILE_FLAGS;
-    const fd = openSync(this.targetOf(source), flags, mode);
+    const fd = openSync(this.targetOf(source), NEW_FILE_FLAGS, mode);
     // The umask can take bits at creation (and changes: the recursive store sets it briefly).
     try {
       fchmodSync(fd, mode);

@@ -3,7 +3,6 @@
  * 8- to 16-byte tokens; hashing each one separately costs more than copying it, so small
  * ranges are gathered into one staging buffer and hashed in bulk.
  */
-import { readSync } from 'node:fs';
 import { HashSink, type Hash } from '../../format/hash.js';
 import { ThreadedSha256 } from '../hashThread.js';
 
@@ -39,30 +38,6 @@ export class NarHasher {
     this.flush();
     this.sink.update(bytes);
   };
-
-  /**
-   * Bytes of the NAR that are in an open file (see FileRange): read by the hashing thread
-   * when there is one, here otherwise. `drain()` before the file is closed.
-   */
-  consumeFile(fd: number, position: number, length: number): void {
-    this.flush();
-    if (this.sink instanceof ThreadedSha256) {
-      this.sink.updateFromFile(fd, position, length);
-      return;
-    }
-    const buffer = Buffer.allocUnsafe(Math.min(length, 1 << 20));
-    for (let done = 0; done < length; ) {
-      const n = readSync(fd, buffer, 0, Math.min(buffer.length, length - done), position + done);
-      if (n === 0) throw new Error(`NAR hashing: file descriptor ${fd} ended ${length - done} bytes early`);
-      this.sink.update(buffer.subarray(0, n));
-      done += n;
-    }
-  }
-
-  /** Waits until every file range given has been read. */
-  drain(): void {
-    if (this.sink instanceof ThreadedSha256) this.sink.drain();
-  }
 
   async finish(): Promise<{ narHash: Hash; narSize: number }> {
     this.flush();

@@ -33,9 +33,8 @@ function run({ job, path, useCaseHack, copyTo }: SubtreeJob): void {
     const root = typeof path === 'string' ? path : Buffer.from(path);
     planner = new DumpPlanner(root, useCaseHack);
     mirror = copyTo === undefined ? undefined : new Mirror(root, typeof copyTo === 'string' ? copyTo : Buffer.from(copyTo));
-    for (const chunk of dumpTree(out, planner, undefined, { mirror, sendFileTo: undefined, rangesOfCopies: false })) {
-      // Without rangesOfCopies every piece is a chunk of this ring's slots.
-      ring.publish(sequence++, (chunk as Buffer).length, 0, job);
+    for (const chunk of dumpTree(out, planner, undefined, { mirror, sendFileTo: undefined })) {
+      ring.publish(sequence++, chunk.length, 0, job);
     }
     ring.publish(sequence++, out.position, SlotFlag.End, job);
   } catch (err) {

@@ -16,11 +16,11 @@
  *     2 the file was shorter than its size (it changed meanwhile); -errno on a failed call,
  *     with result[2] = 0 for openat, 1 for fstat, 2 for read.
  *
- *   writeFileAt(dirFd, name, buffer, start, end, mode, mtime, chmod) -> status
+ *   writeFileAt(dirFd, name, buffer, start, end, mode, mtime) -> status
  *     Creates `name` in `dirFd` (O_EXCL|O_NOFOLLOW: never an existing entry, never through
- *     a symlink) with `mode`, writes buffer[start, end), sets the mode again when `chmod`
- *     (the umask took some of its bits), sets its modification time to `mtime` seconds (the
- *     access time to now), and closes it. Status: 0 done; -errno when the openat failed;
+ *     a symlink) with `mode`, writes buffer[start, end), sets the mode again (the umask may
+ *     have taken bits, and another thread may change it at any time), sets its modification
+ *     time to `mtime` seconds (the access time to now), and closes it. Status: 0 done; -errno when the openat failed;
  *     -errno - WRITE_FAILED (4096) when a later call did, the partly written file then left
  *     for the caller's cleanup of the whole tree.
  *
@@ -78,23 +78,27 @@ static int get_int64(napi_env env, napi_value value, int64_t *out)
     return napi_get_value_int64(env, value, out) == napi_ok;
 }
 
-/* A latin1 name into `name`; 0 when it is not a string, or is empty or too long. */
-static int get_name(napi_env env, napi_value value, char *name)
+/*
+ * A name into `name`: latin1 (one char per byte, as the dumper reads names) or UTF-8 (a JS
+ * string of text, a path's last component). 0 when it is not a string, is empty or too long
+ * (a copy stops at the buffer), or has a NUL inside, which would shorten it to another name.
+ */
+static int get_name_as(napi_env env, napi_value value, char *name, bool utf8)
 {
     size_t length = 0;
-    if (napi_get_value_string_latin1(env, value, name, NAME_MAX_BYTES, &length) != napi_ok)
-        return 0;
-    /* A NUL inside would silently shorten the name to another file's. */
-    return length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
+    napi_status got = utf8 ? napi_get_value_string_utf8(env, value, name, NAME_MAX_BYTES, &length)
+                           : napi_get_value_string_latin1(env, value, name, NAME_MAX_BYTES, &length);
+    return got == napi_ok && length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
 }
 
-/* The same for a name given as a JS string of Unicode text (a path's last component): UTF-8. */
+static int get_name(napi_env env, napi_value value, char *name)
+{
+    return get_name_as(env, value, name, false);
+}
+
 static int get_name_utf8(napi_env env, napi_value value, char *name)
 {
-    size_t length = 0;
-    if (napi_get_value_string_utf8(env, value, name, NAME_MAX_BYTES, &length) != napi_ok)
-        return 0;
-    return length > 0 && length < NAME_MAX_BYTES - 1 && memchr(name, 0, length) == NULL;
+    return get_name_as(env, value, name, true);
 }
 
 /* A whole path (UTF-8) of less than 4096 bytes, measured before it is copied (a copy stops at a character boundary) and without a NUL. */
@@ -212,20 +216,19 @@ static napi_value read_file_at(napi_env env, napi_callback_info info)
 
 static napi_value write_file_at(napi_env env, napi_callback_info info)
 {
-    size_t argc = 8;
-    napi_value argv[8];
+    size_t argc = 7;
+    napi_value argv[7];
     int32_t dir_fd, mode;
-    bool chmod_again;
     char name[NAME_MAX_BYTES];
     uint8_t *buffer;
     size_t buffer_length;
     int64_t start, end;
     double mtime;
-    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 8 || !get_int32(env, argv[0], &dir_fd) ||
+    if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 7 || !get_int32(env, argv[0], &dir_fd) ||
         !get_name(env, argv[1], name) || !get_bytes(env, argv[2], &buffer, &buffer_length) ||
         !get_int64(env, argv[3], &start) || !get_int64(env, argv[4], &end) || !get_int32(env, argv[5], &mode) ||
-        napi_get_value_double(env, argv[6], &mtime) != napi_ok || napi_get_value_bool(env, argv[7], &chmod_again) != napi_ok)
-        return type_error(env, "writeFileAt(dirFd, name, buffer, start, end, mode, mtime, chmod)");
+        napi_get_value_double(env, argv[6], &mtime) != napi_ok)
+        return type_error(env, "writeFileAt(dirFd, name, buffer, start, end, mode, mtime)");
     if (start < 0 || end < start || (uint64_t)end > buffer_length)
         return type_error(env, "writeFileAt: start and end must lie within the buffer");
 
@@ -243,7 +246,7 @@ static napi_value write_file_at(napi_env env, napi_callback_info info)
         }
         at += n;
     }
-    if (status == 0 && chmod_again && fchmod(fd, (mode_t)mode) != 0)
+    if (status == 0 && fchmod(fd, (mode_t)mode) != 0)
         status = -errno;
     if (status == 0) {
         struct timespec times[2];

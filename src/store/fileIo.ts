@@ -23,7 +23,7 @@ export const enum ReadStatus {
 export interface FileIo {
   /** See fileIo.c; `result` gets [size, st_mode, failed call (0 open, 1 fstat, 2 read)]. */
   readFileAt(dirFd: number, name: string, buffer: Buffer, offset: number, limit: number, result: Float64Array): number;
-  writeFileAt(dirFd: number, name: string, buffer: Buffer, start: number, end: number, mode: number, mtime: number, chmod: boolean): number;
+  writeFileAt(dirFd: number, name: string, buffer: Buffer, start: number, end: number, mode: number, mtime: number): number;
   sendFile(outFd: number, inFd: number, offset: number, count: number): number;
   /** See fileIo.c; `result` gets the bytes freed. */
   removeTree(parentPath: string, name: string, maxDepth: number, result: Float64Array): number;

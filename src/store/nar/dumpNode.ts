@@ -35,10 +35,7 @@ export function dumpSmallFile(out: ChunkWriter, item: PlanItem, mirror: Mirror |
     const stats = fstatSync(fd);
     const size = stats.size;
     if (!stats.isFile() || size > out.free - HEADER_ROOM) return false;
-    // Owner execute bit only, like Nix; the other x bits do not count.
-    const executable = (stats.mode & 0o100) !== 0;
-    out.bytes(executable ? NAR_FRAMES.executable : NAR_FRAMES.regular);
-    out.u64(size);
+    const executable = fileHeader(out, stats.mode, size);
     const start = out.position;
     let left = size;
     while (left > 0) {
@@ -47,14 +44,27 @@ export function dumpSmallFile(out: ChunkWriter, item: PlanItem, mirror: Mirror |
       out.position += n;
       left -= n;
     }
-    mirror?.writeFile(item, executable, out.buffer, start, out.position);
-    out.zeros((8 - (size % 8)) % 8);
+    endSmallFile(out, item, mirror, executable, start);
   } finally {
     closeSync(fd);
   }
+  return true;
+}
+
+/** A regular file's header and size; whether it is executable (the owner x bit only, like Nix). */
+function fileHeader(out: ChunkWriter, mode: number, size: number): boolean {
+  const executable = (mode & 0o100) !== 0;
+  out.bytes(executable ? NAR_FRAMES.executable : NAR_FRAMES.regular);
+  out.u64(size);
+  return executable;
+}
+
+/** After a small file's contents (from `start` to the position): its copy, padding and closing frames. */
+function endSmallFile(out: ChunkWriter, item: PlanItem, mirror: Mirror | undefined, executable: boolean, start: number): void {
+  mirror?.writeFile(item, executable, out.buffer, start, out.position);
+  out.zeros((8 - ((out.position - start) % 8)) % 8);
   out.bytes(NAR_FRAMES.close);
   if (item.isEntry) out.bytes(NAR_FRAMES.close);
-  return true;
 }
 
 /** [size, st_mode, failed call] from readFileAt: one array, so no object per file. */
@@ -78,17 +88,11 @@ function dumpSmallFileAt(io: FileIo, out: ChunkWriter, item: PlanItem, mirror: M
   if (status < 0) throw errnoError(status, FAILED_CALL[readResult[2]!]!, showPath(item.path));
   const size = readResult[0]!;
   if (status === ReadStatus.Short) throw changed(item.path, size);
-  // Owner execute bit only, like Nix; the other x bits do not count.
-  const executable = (readResult[1]! & 0o100) !== 0;
-  out.bytes(executable ? NAR_FRAMES.executable : NAR_FRAMES.regular);
-  out.u64(size);
+  const executable = fileHeader(out, readResult[1]!, size);
   const start = out.position;
   if (start !== readAt) out.buffer.copyWithin(start, readAt, readAt + size);
   out.position += size;
-  mirror?.writeFile(item, executable, out.buffer, start, out.position);
-  out.zeros((8 - (size % 8)) % 8);
-  out.bytes(NAR_FRAMES.close);
-  if (item.isEntry) out.bytes(NAR_FRAMES.close);
+  endSmallFile(out, item, mirror, executable, start);
   return true;
 }
 
@@ -140,10 +144,7 @@ function* readFile(out: ChunkWriter, path: FsPath, { mirror, sendFileTo }: DumpO
   try {
     const stats = fstatSync(fd);
     if (!stats.isFile()) throw new NarDumpError(`file '${showPath(path)}' changed while it was being dumped`);
-    // Owner execute bit only, like Nix; the other x bits do not count.
-    const executable = (stats.mode & 0o100) !== 0;
-    out.bytes(executable ? NAR_FRAMES.executable : NAR_FRAMES.regular);
-    out.u64(stats.size);
+    const executable = fileHeader(out, stats.mode, stats.size);
     if (mirror) copy = mirror.openFile(path, executable);
     let left = stats.size;
     if (sendFileTo !== undefined && left >= SEND_FILE_AFTER && copy === undefined) {

@@ -89,8 +89,7 @@ export class Mirror {
     const mode = executable ? 0o555 : 0o444;
     const parent = this.open[this.open.length - 1];
     if (this.io && parent !== undefined && parent >= 0 && item.dirFd >= 0) {
-      // The mode is set again after creation: the umask may take bits, and can change meanwhile.
-      const status = this.io.writeFileAt(parent, item.diskName, buffer, start, end, mode, CANONICAL_MTIME, true);
+      const status = this.io.writeFileAt(parent, item.diskName, buffer, start, end, mode, CANONICAL_MTIME);
       if (status < 0) {
         const target = showPath(this.targetOf(item.path));
         throw status > -WRITE_FAILED ? errnoError(status, 'open', target) : errnoError(status + WRITE_FAILED, 'write', target);

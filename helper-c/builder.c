@@ -14,7 +14,6 @@
 #include "seccomp.h"
 #include "util.h"
 
-#define STATUS_FD 3
 
 void exec_builder(const struct sandbox_spec *spec, int in_namespaces)
 {

@@ -4,6 +4,9 @@
 
 #include "spec.h"
 
+/* Where the driver reads how the builder ended. */
+#define STATUS_FD 3
+
 /* Runs in the forked builder process: session, personality, ids, fds, seccomp, exec. */
 void exec_builder(const struct sandbox_spec *spec, int in_namespaces) __attribute__((noreturn));
 

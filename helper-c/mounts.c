@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "storeview.h"
 #include "util.h"
 
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty", NULL};
@@ -32,6 +33,8 @@ static void chown_or_die(const char *path, uid_t uid, gid_t gid)
 /* Creates the missing parents of path. Entries usually share a parent (the store directory),
    so the last parent made is remembered and not walked again. */
 static char *last_parent;
+/* While the entries of a store view are prepared: its host directory. */
+static const char *current_view;
 
 /* The remembered parent is stale once another filesystem is mounted over the root. */
 static void forget_last_parent(void)
@@ -44,6 +47,9 @@ static void make_parents(const char *path)
 {
   const char *slash = strrchr(path, '/');
   size_t len = slash ? (size_t)(slash - path) : 0;
+  /* The parent of an entry in a store view is the view, made already. */
+  if (current_view && strlen(current_view) == len && strncmp(current_view, path, len) == 0)
+    return;
   if (last_parent && strlen(last_parent) == len && strncmp(last_parent, path, len) == 0)
     return;
   mkdir_parents(path, root_length);
@@ -73,7 +79,7 @@ static void make_symlink(const char *link_target, const char *path)
 /* A regular store file may be hard-linked into the root instead of bind-mounted, as Nix does:
    one link() instead of an inode for the mount point plus a mount. Only when the builder can
    neither write nor chmod it: owned by root, not group- or other-writable, builder not root. */
-static int may_hard_link(const struct sandbox_spec *spec, const struct stat *st)
+int may_hard_link(const struct sandbox_spec *spec, const struct stat *st)
 {
   return S_ISREG(st->st_mode) && geteuid() == 0 && spec->build_uid != 0 && st->st_uid == 0 &&
          !(st->st_mode & (S_IWGRP | S_IWOTH | S_ISUID | S_ISGID));
@@ -192,10 +198,13 @@ static void make_dir_entry(const struct root_entry *e, const char *path, uid_t s
    costs some twenty inodes, which on a journalled disk cost more than the rest of the setup,
    and would have to be deleted again on the host after the build. Needs CAP_SYS_ADMIN on the
    host, so only a helper run as root does it; otherwise the whole root is on disk. */
-static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid)
+static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid, int has_view)
 {
-  if (self_uid != 0 || unshare(CLONE_NEWNS) < 0)
+  if (self_uid != 0 || unshare(CLONE_NEWNS) < 0) {
+    if (has_view)
+      die_with_errno("cannot create the helper's mount namespace for the store view");
     return;
+  }
   make_mounts_private();
   int *fds = xcalloc(spec->entry_count, sizeof(int));
   for (size_t i = 0; i < spec->entry_count; i++) {
@@ -203,10 +212,15 @@ static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid
     fds[i] = -1;
     if (e->kind != ENTRY_DIR || !e->on_disk)
       continue;
-    char *path = in_root(spec, e->target);
+    /* Opened again: a descriptor from before the unshare is of the host's mounts, which
+       cannot be bound here. The same directory as the one swept, checked. */
+    char *path = e->source ? xasprintf("%s", e->source) : in_root(spec, e->target);
     fds[i] = open(path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fds[i] < 0)
       die_with_errno("cannot open '%s'", path);
+    struct stat now, swept;
+    if (e->source && (fstat(fds[i], &now) < 0 || fstat(e->view_fd, &swept) < 0 || now.st_dev != swept.st_dev || now.st_ino != swept.st_ino))
+      die("the store view '%s' changed while the sandbox was prepared", path);
     free(path);
   }
   /* Only root can write here; "/" keeps Nix's 0750 and the build group. */
@@ -243,7 +257,11 @@ static int inside_disk_dir(char *const *disk_dirs, const char *target)
 
 static void prepare_entry(struct sandbox_spec *spec, struct root_entry *e, uid_t self_uid)
 {
-  char *path = in_root(spec, e->target);
+  struct root_entry *view = view_holding(spec, e->target);
+  if (view && view_entry_current(spec, view, e, self_uid))
+    return;
+  char *path = view ? xasprintf("%s%s", view->source, e->target + strlen(view->target)) : in_root(spec, e->target);
+  current_view = view ? view->source : NULL;
   if (e->kind == ENTRY_DIR) {
     make_dir_entry(e, path, self_uid, spec->build_gid, spec->build_uid);
   } else if (e->kind == ENTRY_FILE) {
@@ -258,6 +276,7 @@ static void prepare_entry(struct sandbox_spec *spec, struct root_entry *e, uid_t
     else if (res != BIND_OK)
       die_with_errno("cannot create the mount point '%s'", path);
   }
+  current_view = NULL;
   free(path);
 }
 
@@ -276,20 +295,27 @@ void prepare_root(struct sandbox_spec *spec)
      on disk, under the root at their sandbox paths, so the driver finds outputs there. */
   char **disk_dirs = xcalloc(spec->entry_count + 1, sizeof(char *));
   size_t disk_count = 0;
+  int has_view = 0;
   for (size_t i = 0; i < spec->entry_count; i++) {
-    const struct root_entry *e = &spec->entries[i];
+    struct root_entry *e = &spec->entries[i];
     if (e->kind != ENTRY_DIR || !e->on_disk)
       continue;
-    char *path = in_root(spec, e->target);
-    make_dir_entry(e, path, self_uid, spec->build_gid, spec->build_uid);
-    free(path);
+    if (e->source) {
+      open_view(e, self_uid, spec->build_gid, spec->build_uid);
+      sweep_view(spec, e);
+      has_view = 1;
+    } else {
+      char *path = in_root(spec, e->target);
+      make_dir_entry(e, path, self_uid, spec->build_gid, spec->build_uid);
+      free(path);
+    }
     disk_dirs[disk_count++] = e->target;
   }
   /* Entries inside those directories first: a hard link needs its source and target on the
      same mount, which they no longer are once the directory is bound into the tmpfs. */
   for (int on_disk = 1; on_disk >= 0; on_disk--) {
     if (!on_disk)
-      mount_skeleton_tmpfs(spec, self_uid);
+      mount_skeleton_tmpfs(spec, self_uid, has_view);
     for (size_t i = 0; i < spec->entry_count; i++) {
       struct root_entry *e = &spec->entries[i];
       if ((e->kind == ENTRY_DIR && e->on_disk) || inside_disk_dir(disk_dirs, e->target) != on_disk)

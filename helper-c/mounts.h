@@ -2,6 +2,8 @@
 #ifndef TSNIX_MOUNTS_H
 #define TSNIX_MOUNTS_H
 
+#include <sys/stat.h>
+
 #include "spec.h"
 
 enum bind_result {
@@ -17,6 +19,9 @@ enum bind_result {
    Runs before the sandbox's namespaces exist, with the caller's own ids; as root, in a private
    mount namespace of the helper's own where all but the on-disk directories are on a tmpfs. */
 void prepare_root(struct sandbox_spec *spec);
+
+/* Whether a regular store file may be hard-linked into the root rather than bind-mounted. */
+int may_hard_link(const struct sandbox_spec *spec, const struct stat *st);
 
 /* Inside the new mount namespace: stop propagation to the host in both directions. */
 void make_mounts_private(void);

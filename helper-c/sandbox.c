@@ -33,6 +33,9 @@
 /* The helper's own argv; PID 1 overwrites it so that the builder cannot read host paths in
    /proc/1/cmdline (which, unlike environ, stays world-readable). */
 pid_t helper_parent;
+int pooled_net_fd = -1;
+/* The sandbox entered a pooled network namespace, whose loopback is up already. */
+static int net_from_pool;
 
 static char *own_argv0;
 static size_t own_argv0_len;
@@ -60,7 +63,7 @@ static void sandbox_child(const struct sandbox_spec *spec, int release_fd, int s
     die_with_errno("cannot set the hostname");
   if (setdomainname(spec->domainname, strlen(spec->domainname)) < 0)
     die_with_errno("cannot set the domain name");
-  if (spec->network != NETWORK_HOST) {
+  if (spec->network != NETWORK_HOST && !net_from_pool) {
     enum net_result up = loopback_up();
     if (up != NET_OK)
       die_with_errno("%s", net_result_message(up));
@@ -102,8 +105,16 @@ static int run_sandboxed(struct sandbox_spec *spec)
      uid 1000 inside and host root's files show as nobody. A fixed-output build gets a network
      namespace too, connected by pasta, unless the driver asked for the host's network. */
   unsigned long flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC;
-  if (spec->network != NETWORK_HOST)
+  if (spec->network == NETWORK_PRIVATE && pooled_net_fd >= 0) {
+    if (setns(pooled_net_fd, CLONE_NEWNET) < 0)
+      die_with_errno("cannot enter the sandbox's network namespace");
+    net_from_pool = 1;
+  } else if (spec->network != NETWORK_HOST) {
     flags |= CLONE_NEWNET;
+  }
+  if (pooled_net_fd >= 0)
+    close(pooled_net_fd);
+  pooled_net_fd = -1;
   pid_t child = (pid_t)syscall(SYS_clone, flags | SIGCHLD, NULL, NULL, NULL, NULL);
   if (child < 0)
     die_with_errno("cannot create the sandbox's namespaces");
@@ -143,7 +154,13 @@ static int run_sandboxed(struct sandbox_spec *spec)
   int builder_status;
   if (read_exact(status[0], &builder_status, sizeof builder_status) < 0)
     die("the sandbox failed before the builder ran (see the messages above)");
-  return report_status(builder_status);
+  int code = report_status(builder_status);
+  /* Everything the driver waits for is said: the pipes end now, not after this process's own
+     teardown (its mount namespace), which the driver need not wait for. */
+  close(STDOUT_FILENO);
+  close(STDERR_FILENO);
+  close(STATUS_FD);
+  return code;
 }
 
 static unsigned char *read_description(size_t *len)
@@ -186,7 +203,11 @@ int run_build_from_stdin(char *title, size_t title_len)
     die_with_errno("cannot open /dev/null");
   close(stdin_null);
 
-  if (!spec.namespaces)
+  if (!spec.namespaces) {
+    if (pooled_net_fd >= 0)
+      close(pooled_net_fd);
+    pooled_net_fd = -1;
     return run_on_host(&spec);
+  }
   return run_sandboxed(&spec);
 }

@@ -14,12 +14,15 @@
                         'E' bytes           the helper's stderr (its own messages)
                         'S' bytes           the helper's status pipe (fd 3)
                         'X' u32 status      the helper exited (a wait status), after the above ended
+   An empty 'O', 'E' or 'S' frame: that stream ended.
    When the driver closes stdin (or dies: PR_SET_PDEATHSIG), every helper is killed, and each
    helper's death takes its sandbox with it.
-   Each build's helper is forked one request ahead (see struct spare). */
+   Each build's helper is forked one request ahead (see struct spare), and run as root it
+   is handed a loopback-only network namespace from a pool (see take_net). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "net.h"
 #include "serve.h"
 #include "spec.h"
 #include "util.h"
@@ -45,6 +49,8 @@ struct build {
   int exited;
   int wstatus;
   long long exited_at; /* ms, CLOCK_MONOTONIC */
+  int net_fd;   /* the pooled network namespace it was given, or -1 */
+  int reported; /* it wrote a status: its sandbox's PID 1 was reaped */
 };
 
 /* After its helper exited, how long a build's pipes may stay open (held by a process the
@@ -114,9 +120,57 @@ struct spare {
   pid_t pid; /* 0: none */
   int description_fd;
   int fds[STREAMS];
+  int net_fd;
 };
 
 static struct spare spare;
+
+/* A network namespace with only loopback, up, costs ~0.5 ms to create with the sandbox's
+   clone and more to tear down, on the critical path of every build of a chain. So the server
+   keeps a few: each spare is given one (as fd 4), a build without network uses it instead of a
+   new one, and it comes back to the pool once its helper has reported the builder's end, which
+   it does only after the sandbox's PID 1 was reaped, so no process of that build is left in
+   it. It holds nothing a later build could see: its owner is the host's user namespace, so no
+   builder can change its interfaces, routes or settings, and sockets go with their processes.
+   Builds running at once never share one. Fixed-output builds (pasta) get a namespace of
+   their own as before. Only root can make them; otherwise every build makes its own. */
+#define NET_POOL_MAX 16
+static int net_pool[NET_POOL_MAX];
+static size_t net_pool_count;
+static int net_pool_disabled;
+
+static int take_net(void)
+{
+  if (net_pool_count > 0)
+    return net_pool[--net_pool_count];
+  if (net_pool_disabled || geteuid() != 0)
+    return -1;
+  int host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host < 0 || unshare(CLONE_NEWNET) < 0) {
+    if (host >= 0)
+      close(host);
+    net_pool_disabled = 1;
+    return -1;
+  }
+  int fd = loopback_up() == NET_OK ? open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC) : -1;
+  /* The server itself must stay in the host's namespace (pasta and helpers start from it). */
+  if (setns(host, CLONE_NEWNET) < 0)
+    die_with_errno("cannot return to the host's network namespace");
+  close(host);
+  if (fd < 0)
+    net_pool_disabled = 1;
+  return fd;
+}
+
+static void give_back_net(int fd, int reusable)
+{
+  if (fd < 0)
+    return;
+  if (reusable && net_pool_count < NET_POOL_MAX)
+    net_pool[net_pool_count++] = fd;
+  else
+    close(fd);
+}
 
 static void close_pipes(int pipes[][2], int count)
 {
@@ -136,9 +190,11 @@ static void make_spare(void)
       return;
     }
   pid_t server = getpid();
+  int net_fd = take_net();
   pid_t pid = fork();
   if (pid < 0) {
     close_pipes(pipes, made);
+    give_back_net(net_fd, 1);
     return;
   }
   if (pid == 0) {
@@ -153,13 +209,17 @@ static void make_spare(void)
     for (int fd = 0; fd <= 3; fd++)
       if (dup2(pipes[fd][fd == 0 ? 0 : 1], fd) < 0)
         _exit(EXIT_SETUP_FAILED);
+    /* The pooled network namespace as fd 4, for the helper alone (sandbox.c closes it). */
+    if (net_fd >= 0 && dup2(net_fd, 4) == 4)
+      pooled_net_fd = 4;
     int keep[] = {-1};
-    close_fds_except(4, keep);
+    close_fds_except(pooled_net_fd >= 0 ? 5 : 4, keep);
     free(builds);
     exit(run_build_from_stdin(own_title, own_title_len));
   }
   close(pipes[0][0]);
   spare.pid = pid;
+  spare.net_fd = net_fd;
   spare.description_fd = pipes[0][1];
   for (int i = 0; i < STREAMS; i++) {
     close(pipes[i + 1][1]);
@@ -177,6 +237,8 @@ static void drop_spare(void)
   close(spare.description_fd);
   for (int i = 0; i < STREAMS; i++)
     close(spare.fds[i]);
+  /* It may have entered it: not for another build. */
+  give_back_net(spare.net_fd, 0);
   spare.pid = 0;
 }
 
@@ -211,6 +273,8 @@ static void start_build(uint32_t id, const unsigned char *description, uint32_t 
   b->exited = 0;
   b->wstatus = 0;
   b->exited_at = 0;
+  b->net_fd = spare.net_fd;
+  b->reported = 0;
   for (int i = 0; i < STREAMS; i++)
     b->fds[i] = spare.fds[i];
   spare.pid = 0;
@@ -275,9 +339,10 @@ static void finish_builds(void)
           close(b->fds[s]);
           b->fds[s] = -1;
         }
-    if (b->exited && b->fds[0] < 0 && b->fds[1] < 0 && b->fds[2] < 0)
+    if (b->exited && b->fds[0] < 0 && b->fds[1] < 0 && b->fds[2] < 0) {
+      give_back_net(b->net_fd, b->reported && WIFEXITED(b->wstatus));
       send_exit(b->id, b->wstatus);
-    else
+    } else
       builds[kept++] = *b;
   }
   build_count = kept;
@@ -380,10 +445,13 @@ int serve(char *title, size_t title_len)
           continue;
         ssize_t got = read(builds[i].fds[s], chunk, READ_CHUNK);
         if (got > 0) {
+          builds[i].reported |= s == 2;
           send_frame(stream_kinds[s], builds[i].id, chunk, (uint32_t)got);
         } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
           close(builds[i].fds[s]);
           builds[i].fds[s] = -1;
+          /* An empty frame: the stream ended (the driver need not wait for the exit). */
+          send_frame(stream_kinds[s], builds[i].id, NULL, 0);
         }
       }
     if (fds[0].revents) {

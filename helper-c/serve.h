@@ -13,6 +13,9 @@ int serve(char *title, size_t title_len);
    that starts a build, so that a server dying in between is noticed. */
 extern pid_t helper_parent;
 
+/* A loopback-only network namespace the server handed this helper (serve.c), or -1. */
+extern int pooled_net_fd;
+
 /* One build, described on stdin, as `tsnix-helper < description` does (sandbox.c). */
 int run_build_from_stdin(char *title, size_t title_len);
 

@@ -106,9 +106,9 @@ static enum spec_result read_entry(struct reader *r, const char *key, struct roo
     return res;
   if (!is_clean_absolute(e->target) || strcmp(e->target, "/") == 0)
     return SPEC_ERR_BAD_TARGET;
-  if (strcmp(key, "dir") == 0 || strcmp(key, "disk-dir") == 0) {
+  if (strcmp(key, "dir") == 0 || strcmp(key, "disk-dir") == 0 || strcmp(key, "view-dir") == 0) {
     e->kind = ENTRY_DIR;
-    e->on_disk = strcmp(key, "disk-dir") == 0;
+    e->on_disk = strcmp(key, "dir") != 0;
     if ((res = read_number(r, 07777, 8, &mode)) != SPEC_OK)
       return res;
     e->mode = (mode_t)mode;
@@ -125,6 +125,12 @@ static enum spec_result read_entry(struct reader *r, const char *key, struct roo
     free(text);
     if (res != SPEC_OK)
       return res;
+    if (strcmp(key, "view-dir") == 0) {
+      if ((res = read_string(r, &e->source)) != SPEC_OK)
+        return res;
+      if (!is_clean_absolute(e->source) || strcmp(e->source, "/") == 0)
+        return SPEC_ERR_BAD_VALUE;
+    }
   } else if (strcmp(key, "file") == 0) {
     e->kind = ENTRY_FILE;
     if ((res = read_number(r, 0777, 8, &mode)) != SPEC_OK)
@@ -161,7 +167,8 @@ static enum spec_result read_field(struct reader *r, const char *key, struct san
   unsigned long n;
   enum spec_result res;
   char *text;
-  if (!strcmp(key, "dir") || !strcmp(key, "disk-dir") || !strcmp(key, "file") || !strcmp(key, "bind")) {
+  if (!strcmp(key, "dir") || !strcmp(key, "disk-dir") || !strcmp(key, "view-dir") || !strcmp(key, "file") ||
+      !strcmp(key, "bind")) {
     if (s->entry_count + 1 >= SPEC_MAX_ITEMS)
       return SPEC_ERR_TOO_MANY_ITEMS;
     struct root_entry *grown = realloc(s->entries, (s->entry_count + 1) * sizeof *grown);

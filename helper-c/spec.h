@@ -20,7 +20,7 @@ enum dir_owner { OWNER_ROOT, OWNER_BUILD, OWNER_GROUP };
 struct root_entry {
   enum entry_kind kind;
   char *target;       /* absolute path inside the sandbox, no "." or ".." components */
-  char *source;       /* ENTRY_BIND: host path */
+  char *source;       /* ENTRY_BIND: host path; ENTRY_DIR: a store view (see mounts.c), or NULL */
   char *content;      /* ENTRY_FILE */
   size_t content_len;
   mode_t mode;        /* ENTRY_DIR, ENTRY_FILE */
@@ -33,6 +33,8 @@ struct root_entry {
   int skip_mount;     /* ENTRY_BIND: missing optional source, or a symlink recreated as such */
   int is_device;      /* ENTRY_BIND: the source is a device node */
   int stage;          /* ENTRY_BIND: index of the staging mount to bind from, or -1 */
+  int view_fd;        /* ENTRY_DIR with a view: the open view directory */
+  dev_t view_dev;     /* and its device */
 };
 
 struct sandbox_spec {

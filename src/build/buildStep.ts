@@ -207,7 +207,7 @@ function sandboxDerivationOf(job: BuildJob, scratch?: Scratch): SandboxDerivatio
 async function buildOnce(ctx: BuildContext, job: BuildJob, scratch: Scratch | undefined, finish: (built: BuiltResult) => Promise<void>): Promise<void> {
   const { store } = ctx;
   const { drvPath, drv } = job;
-  const inputClosure = computeClosure(store.db, job.inputs);
+  const inputClosure = ctx.inputClosure(job.inputs);
   const recursive = recursiveStarter(ctx, job, inputClosure);
   ctx.events.buildStarted(drvPath, drvNameFromPath(drvPath));
   const log = ctx.openLog(drvPath);

@@ -52,6 +52,8 @@ export interface BuildContext {
   /** Where a build's log is stored (its lines reach `events` from the build itself). */
   openLog(drvPath: string): BuildLogSink;
   referenceGraph(paths: string[]): ReadonlyMap<string, readonly string[]>;
+  /** The closure of a build's inputs (valid paths). */
+  inputClosure(paths: readonly string[]): Set<string>;
   sandboxOverrides: SandboxOverrides;
   /** Removes a finished build's directory in the background; the scheduler waits for these at the end. */
   removeBuildDir(path: string): void;

@@ -3,14 +3,15 @@
  * into a description for the C helper (helper-c/), runs it, streams the builder's log, and
  * copies the outputs out of the sandbox. Registration (canonicalising, hashing) is the caller's.
  */
-import { chmodSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { createBuildDirs, removeTree, writeBuildFile } from './sandbox/buildDir.js';
 import { copyOutput } from './sandbox/copyOutput.js';
 import { builderEnvironment } from './sandbox/environment.js';
 import { SandboxPolicyError, SandboxSetupError } from './sandbox/errors.js';
-import { SANDBOX_BUILD_DIR, sandboxLayout } from './sandbox/layout.js';
+import { layoutView, SANDBOX_BUILD_DIR, sandboxLayout } from './sandbox/layout.js';
+import { storeViews, viewStoreDir } from './sandbox/storeViews.js';
 import { chooseBuildUser, networkFor, shouldSandbox, storePathsToBind } from './sandbox/policy.js';
 import { referenceGraphFiles } from './sandbox/referencesGraph.js';
 import { runHelper, type BuilderStatus } from './sandbox/runHelper.js';
@@ -52,13 +53,18 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
     throw new SandboxPolicyError(`building '${drv.drvPath ?? drv.name}' without a sandbox needs the store at its logical location '${request.storeDir}' (building using a diverted store is not supported)`);
   }
   const user = chooseBuildUser(request);
+  const parent = request.buildDirParent ?? tmpdir();
   let dirs;
   try {
-    dirs = createBuildDirs(request.buildDirParent ?? tmpdir(), drv.name, user, sandboxed);
+    dirs = createBuildDirs(parent, drv.name, user, sandboxed);
   } catch (error) {
     user.release();
     throw error;
   }
+  // Only a helper run as root keeps the store directory apart from the root (helper-c/storeview.c).
+  const views = sandboxed && request.storeViews !== false && process.getuid?.() === 0 ? storeViews(parent) : undefined;
+  let view: string | undefined;
+  let viewReusable = false;
   try {
     if (request.preBuildHook) {
       // The hook sees the sandbox's root directory (not yet filled) and may add paths to this build only.
@@ -96,6 +102,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
               buildDir: dirs.build,
               sandboxPaths: [...settings.sandboxPaths, ...settings.extraSandboxPaths],
               isFixedOutput: drv.isFixedOutput,
+              ...(view !== undefined ? { storeView: viewStoreDir(view) } : {}),
             })
           : [],
         buildUid: user.uid,
@@ -111,10 +118,10 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         env: environment.env,
       };
     };
-    const run = (inSandbox: boolean): Promise<BuilderStatus> =>
+    const run = (description: HelperSpec): Promise<BuilderStatus> =>
       runHelper({
         helper: request.helper ?? defaultHelperPath(),
-        description: encodeHelperSpec(describe(inSandbox)),
+        description: encodeHelperSpec(description),
         onLogLine: request.onLogLine,
         timeout: settings.timeout,
         maxSilentTime: settings.maxSilentTime,
@@ -135,25 +142,39 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
     const recursive = request.recursive ? await request.recursive.start(join(dirs.build, RECURSIVE_SOCKET), user, materialise) : undefined;
     let status: BuilderStatus;
     const spawned = process.hrtime.bigint();
+    view = views?.acquire();
+    let usedView: string | undefined;
+    // Where the builder's outputs are on the host after a sandboxed build. Out of a view they
+    // go straight into the build's directory, unless it is kept: then where nix keeps them.
+    let sandboxedStoreDir = dirs.root + request.storeDir;
     try {
       try {
-        status = await run(sandboxed);
+        const description = describe(sandboxed);
+        usedView = layoutView(description.entries);
+        status = await run(description);
+        // The helper reported the builder's end, so it waited for the sandbox's PID 1: no process of the build is left.
+        viewReusable = status.kind === 'exited' || status.kind === 'signaled';
       } catch (error) {
         const noNamespaces = error instanceof SandboxSetupError && /cannot create the sandbox's namespaces/.test(error.message);
         if (!noNamespaces || !settings.sandboxFallback || request.storeDir !== request.realStoreDir) throw error;
         request.onWarning?.(`${error.message}; building without a sandbox ('sandbox-fallback' is true)`);
         sandboxed = false;
         chmodSync(dirs.top, 0o711); // as createBuildDirs does for unsandboxed builds
-        status = await run(false);
+        status = await run(describe(false));
       }
     } finally {
+      // What the builder made in the view leaves it now: the view is for the next build.
+      if (usedView !== undefined) {
+        if (!request.keepBuildDir) sandboxedStoreDir = dirs.top;
+        moveOutOfView(usedView, Object.values(drv.outputs), sandboxedStoreDir);
+      }
       // The builder is gone: so is its store, with every connection to it.
       await recursive?.stop();
     }
     const helperSeconds = Number(process.hrtime.bigint() - spawned) / 1e9;
     const outputs: Record<string, string> = {};
     if (status.kind === 'exited' && status.code === 0) {
-      const producedIn = sandboxed ? dirs.root + request.storeDir : request.realStoreDir;
+      const producedIn = sandboxed ? sandboxedStoreDir : request.realStoreDir;
       for (const [name, path] of Object.entries(drv.outputs)) {
         const base = basename(path);
         if (!pathExists(join(producedIn, base))) continue;
@@ -164,8 +185,25 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
     }
     return { status, outputs, sandboxed, helperSeconds, buildUid: user.uid, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
   } finally {
+    if (view !== undefined) views!.release(view, viewReusable);
     if (!request.keepBuildDir) (request.removeBuildDir ?? removeTree)(dirs.top);
     user.release();
   }
 }
 
+/** Moves the outputs the builder made in the view's store directory `viewStore` to `to` (made if needed). */
+function moveOutOfView(viewStore: string, outputPaths: readonly string[], to: string): void {
+  for (const path of outputPaths) {
+    const from = join(viewStore, basename(path));
+    const dest = join(to, basename(path));
+    try {
+      renameSync(from, dest);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      if (!pathExists(from)) continue;
+      // The output is there, `to` is not yet.
+      mkdirSync(to, { recursive: true, mode: 0o755 });
+      renameSync(from, dest);
+    }
+  }
+}

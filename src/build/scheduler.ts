@@ -17,6 +17,7 @@ import { QUIET_EVENTS, type BuildEvents } from './events.js';
 import { GoalGraph } from './goals/goalGraph.js';
 import { wantedOutputs } from './drvOutputs.js';
 import { HeldEvents } from './heldEvents.js';
+import { inputClosures } from './inputClosures.js';
 import { planRequest, planWithSubstitutes, type Plan } from './plan.js';
 import { Semaphore } from './semaphore.js';
 import type { SharedBuilds } from './sharedBuilds.js';
@@ -84,6 +85,7 @@ export class Scheduler {
       signal: this.abort.signal,
       openLog: (drvPath) => (options.openLog ? options.openLog(drvPath) : storedLog(store, drvPath, options.settings.compressBuildLog)),
       referenceGraph: (paths) => new Map([...computeClosure(store.db, paths)].map((p) => [p, queryReferences(store.db, p)])),
+      inputClosure: inputClosures(store, (options.mode ?? 'normal') !== 'repair'),
       sandboxOverrides: options.sandbox ?? {},
       removeBuildDir: (path) =>
         this.ctx.afterBuild(deleteTreeInPool(path).catch((error: Error) => events.message(`warning: cannot remove build directory '${path}': ${error.message}`))),

@@ -157,7 +157,7 @@ export class ServeClient {
 
   /** Writes bytes to the remote, waiting while its pipe is full. */
   async send(bytes: Buffer): Promise<void> {
-    if (this.gone) throw new ServeClientError(`the connection to '${this.uri}' failed: ${this.lastWords() ?? 'the remote command ended'}`);
+    if (this.gone) throw await this.ended();
     const stdin = this.child.stdin!;
     if (stdin.write(bytes)) return;
     // Drained, or the remote gone (then no drain comes): whichever is first.
@@ -170,11 +170,20 @@ export class ServeClient {
         else resolve();
       };
       const onDrain = (): void => done();
-      const onClose = (): void => done(new ServeClientError(`the connection to '${this.uri}' failed: ${this.lastWords() ?? 'the remote command ended'}`));
+      const onClose = (): void => void this.ended().then(done);
       stdin.once('drain', onDrain);
       stdin.once('close', onClose);
       this.child.once('close', onClose);
     });
+  }
+
+  /**
+   * The error for a remote that went away, naming what it said last. Its stdin can close
+   * before its stderr has been read to the end: wait for that, briefly, as call() does.
+   */
+  private async ended(): Promise<ServeClientError> {
+    await this.exited(2000);
+    return new ServeClientError(`the connection to '${this.uri}' failed: ${this.lastWords() ?? 'the remote command ended'}`);
   }
 
   /** The last line the remote wrote on stderr, if any. */
@@ -236,7 +245,8 @@ export class ServeClient {
 
   /** Resolves when the remote command has exited and its output is read, or after `ms`. */
   private async exited(ms: number): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // 'close', not the exit: only then is stderr read to the end.
+    if (this.gone) return;
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([new Promise<void>((resolve) => this.child.once('close', () => resolve())), new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
     clearTimeout(timer);

@@ -1,7 +1,8 @@
 /** Closures over the reference graph and the dependency order Nix uses for exports. */
 import type { StoreDatabase } from './database.js';
-import { ReferenceCycleError } from './dbErrors.js';
-import { queryReferences, queryReferrers } from './references.js';
+import { PathNotValidError, ReferenceCycleError } from './dbErrors.js';
+import { queryPathId } from './queryPathInfo.js';
+import { queryReferences } from './references.js';
 
 export interface ClosureOptions {
   /** Follow referrers instead of references (`--referrers-closure`; what GC must keep together). */
@@ -13,19 +14,25 @@ export interface ClosureOptions {
  * everything that depends on them. Every starting path must be valid.
  */
 export function computeClosure(db: StoreDatabase, paths: Iterable<string>, options: ClosureOptions = {}): Set<string> {
-  const next = options.reverse ? queryReferrers : queryReferences;
-  const closure = new Set<string>();
-  const pending = [...paths];
   return db.sqlite.transaction(() => {
-    while (pending.length > 0) {
-      const path = pending.pop()!;
-      if (closure.has(path)) continue;
-      closure.add(path);
-      for (const other of next(db, path)) if (!closure.has(other)) pending.push(other);
+    const ids: number[] = [];
+    for (const path of paths) {
+      const id = queryPathId(db, path);
+      if (id === undefined) throw new PathNotValidError(path);
+      ids.push(id);
     }
-    return closure;
+    if (ids.length === 0) return new Set<string>();
+    // One recursive query: SQLite walks the edges itself (a query per path cost ~2 us each,
+    // most of a chain build's closure of 150 inputs). UNION, not UNION ALL, stops at cycles.
+    const sql = options.reverse ? REFERRERS_CLOSURE : REFERENCES_CLOSURE;
+    return new Set(db.columnStatement(sql).all(JSON.stringify(ids)) as string[]);
   })();
 }
+
+const REFERENCES_CLOSURE =
+  'with recursive c(id) as (select value from json_each(?) union select reference from Refs join c on referrer = c.id) select path from c join ValidPaths v on v.id = c.id';
+const REFERRERS_CLOSURE =
+  'with recursive c(id) as (select value from json_each(?) union select referrer from Refs join c on reference = c.id) select path from c join ValidPaths v on v.id = c.id';
 
 /**
  * Orders `items` so that each comes after everything it refers to within the set, visiting

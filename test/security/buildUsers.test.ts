@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitUntil } from './support/processes.js';
@@ -32,19 +32,33 @@ const HOLDING_BUILDER = [
   'echo "waited=$i"',
 ].join('\n');
 
-/** The host-side owners of what each running build created, read from the build directories under `parent`. */
-function ownersOfRunningBuilds(store: TestStore, parent: string): { top: string; build: number; out: number; gid: number }[] {
-  return readdirSync(parent)
+/**
+ * The host-side owners of what each running build created, read from the build directories
+ * under `parent`; the owners of the outputs (made in each build's own store directory, or in
+ * a store view, tsnix-view-*, which the driver keeps between builds) must be the same users.
+ */
+function ownersOfRunningBuilds(store: TestStore, parent: string): { top: string; build: number; gid: number }[] {
+  const builds = readdirSync(parent)
     .filter((name) => name.startsWith('nix-build-'))
     .map((name) => {
       const top = join(parent, name);
       const mine = statSync(join(top, 'build', 'mine'));
-      const outs = readdirSync(join(top, 'root', store.storeDir)).filter((base) => base.endsWith('-test-build') || base.endsWith('-child-build'));
-      assert.equal(outs.length, 1, `outputs in ${top}: ${outs.join(' ')}`);
-      const out = statSync(join(top, 'root', store.storeDir, outs[0]!, 'mine'));
-      assert.equal(out.uid, mine.uid, 'the output and the build directory were written by different users');
-      return { top, build: mine.uid, out: out.uid, gid: mine.gid };
+      return { top, build: mine.uid, gid: mine.gid };
     });
+  const storeDirs = [
+    ...builds.map((b) => join(b.top, 'root', store.storeDir)),
+    ...readdirSync(parent)
+      .filter((name) => name.startsWith('tsnix-view-'))
+      .map((name) => join(parent, name, 'store')),
+  ].filter((dir) => existsSync(dir));
+  const outputOwners = storeDirs.flatMap((dir) =>
+    readdirSync(dir)
+      .filter((base) => base.endsWith('-test-build') || base.endsWith('-child-build'))
+      .map((base) => statSync(join(dir, base, 'mine')).uid),
+  );
+  const byNumber = (a: number, b: number): number => a - b;
+  assert.deepEqual(outputOwners.sort(byNumber), builds.map((b) => b.build).sort(byNumber), 'the outputs and the build directories were written by different users');
+  return builds;
 }
 
 function release(parent: string): void {

@@ -18,6 +18,9 @@ export class ServedHelper extends EventEmitter {
   readonly stdout = new PassThrough();
   readonly stderr = new PassThrough();
   readonly status = new PassThrough();
+  private readonly ended = new Set<string>();
+  private reported = false;
+  private closed = false;
 
   constructor(
     private readonly server: HelperServer,
@@ -30,11 +33,34 @@ export class ServedHelper extends EventEmitter {
     this.server.signal(this.id, constants.signals[signal]);
   }
 
-  /** Ends the streams, then emits 'close' with (exit code | null, signal number | null), like a ChildProcess. */
-  finish(wstatus: number | undefined): void {
+  /** What the helper wrote on one of its streams; empty: that stream ended. */
+  received(kind: string, body: Buffer): void {
+    const stream = kind === 'O' ? this.stdout : kind === 'E' ? this.stderr : this.status;
+    if (body.length > 0) {
+      this.reported ||= kind === 'S';
+      stream.write(Buffer.from(body));
+      return;
+    }
+    this.ended.add(kind);
+    // A helper that reported the builder's end and closed every stream has nothing more to
+    // say; its own exit (the teardown of its mount namespace) need not be waited for.
+    if (this.reported && this.ended.size === 3) this.finish(undefined, true);
+  }
+
+  /**
+   * Ends the streams, then emits 'close' with (exit code | null, signal number | null), like a
+   * ChildProcess; `early`: before the exit, whose status is then unknown (null, null).
+   */
+  finish(wstatus: number | undefined, early = false): void {
+    if (this.closed) return;
+    this.closed = true;
     this.stdout.end();
     this.stderr.end();
     this.status.end();
+    if (early) {
+      this.emit('close', null, null);
+      return;
+    }
     const code = wstatus === undefined ? null : (wstatus & 0x7f) === 0 ? (wstatus >> 8) & 0xff : null;
     const signal = wstatus === undefined || (wstatus & 0x7f) === 0 ? null : wstatus & 0x7f;
     this.emit('close', code, signal);
@@ -117,9 +143,7 @@ export class HelperServer {
       offset += HEADER + size;
       const served = this.running.get(id);
       if (!served) continue;
-      if (kind === 'O') served.stdout.write(Buffer.from(body));
-      else if (kind === 'E') served.stderr.write(Buffer.from(body));
-      else if (kind === 'S') served.status.write(Buffer.from(body));
+      if (kind === 'O' || kind === 'E' || kind === 'S') served.received(kind, body);
       else if (kind === 'X') {
         this.running.delete(id);
         served.finish(body.readUInt32LE(0));

@@ -16,6 +16,8 @@ export interface LayoutInput {
   buildDir: string;
   sandboxPaths: readonly string[];
   isFixedOutput: boolean;
+  /** A store view to use as the store directory (storeViews.ts), where the entries allow one. */
+  storeView?: string;
 }
 
 function passwd(): string {
@@ -73,5 +75,16 @@ export function sandboxLayout(input: LayoutInput): RootEntry[] {
     const target = posix.normalize(entry.target);
     bind(target, toRealPath(input.storeDir, input.realStoreDir, entry.source), false, entry.optional);
   }
-  return [...entries, ...[...binds.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0))];
+  const sorted = [...binds.values()].sort((a, b) => (a.target < b.target ? -1 : a.target > b.target ? 1 : 0));
+  // A view holds only direct children of the store directory (a sandbox path may go deeper).
+  if (input.storeView !== undefined && sorted.every((e) => !e.target.startsWith(`${input.storeDir}/`) || !e.target.slice(input.storeDir.length + 1).includes('/'))) {
+    entries[0] = { ...entries[0]!, view: input.storeView } as RootEntry;
+  }
+  return [...entries, ...sorted];
+}
+
+/** The store view the layout uses, if any. */
+export function layoutView(entries: readonly RootEntry[]): string | undefined {
+  const first = entries[0];
+  return first?.kind === 'dir' ? first.view : undefined;
 }

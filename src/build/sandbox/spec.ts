@@ -7,8 +7,11 @@
 export type NetworkMode = 'private' | 'pasta' | 'host';
 
 export type RootEntry =
-  /** onDisk: kept on the host's disk under the root (outputs, large files); the rest may live on a tmpfs. */
-  | { kind: 'dir'; target: string; mode: number; owner: 'root' | 'build' | 'group'; onDisk?: boolean }
+  /**
+   * onDisk: kept on the host's disk under the root (outputs, large files); the rest may live on a tmpfs.
+   * view: instead, this host directory, kept between builds (a store view: storeViews.ts).
+   */
+  | { kind: 'dir'; target: string; mode: number; owner: 'root' | 'build' | 'group'; onDisk?: boolean; view?: string }
   | { kind: 'file'; target: string; mode: number; content: string }
   | { kind: 'bind'; target: string; source: string; writable: boolean; optional: boolean; nofollow?: boolean };
 
@@ -52,7 +55,8 @@ export function encodeHelperSpec(spec: HelperSpec): Buffer {
   put('hostname', spec.hostname, 'domainname', spec.domainname);
   put('uname26', spec.uname26 ? '1' : '0');
   for (const entry of spec.entries) {
-    if (entry.kind === 'dir') put(entry.onDisk ? 'disk-dir' : 'dir', entry.target, entry.mode.toString(8), entry.owner);
+    if (entry.kind === 'dir' && entry.view !== undefined) put('view-dir', entry.target, entry.mode.toString(8), entry.owner, entry.view);
+    else if (entry.kind === 'dir') put(entry.onDisk ? 'disk-dir' : 'dir', entry.target, entry.mode.toString(8), entry.owner);
     else if (entry.kind === 'file') put('file', entry.target, entry.mode.toString(8), entry.content);
     else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : '') + (entry.nofollow ? 'n' : ''));
   }

@@ -1,0 +1,102 @@
+/**
+ * Parts of the sandbox that outlive a build, as root: the store view (a store directory the
+ * driver keeps between builds, helper-c/storeview.c) and the pooled loopback-only network
+ * namespace (helper-c/serve.c). A builder that leaves things in either must not reach a later
+ * build: planted store entries, a replaced input, a listening socket. Each test also shows
+ * that the part really was shared, or it would prove nothing.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
+
+/** Prints where the sandbox's store directory comes from on the host (its mount root) and its network namespace. */
+const WHERE = `echo view=$(grep ' /nix/store ' /proc/self/mountinfo | head -1 | cut -d' ' -f4); echo net=$(readlink /proc/self/ns/net)`;
+
+describe('sandbox: parts kept between builds', function () {
+  this.timeout(60000);
+  let store: TestStore;
+  before(function () {
+    if (process.getuid?.() !== 0) this.skip();
+    store = makeTestStore();
+  });
+  after(() => store?.destroy());
+
+  it('what a builder plants in the store view is gone before the next build, which sees exactly its inputs', async () => {
+    const later = store.addText('later-input', 'the real content\n');
+    const laterBase = basename(later);
+    const first = await buildScript(
+      store,
+      `${WHERE}; cd /nix/store; echo planted > ${laterBase}; mkdir -p junk/deeper; echo x > junk/deeper/file; chmod 555 junk/deeper; ` +
+        `ln -s /etc evil; mkfifo fifo 2>/dev/null || mknod fifo p; ls -a /nix/store | tr '\\n' ' '; echo; touch $out`,
+    );
+    assert.deepEqual(first.result.status, { kind: 'exited', code: 0 }, first.log.join('\n'));
+    const second = await buildScript(store, `${WHERE}; echo listing=$(ls -a /nix/store | tr '\\n' ' '); echo later=$(cat /nix/store/${laterBase}); touch $out`, {
+      inputs: [later],
+    });
+    assert.deepEqual(second.result.status, { kind: 'exited', code: 0 }, second.log.join('\n'));
+    assert.ok(logValue(first.log, 'view'), first.log.join('\n'));
+    assert.equal(logValue(second.log, 'view'), logValue(first.log, 'view'), 'the two builds did not share a store view');
+    assert.equal(logValue(second.log, 'later'), 'the real content');
+    const expected = ['.', '..', basename(store.bbdir), laterBase].sort();
+    assert.deepEqual(logValue(second.log, 'listing')!.split(' ').filter((n) => n !== '').sort(), expected);
+  });
+
+  it('an input replaced between two builds (a new inode, as a repair makes) is shown with its new content', async () => {
+    const input = store.addText('replaced-input', 'old\n');
+    const first = await buildScript(store, `${WHERE}; echo content=$(cat ${input}); touch $out`, { inputs: [input] });
+    assert.equal(logValue(first.log, 'content'), 'old', first.log.join('\n'));
+    const real = join(store.realStoreDir, basename(input));
+    writeFileSync(`${real}.new`, 'new\n', { mode: 0o444 });
+    renameSync(`${real}.new`, real);
+    const second = await buildScript(store, `${WHERE}; echo content=$(cat ${input}); touch $out`, { inputs: [input] });
+    assert.equal(logValue(second.log, 'view'), logValue(first.log, 'view'), 'the two builds did not share a store view');
+    assert.equal(logValue(second.log, 'content'), 'new');
+  });
+
+  it('the view of a build that was killed (its processes may outlive the helper for a moment) is deleted, not used again', async () => {
+    const killed = await buildScript(store, `${WHERE}; sleep 1000 & sleep 1000`, { settings: { timeout: 1 } });
+    assert.deepEqual(killed.result.status, { kind: 'timed-out', seconds: 1 });
+    const view = logValue(killed.log, 'view');
+    assert.ok(view, killed.log.join('\n'));
+    assert.equal(existsSync(view), false, `${view} is still there`);
+    const next = await buildScript(store, `${WHERE}; touch $out`);
+    assert.deepEqual(next.result.status, { kind: 'exited', code: 0 }, next.log.join('\n'));
+    assert.notEqual(logValue(next.log, 'view'), view);
+  });
+
+  it('a listener a build leaves on loopback is gone for the later builds that get its network namespace', async () => {
+    // The first listener proves a connection can succeed here; the second is left running.
+    const first = await buildScript(
+      store,
+      `${WHERE}; nc -l -p 7777 >/dev/null & sleep 0.3; nc -w 1 127.0.0.1 7777 </dev/null; echo self=$?; nc -l -p 7778 >/dev/null & sleep 0.3; touch $out`,
+    );
+    assert.equal(logValue(first.log, 'self'), '0', first.log.join('\n'));
+    const net = logValue(first.log, 'net');
+    let shared = 0;
+    // The pool hands namespaces round; a few builds are enough for one to get this one again.
+    for (let i = 0; i < 4; i++) {
+      const later = await buildScript(store, `${WHERE}; nc -w 1 127.0.0.1 7778 </dev/null; echo reached=$?; touch $out`);
+      assert.notEqual(logValue(later.log, 'reached'), '0', later.log.join('\n'));
+      if (logValue(later.log, 'net') === net) shared++;
+    }
+    assert.ok(shared > 0, `no later build got the network namespace ${net}`);
+  });
+
+  it('builds running at the same time get network namespaces of their own', async () => {
+    const parent = join(store.root, 'builds');
+    const holding = `${WHERE}; echo started; i=0; while [ ! -e /build/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; touch $out`;
+    const logs: string[][] = [[], []];
+    const started = (i: number): boolean => logs[i]!.includes('started');
+    const builds = logs.map((log) => buildScript(store, holding, { extra: { onLogLine: (line) => log.push(line) } }));
+    const deadline = Date.now() + 30000;
+    while (!(started(0) && started(1)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const bothStarted = started(0) && started(1);
+    for (const name of readdirSync(parent).filter((n) => n.startsWith('nix-build-'))) writeFileSync(join(parent, name, 'build', 'go'), '');
+    await Promise.all(builds);
+    assert.ok(bothStarted, 'the two builds did not both start');
+    const [a, b] = logs as [string[], string[]];
+    assert.notEqual(logValue(a, 'net'), logValue(b, 'net'));
+    assert.notEqual(logValue(a, 'view'), logValue(b, 'view'));
+  });
+});

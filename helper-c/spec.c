@@ -161,14 +161,43 @@ static enum spec_result read_entry(struct reader *r, const char *key, struct roo
   return SPEC_OK;
 }
 
+/* "store-bind NAME": the store path NAME bound read-only at its logical place, a symlink shown
+   as such (as "bind" with flags "rn"), for the store directories given by "store-dirs". The
+   usual entry, a few hundred of them in a deep build: a third of the bytes of "bind". */
+static enum spec_result read_store_bind(struct reader *r, struct sandbox_spec *s, struct root_entry *e)
+{
+  char *name;
+  enum spec_result res = read_string(r, &name);
+  if (res != SPEC_OK)
+    return res;
+  int bad = !s->store_dir || name[0] == '\0' || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, "..");
+  if (!bad) {
+    e->kind = ENTRY_BIND;
+    e->target = xasprintf("%s/%s", s->store_dir, name);
+    e->source = xasprintf("%s/%s", s->real_store_dir, name);
+    e->nofollow = 1;
+  }
+  free(name);
+  return bad ? SPEC_ERR_BAD_VALUE : SPEC_OK;
+}
+
 static enum spec_result read_field(struct reader *r, const char *key, struct sandbox_spec *s,
                                    size_t *argc, size_t *envc)
 {
   unsigned long n;
   enum spec_result res;
   char *text;
+  if (!strcmp(key, "store-dirs")) {
+    free(s->store_dir);
+    free(s->real_store_dir);
+    s->store_dir = s->real_store_dir = NULL;
+    if ((res = read_string(r, &s->store_dir)) != SPEC_OK || (res = read_string(r, &s->real_store_dir)) != SPEC_OK)
+      return res;
+    return is_clean_absolute(s->store_dir) && strcmp(s->store_dir, "/") && s->real_store_dir[0] == '/' ? SPEC_OK
+                                                                                                          : SPEC_ERR_BAD_VALUE;
+  }
   if (!strcmp(key, "dir") || !strcmp(key, "disk-dir") || !strcmp(key, "view-dir") || !strcmp(key, "file") ||
-      !strcmp(key, "bind")) {
+      !strcmp(key, "bind") || !strcmp(key, "store-bind")) {
     if (s->entry_count + 1 >= SPEC_MAX_ITEMS)
       return SPEC_ERR_TOO_MANY_ITEMS;
     struct root_entry *grown = realloc(s->entries, (s->entry_count + 1) * sizeof *grown);
@@ -176,7 +205,8 @@ static enum spec_result read_field(struct reader *r, const char *key, struct san
       die("out of memory");
     s->entries = grown;
     memset(&grown[s->entry_count], 0, sizeof *grown);
-    return read_entry(r, key, &s->entries[s->entry_count++]);
+    struct root_entry *e = &s->entries[s->entry_count++];
+    return !strcmp(key, "store-bind") ? read_store_bind(r, s, e) : read_entry(r, key, e);
   }
   if (!strcmp(key, "namespaces"))
     return read_flag(r, &s->namespaces);

@@ -51,6 +51,7 @@ struct sandbox_spec {
   char *cwd;
   char *program;
   char *mounter; /* a recursive build's: the socket where new store paths are asked for */
+  char *store_dir, *real_store_dir; /* for "store-bind" entries */
   char **argv; /* NULL-terminated, argv[0] first */
   char **envp; /* NULL-terminated */
 };

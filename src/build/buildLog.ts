@@ -9,7 +9,8 @@
  * build ends the compressed log replaces the plain one.
  */
 import { closeSync, mkdirSync, openSync, rmSync, writeSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
+import { placeFileInPool } from '../pool/pool.js';
 import { dirname } from 'node:path';
 import type { StoreLayout } from '../store/layout.js';
 import { BuildLogError, buildLogCandidates } from './buildLogPaths.js';
@@ -28,20 +29,11 @@ const EMPTY_BZIP2 = Buffer.from('425a683917724538509000000000', 'hex');
  * Runs `create` (which makes `path`), making the log's directory first when it is missing:
  * most builds find it there, and a failed mkdir costs as much as a file on some disks.
  */
-function withLogDir<T>(path: string, create: () => T): T;
-function withLogDir<T>(path: string, create: () => Promise<T>): Promise<T>;
-function withLogDir<T>(path: string, create: () => T | Promise<T>): T | Promise<T> {
-  const missing = (error: unknown): boolean => (error as NodeJS.ErrnoException).code === 'ENOENT';
+function withLogDir<T>(path: string, create: () => T): T {
   try {
-    const made = create();
-    if (!(made instanceof Promise)) return made;
-    return made.catch(async (error: unknown) => {
-      if (!missing(error)) throw error;
-      await mkdir(dirname(path), { recursive: true });
-      return create();
-    });
+    return create();
   } catch (error) {
-    if (!missing(error)) throw error;
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     mkdirSync(dirname(path), { recursive: true });
     return create();
   }
@@ -119,10 +111,13 @@ export class BuildLogWriter {
     if (this.fd !== undefined) closeSync(this.fd);
     if (this.compress) {
       // Off the main thread: the scheduler need not wait for this before the next build.
-      if (this.pump) await this.pump.finish(this.written);
-      else await withLogDir(this.temporaryPath, () => writeFile(this.temporaryPath, EMPTY_BZIP2, { mode: 0o644 }));
-      await rename(this.temporaryPath, this.compressedPath);
-      await rm(this.plainPath, { force: true });
+      if (this.pump) {
+        await this.pump.finish(this.written);
+        await rename(this.temporaryPath, this.compressedPath);
+        await rm(this.plainPath, { force: true });
+      } else {
+        await placeFileInPool({ temporary: this.temporaryPath, path: this.compressedPath, content: EMPTY_BZIP2, mode: 0o644, remove: this.plainPath });
+      }
     }
     if (this.failure) throw this.failure;
   }

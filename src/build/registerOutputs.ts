@@ -10,7 +10,7 @@ import { lstatSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { registerOutputInPool } from '../pool/pool.js';
 import type { RegisterOutputTask } from '../pool/tasks.js';
-import { canonicaliseAndHashHere } from '../store/canonicalise.js';
+import { canonicaliseAndHashSmall } from '../store/canonicalise.js';
 import type { PathHashes } from '../store/pathHashing.js';
 import { parseStorePath } from '../format/storePath.js';
 import { computeClosure } from '../store/closure.js';
@@ -60,7 +60,7 @@ function isSmallTree(root: string): boolean {
 }
 
 async function canonicaliseAndHash(task: RegisterOutputTask): Promise<PathHashes> {
-  return isSmallTree(task.realPath) ? canonicaliseAndHashHere(task) : registerOutputInPool(task);
+  return isSmallTree(task.realPath) ? canonicaliseAndHashSmall(task) : registerOutputInPool(task);
 }
 
 /** Checks and hashes every output; returns their path infos, in output-name order. Throws BuildError. */

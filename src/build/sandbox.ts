@@ -113,6 +113,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         uname26: settings.impersonateLinux26,
         cwd: inSandbox ? SANDBOX_BUILD_DIR : dirs.build,
         ...(request.recursive && inSandbox ? { mounter: mounterSocket } : {}),
+        ...(inSandbox ? { storeDirs: { logical: request.storeDir, real: request.realStoreDir } } : {}),
         program: drv.builder,
         argv: [basename(drv.builder), ...drv.args],
         env: environment.env,

@@ -9,7 +9,7 @@ import { Hash, type HashAlgo } from '../format/hash.js';
 import type { CopiedPath, PathHashes, PathHashing } from '../store/pathHashing.js';
 import type { OptimiseResult, OptimiseTask, PathOptimising } from '../store/optimise.js';
 import type { TreeDeleting } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, DeleteTreesTask, HashPathResult, HashPathTask, RegisterOutputTask } from './tasks.js';
+import type { CopyPathResult, CopyPathTask, DeleteTreesTask, HashPathResult, HashPathTask, PlaceFileTask, RegisterOutputTask } from './tasks.js';
 import { compiledModule } from '../packagePaths.js';
 
 let pool: Promise<Piscina> | undefined;
@@ -70,6 +70,14 @@ export async function registerOutputInPool(task: RegisterOutputTask): Promise<Pa
  */
 export async function deleteTreeInPool(path: string): Promise<void> {
   await runInPool({ path }, 'deleteTree');
+}
+
+/**
+ * Writes a small file at `temporary` and renames it to `path` on a worker thread: one trip
+ * there instead of a trip to libuv's threads for each of the five calls.
+ */
+export async function placeFileInPool(task: PlaceFileTask): Promise<void> {
+  await runInPool(task, 'placeFile');
 }
 
 /** Deletes trees on a worker thread; resolves with the bytes freed. */

@@ -51,3 +51,13 @@ export interface DeleteTreesTask {
   paths: string[];
   trusted: boolean;
 }
+
+export interface PlaceFileTask {
+  /** Written (made with its directory if missing) at `temporary`, then renamed to `path`. */
+  temporary: string;
+  path: string;
+  content: Uint8Array;
+  mode: number;
+  /** Deleted once the file is in place, if it exists. */
+  remove?: string;
+}

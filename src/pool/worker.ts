@@ -4,7 +4,9 @@
  * with its first run, so that a worker that only deletes never compiles the NAR code.
  */
 import { deletePathSync, deleteTreesSync } from '../store/deletePath.js';
-import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, DeleteTreesTask } from './tasks.js';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { CopyPathResult, CopyPathTask, HashPathResult, HashPathTask, RegisterOutputTask, DeleteTreeTask, DeleteTreesTask, PlaceFileTask } from './tasks.js';
 import type { OptimiseResult, OptimiseTask } from '../store/optimise.js';
 
 const hashing = (): Promise<typeof import('../store/pathHashing.js')> => import('../store/pathHashing.js');
@@ -38,4 +40,17 @@ export async function optimisePaths(task: OptimiseTask): Promise<OptimiseResult>
 /** Garbage (in the collector's trash): the bytes freed. */
 export function deleteTrees(task: DeleteTreesTask): number {
   return deleteTreesSync(task.paths, task.trusted);
+}
+
+/** A small file put in place atomically (a build log). */
+export function placeFile(task: PlaceFileTask): void {
+  try {
+    writeFileSync(task.temporary, task.content, { mode: task.mode });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    mkdirSync(dirname(task.temporary), { recursive: true });
+    writeFileSync(task.temporary, task.content, { mode: task.mode });
+  }
+  renameSync(task.temporary, task.path);
+  if (task.remove !== undefined) rmSync(task.remove, { force: true });
 }

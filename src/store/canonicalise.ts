@@ -11,7 +11,7 @@
  * Every entry is reached relative to its parent directory's descriptor and never followed.
  */
 import { chmodSync, closeSync, constants, fchmodSync, fchownSync, fstatSync, futimesSync, lchownSync, lstatSync, lutimesSync, openSync, readdirSync, type Stats } from 'node:fs';
-import { hashPathHere, type PathHashes } from './pathHashing.js';
+import { hashPathHere, hashSmallPathHere, type PathHashes } from './pathHashing.js';
 
 export class OutputOwnershipError extends Error {
   override name = 'OutputOwnershipError';
@@ -116,4 +116,10 @@ export interface OutputToRegister extends CanonicaliseOptions {
 export async function canonicaliseAndHashHere(output: OutputToRegister): Promise<PathHashes> {
   canonicalisePath(output.realPath, output);
   return hashPathHere(output.realPath, output.hashParts, false);
+}
+
+/** The same for a small tree (a few files, a few hundred KiB at most), synchronously. */
+export function canonicaliseAndHashSmall(output: OutputToRegister): PathHashes {
+  canonicalisePath(output.realPath, output);
+  return hashSmallPathHere(output.realPath, output.hashParts);
 }

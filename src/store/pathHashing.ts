@@ -46,6 +46,23 @@ export async function hashPathHere(realPath: string, hashParts: string[], useCas
   return { narHash: new Hash('sha256', hasher.digest()), narSize, foundHashParts: scanner ? [...scanner.result()].sort() : [] };
 }
 
+/**
+ * The same for a small tree, in one synchronous pass with small chunks: a build output of a
+ * few bytes needs neither a MiB of buffer (external memory that makes V8 collect sooner) nor
+ * a trip through the event loop per chunk.
+ */
+export function hashSmallPathHere(realPath: string, hashParts: string[]): PathHashes {
+  const hasher = createHash('sha256');
+  const scanner = hashParts.length > 0 ? new ReferenceScanner(hashParts) : undefined;
+  let narSize = 0;
+  for (const chunk of dumpPathSync(realPath, { reuseChunks: true, chunkSize: 64 * 1024, threads: 0 })) {
+    hasher.update(chunk);
+    scanner?.update(chunk);
+    narSize += chunk.length;
+  }
+  return { narHash: new Hash('sha256', hasher.digest()), narSize, foundHashParts: scanner ? [...scanner.result()].sort() : [] };
+}
+
 /** Passes chunks through unchanged while feeding them to `observe`. */
 async function* tap(chunks: AsyncIterable<Buffer>, observe: (chunk: Buffer) => void): AsyncGenerator<Buffer> {
   for await (const chunk of chunks) {

@@ -1,5 +1,6 @@
 import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, readdirSync, readlinkSync, renameSync, symlinkSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { errnoError, fileIo, ReadStatus, WRITE_FAILED } from '../../store/fileIo.js';
 import { removeTree } from './buildDir.js';
 import { SandboxError } from './errors.js';
 
@@ -67,6 +68,33 @@ function fchmodAfter(dir: string, mode: number): void {
   }
 }
 
+/** Outputs that are one regular file up to this size are copied in two calls of the file addon. */
+const SMALL_FILE = 64 * 1024;
+const readResult = new Float64Array(3);
+let smallBuffer: Buffer | undefined;
+
+/**
+ * The usual output of a small build, one small regular file, read in one call (openat with
+ * O_NOFOLLOW, fstat, read, close) and written in another (O_EXCL|O_NOFOLLOW, mode without
+ * special bits). False when it is anything else, or the addon is not there: copyEntry does it.
+ */
+function copySmallFile(dirFd: number, name: string, dest: string): boolean {
+  const io = fileIo();
+  if (!io) return false;
+  smallBuffer ??= Buffer.allocUnsafe(SMALL_FILE);
+  if (io.readFileAt(dirFd, name, smallBuffer, 0, SMALL_FILE, readResult) !== ReadStatus.Read) return false;
+  const size = readResult[0]!;
+  const destDir = openSync(dirname(dest), constants.O_RDONLY | constants.O_DIRECTORY | NOFOLLOW);
+  try {
+    // mtime 1: the registration makes it so anyway.
+    const status = io.writeFileAt(destDir, basename(dest), smallBuffer, 0, size, readResult[1]! & 0o777, 1);
+    if (status === 0) return true;
+    throw errnoError(status <= -WRITE_FAILED ? -(status + WRITE_FAILED) : -status, 'open', dest);
+  } finally {
+    closeSync(destDir);
+  }
+}
+
 /**
  * Copies an output out of the sandbox's store directory to `dest` (which must not exist).
  * A copy, not a rename: a process that kept a descriptor into the build's output can change
@@ -78,7 +106,7 @@ export function copyOutput(sandboxStoreDir: string, baseName: string, dest: stri
   const partial = `${dest}.tsnix-partial-${process.pid}`;
   try {
     removeTree(partial);
-    copyEntry(dirFd, baseName, partial);
+    if (!copySmallFile(dirFd, baseName, partial)) copyEntry(dirFd, baseName, partial);
     removeTree(dest);
     renameSync(partial, dest);
   } catch (error) {

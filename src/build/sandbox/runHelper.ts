@@ -34,13 +34,15 @@ const KILL_GRACE_MS = 2000;
 const NOISE = /^Failed to send \d+ bytes to syslog$/;
 /** The longest log line kept whole; longer ones are cut into pieces of this size. */
 const MAX_LINE = 1 << 20;
+/** nix reads a builder's output 4096 bytes at a time. */
+const NIX_READ_SIZE = 4096;
 /** Helper messages kept for an error report. */
 const MAX_MESSAGES = 64 * 1024;
 
 /** Splits a byte stream into lines (without the newline); the last partial line is flushed at the end. */
 function forEachLine(stream: Readable, onLine: (line: string) => void, onData: (bytes: number) => void): Promise<void> {
   let pending: Buffer = Buffer.alloc(0);
-  stream.on('data', (chunk: Buffer) => {
+  const take = (chunk: Buffer): void => {
     onData(chunk.length);
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     let start = 0;
@@ -54,6 +56,11 @@ function forEachLine(stream: Readable, onLine: (line: string) => void, onData: (
       onLine(pending.toString('utf8'));
       pending = Buffer.alloc(0);
     }
+  };
+  // In pieces of nix's read size, so that the log limit cuts where nix's would, whatever
+  // amount the pipe gave at once: what precedes the piece that crosses it is still shown.
+  stream.on('data', (chunk: Buffer) => {
+    for (let start = 0; start < chunk.length; start += NIX_READ_SIZE) take(chunk.subarray(start, start + NIX_READ_SIZE));
   });
   return new Promise((resolve) =>
     stream.on('close', () => {

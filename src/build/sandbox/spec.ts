@@ -31,6 +31,8 @@ export interface HelperSpec {
   cwd: string;
   /** A recursive build's: where the helper's mounter listens for new store paths. */
   mounter?: string;
+  /** The logical and the real store directory: binds of whole store paths are then sent short ('store-bind'). */
+  storeDirs?: { logical: string; real: string };
   program: string;
   /** argv, argv[0] first. */
   argv: string[];
@@ -54,10 +56,18 @@ export function encodeHelperSpec(spec: HelperSpec): Buffer {
   if (spec.pasta !== undefined) put('pasta', spec.pasta);
   put('hostname', spec.hostname, 'domainname', spec.domainname);
   put('uname26', spec.uname26 ? '1' : '0');
+  const dirs = spec.storeDirs;
+  if (dirs) put('store-dirs', dirs.logical, dirs.real);
+  const storeBindName = (entry: Extract<RootEntry, { kind: 'bind' }>): string | undefined => {
+    if (!dirs || entry.writable || entry.optional || !entry.nofollow || !entry.target.startsWith(`${dirs.logical}/`)) return undefined;
+    const name = entry.target.slice(dirs.logical.length + 1);
+    return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && entry.source === `${dirs.real}/${name}` ? name : undefined;
+  };
   for (const entry of spec.entries) {
     if (entry.kind === 'dir' && entry.view !== undefined) put('view-dir', entry.target, entry.mode.toString(8), entry.owner, entry.view);
     else if (entry.kind === 'dir') put(entry.onDisk ? 'disk-dir' : 'dir', entry.target, entry.mode.toString(8), entry.owner);
     else if (entry.kind === 'file') put('file', entry.target, entry.mode.toString(8), entry.content);
+    else if (storeBindName(entry) !== undefined) put('store-bind', storeBindName(entry)!);
     else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : '') + (entry.nofollow ? 'n' : ''));
   }
   put('cwd', spec.cwd, 'program', spec.program);

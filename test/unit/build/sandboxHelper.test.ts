@@ -64,6 +64,11 @@ describe('tsnix-helper: the description it reads', () => {
     ['a bad number', frame(SPEC_MAGIC, 'build-uid', '-1'), /\(build-uid\): not a valid number/],
     ['bad bind flags', frame(SPEC_MAGIC, 'bind', '/x', '/x', 'rx'), /\(bind\): invalid value/],
     ['no program', frame(SPEC_MAGIC, 'arg', 'true'), /\(program\): required field missing/],
+    ['a store-bind before store-dirs', frame(SPEC_MAGIC, 'store-bind', 'abc-x'), /\(store-bind\): invalid value/],
+    ['a store-bind name with a slash', frame(SPEC_MAGIC, 'store-dirs', '/nix/store', '/s', 'store-bind', '../etc'), /\(store-bind\): invalid value/],
+    ['a store-bind name ..', frame(SPEC_MAGIC, 'store-dirs', '/nix/store', '/s', 'store-bind', '..'), /\(store-bind\): invalid value/],
+    ['a store directory with ..', frame(SPEC_MAGIC, 'store-dirs', '/nix/../etc', '/s'), /\(store-dirs\): invalid value/],
+    ['a relative view directory', frame(SPEC_MAGIC, 'view-dir', '/nix/store', '1775', 'group', 'view'), /\(view-dir\): invalid value/],
   ];
   for (const [what, input, message] of refusals) {
     it(`refuses ${what} with exit 125 and a message, before running anything`, () => {
@@ -74,6 +79,20 @@ describe('tsnix-helper: the description it reads', () => {
       assert.equal(res.stdout, '');
     });
   }
+
+  it('sends a whole store path bound read-only as a short store-bind, anything else as a bind', () => {
+    const spec = base();
+    spec.storeDirs = { logical: '/nix/store', real: '/tmp/s/nix/store' };
+    spec.entries = [
+      { kind: 'bind', target: '/nix/store/abc-x', source: '/tmp/s/nix/store/abc-x', writable: false, optional: false, nofollow: true },
+      { kind: 'bind', target: '/nix/store/abc-y', source: '/elsewhere/abc-y', writable: false, optional: false, nofollow: true },
+      { kind: 'bind', target: '/nix/store/abc-z', source: '/tmp/s/nix/store/abc-z', writable: true, optional: false, nofollow: true },
+    ];
+    const bytes = encodeHelperSpec(spec);
+    assert.ok(bytes.includes(frame('store-dirs', '/nix/store', '/tmp/s/nix/store', 'store-bind', 'abc-x')));
+    assert.ok(bytes.includes(frame('bind', '/nix/store/abc-y', '/elsewhere/abc-y', 'rn')));
+    assert.ok(bytes.includes(frame('bind', '/nix/store/abc-z', '/tmp/s/nix/store/abc-z', 'wn')));
+  });
 
   it('refuses a root directory that already exists, so no state leaks between builds', () => {
     const spec = base();

@@ -3,15 +3,15 @@
  * into a description for the C helper (helper-c/), runs it, streams the builder's log, and
  * copies the outputs out of the sandbox. Registration (canonicalising, hashing) is the caller's.
  */
-import { chmodSync, mkdirSync, renameSync } from 'node:fs';
+import { chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { createBuildDirs, removeTree, writeBuildFile } from './sandbox/buildDir.js';
+import { createBuildDirs, removeTree, writeBuildFile, type BuildDirs } from './sandbox/buildDir.js';
 import { copyOutput } from './sandbox/copyOutput.js';
 import { builderEnvironment } from './sandbox/environment.js';
 import { SandboxPolicyError, SandboxSetupError } from './sandbox/errors.js';
 import { layoutView, SANDBOX_BUILD_DIR, sandboxLayout } from './sandbox/layout.js';
-import { storeViews, viewStoreDir } from './sandbox/storeViews.js';
+import { keptSandboxes, type KeptDirs } from './sandbox/keptSandboxes.js';
 import { chooseBuildUser, networkFor, shouldSandbox, storePathsToBind } from './sandbox/policy.js';
 import { referenceGraphFiles } from './sandbox/referencesGraph.js';
 import { runHelper, type BuilderStatus } from './sandbox/runHelper.js';
@@ -54,17 +54,20 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
   }
   const user = chooseBuildUser(request);
   const parent = request.buildDirParent ?? tmpdir();
-  let dirs;
+  // A kept sandbox (keptSandboxes.ts) needs the helper to run as root (a store view is bound
+  // into a tmpfs root); a build directory that is to be kept for the user is a fresh one.
+  const kept = sandboxed && request.storeViews !== false && !request.keepBuildDir && process.getuid?.() === 0 ? keptSandboxes(parent) : undefined;
+  let dirs: BuildDirs;
+  let keptDirs: KeptDirs | undefined;
   try {
-    dirs = createBuildDirs(parent, drv.name, user, sandboxed);
+    keptDirs = kept?.acquire(user);
+    dirs = keptDirs ?? createBuildDirs(parent, drv.name, user, sandboxed);
   } catch (error) {
     user.release();
     throw error;
   }
-  // Only a helper run as root keeps the store directory apart from the root (helper-c/storeview.c).
-  const views = sandboxed && request.storeViews !== false && process.getuid?.() === 0 ? storeViews(parent) : undefined;
-  let view: string | undefined;
-  let viewReusable = false;
+  let keptReusable = false;
+  const removeDir = request.removeBuildDir ?? removeTree;
   try {
     if (request.preBuildHook) {
       // The hook sees the sandbox's root directory (not yet filled) and may add paths to this build only.
@@ -102,7 +105,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
               buildDir: dirs.build,
               sandboxPaths: [...settings.sandboxPaths, ...settings.extraSandboxPaths],
               isFixedOutput: drv.isFixedOutput,
-              ...(view !== undefined ? { storeView: viewStoreDir(view) } : {}),
+              ...(keptDirs ? { storeView: keptDirs.store } : {}),
             })
           : [],
         buildUid: user.uid,
@@ -143,18 +146,16 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
     const recursive = request.recursive ? await request.recursive.start(join(dirs.build, RECURSIVE_SOCKET), user, materialise) : undefined;
     let status: BuilderStatus;
     const spawned = process.hrtime.bigint();
-    view = views?.acquire();
-    let usedView: string | undefined;
-    // Where the builder's outputs are on the host after a sandboxed build. Out of a view they
-    // go straight into the build's directory, unless it is kept: then where nix keeps them.
+    // Where the builder's outputs are on the host after a sandboxed build.
     let sandboxedStoreDir = dirs.root + request.storeDir;
     try {
       try {
         const description = describe(sandboxed);
-        usedView = layoutView(description.entries);
+        const view = layoutView(description.entries);
+        if (view !== undefined) sandboxedStoreDir = view;
         status = await run(description);
         // The helper reported the builder's end, so it waited for the sandbox's PID 1: no process of the build is left.
-        viewReusable = status.kind === 'exited' || status.kind === 'signaled';
+        keptReusable = status.kind === 'exited' || status.kind === 'signaled';
       } catch (error) {
         const noNamespaces = error instanceof SandboxSetupError && /cannot create the sandbox's namespaces/.test(error.message);
         if (!noNamespaces || !settings.sandboxFallback || request.storeDir !== request.realStoreDir) throw error;
@@ -164,11 +165,6 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         status = await run(describe(false));
       }
     } finally {
-      // What the builder made in the view leaves it now: the view is for the next build.
-      if (usedView !== undefined) {
-        if (!request.keepBuildDir) sandboxedStoreDir = dirs.top;
-        moveOutOfView(usedView, Object.values(drv.outputs), sandboxedStoreDir);
-      }
       // The builder is gone: so is its store, with every connection to it.
       await recursive?.stop();
     }
@@ -180,31 +176,15 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         const base = basename(path);
         if (!pathExists(join(producedIn, base))) continue;
         const dest = request.outputDest?.(name, path) ?? join(request.realStoreDir, base);
-        if (sandboxed) copyOutput(producedIn, base, dest);
+        // What stays in a view goes at the helper's next sweep; large outputs go now.
+        if (sandboxed && !copyOutput(producedIn, base, dest) && keptDirs) kept!.discard(keptDirs, join(keptDirs.store, base), removeDir);
         outputs[name] = sandboxed ? dest : join(producedIn, base);
       }
     }
     return { status, outputs, sandboxed, helperSeconds, buildUid: user.uid, ...(request.keepBuildDir ? { buildDir: dirs.top } : {}) };
   } finally {
-    if (view !== undefined) views!.release(view, viewReusable);
-    if (!request.keepBuildDir) (request.removeBuildDir ?? removeTree)(dirs.top);
+    if (keptDirs) kept!.release(keptDirs, keptReusable, removeDir);
+    else if (!request.keepBuildDir) removeDir(dirs.top);
     user.release();
-  }
-}
-
-/** Moves the outputs the builder made in the view's store directory `viewStore` to `to` (made if needed). */
-function moveOutOfView(viewStore: string, outputPaths: readonly string[], to: string): void {
-  for (const path of outputPaths) {
-    const from = join(viewStore, basename(path));
-    const dest = join(to, basename(path));
-    try {
-      renameSync(from, dest);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
-      if (!pathExists(from)) continue;
-      // The output is there, `to` is not yet.
-      mkdirSync(to, { recursive: true, mode: 0o755 });
-      renameSync(from, dest);
-    }
   }
 }

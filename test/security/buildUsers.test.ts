@@ -33,24 +33,28 @@ const HOLDING_BUILDER = [
 ].join('\n');
 
 /**
- * The host-side owners of what each running build created, read from the build directories
- * under `parent`; the owners of the outputs (made in each build's own store directory, or in
- * a store view, tsnix-view-*, which the driver keeps between builds) must be the same users.
+ * The build directories of the builds running under `parent`: fresh ones (nix-build-*) or
+ * sandboxes kept between builds (tsnix-sandbox-*, whose store view is `store` inside), those
+ * where a build has written `build/mine`.
+ */
+function runningBuilds(parent: string): string[] {
+  if (!existsSync(parent)) return [];
+  return readdirSync(parent)
+    .filter((name) => name.startsWith('nix-build-') || name.startsWith('tsnix-sandbox-'))
+    .map((name) => join(parent, name))
+    .filter((top) => existsSync(join(top, 'build', 'mine')));
+}
+
+/**
+ * The host-side owners of what each running build created under `parent`; the owners of the
+ * outputs (in each build's own store directory or store view) must be the same users.
  */
 function ownersOfRunningBuilds(store: TestStore, parent: string): { top: string; build: number; gid: number }[] {
-  const builds = readdirSync(parent)
-    .filter((name) => name.startsWith('nix-build-'))
-    .map((name) => {
-      const top = join(parent, name);
-      const mine = statSync(join(top, 'build', 'mine'));
-      return { top, build: mine.uid, gid: mine.gid };
-    });
-  const storeDirs = [
-    ...builds.map((b) => join(b.top, 'root', store.storeDir)),
-    ...readdirSync(parent)
-      .filter((name) => name.startsWith('tsnix-view-'))
-      .map((name) => join(parent, name, 'store')),
-  ].filter((dir) => existsSync(dir));
+  const builds = runningBuilds(parent).map((top) => {
+    const mine = statSync(join(top, 'build', 'mine'));
+    return { top, build: mine.uid, gid: mine.gid };
+  });
+  const storeDirs = builds.flatMap((b) => [join(b.top, 'root', store.storeDir), join(b.top, 'store')]).filter((dir) => existsSync(dir));
   const outputOwners = storeDirs.flatMap((dir) =>
     readdirSync(dir)
       .filter((base) => base.endsWith('-test-build') || base.endsWith('-child-build'))
@@ -62,9 +66,7 @@ function ownersOfRunningBuilds(store: TestStore, parent: string): { top: string;
 }
 
 function release(parent: string): void {
-  for (const name of readdirSync(parent).filter((n) => n.startsWith('nix-build-'))) {
-    writeFileSync(join(parent, name, 'build', 'go'), '');
-  }
+  for (const top of runningBuilds(parent)) writeFileSync(join(top, 'build', 'go'), '');
 }
 
 describe('sandbox: concurrent builds as root get distinct members of build-users-group', function () {

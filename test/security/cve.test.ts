@@ -154,7 +154,9 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
       const shadowBefore = sha256File('/etc/shadow');
       const input = store.addFile('victim', 'data', 'store data\n', 0o644);
       const buildsDir = join(store.root, 'builds');
-      const keptBefore = existsSync(buildsDir) ? readdirSync(buildsDir) : [];
+      // Kept sandboxes (tsnix-sandbox-*) stay between builds, emptied: only build directories count.
+      const buildDirs = (): string[] => (existsSync(buildsDir) ? readdirSync(buildsDir).filter((n) => !n.startsWith('tsnix-sandbox-')) : []);
+      const keptBefore = buildDirs();
       const { result, log } = await buildScript(
         store,
         [
@@ -174,7 +176,13 @@ describe('sandbox: escapes that were real Nix vulnerabilities', function () {
       assert.equal(sha256File('/etc/shadow'), shadowBefore);
       const realInput = join(store.realStoreDir, input.slice('/nix/store/'.length), 'data');
       assert.equal(readFileSync(realInput, 'utf8'), 'store data\n');
-      assert.deepEqual(readdirSync(buildsDir), keptBefore, 'the build directory was not removed');
+      assert.deepEqual(buildDirs(), keptBefore, 'the build directory was not removed');
+      for (const kept of readdirSync(buildsDir).filter((n) => n.startsWith('tsnix-sandbox-'))) {
+        // Its build directory is gone (moved aside and deleted) or empty.
+        const left = readdirSync(join(buildsDir, kept)).sort();
+        assert.ok(left.join() === 'build,store' || left.join() === 'store', `${kept} holds ${left.join(' ')}`);
+        if (left.includes('build')) assert.deepEqual(readdirSync(join(buildsDir, kept, 'build')), [], `${kept}/build was not emptied`);
+      }
     });
 
     it('an input store path that is a symlink to a host file shows as the symlink, not the file', async () => {

@@ -1,7 +1,7 @@
 /**
- * Parts of the sandbox that outlive a build, as root: the store view (a store directory the
- * driver keeps between builds, helper-c/storeview.c) and the pooled loopback-only network
- * namespace (helper-c/serve.c). A builder that leaves things in either must not reach a later
+ * Parts of the sandbox that outlive a build, as root: the kept sandbox with its store view (a
+ * build directory and a store directory the driver keeps between builds: keptSandboxes.ts,
+ * helper-c/storeview.c) and the pooled loopback-only network namespace (helper-c/serve.c). A builder that leaves things in either must not reach a later
  * build: planted store entries, a replaced input, a listening socket. Each test also shows
  * that the part really was shared, or it would prove nothing.
  */
@@ -42,6 +42,20 @@ describe('sandbox: parts kept between builds', function () {
     assert.deepEqual(logValue(second.log, 'listing')!.split(' ').filter((n) => n !== '').sort(), expected);
   });
 
+  it('what a builder leaves in /build and /tmp (a read-only tree, a symlink out) is gone for the next build in the same sandbox', async () => {
+    const first = await buildScript(
+      store,
+      `${WHERE}; mkdir -p /build/a/b /tmp/c; echo x > /build/a/b/f; chmod 000 /build/a/b /build/a; ln -s /etc/passwd /tmp/c/l; ` +
+        `echo x > /tmp/t; chmod 777 /build; touch $out`,
+    );
+    assert.deepEqual(first.result.status, { kind: 'exited', code: 0 }, first.log.join('\n'));
+    const second = await buildScript(store, `${WHERE}; echo build=$(ls -A /build | tr '\\n' ' ') tmp=$(ls -A /tmp | tr '\\n' ' '); echo mode=$(stat -c %a /build); touch $out`);
+    assert.equal(logValue(second.log, 'view'), logValue(first.log, 'view'), 'the two builds did not share a sandbox');
+    const line = second.log.find((l) => l.startsWith('build='));
+    assert.equal(line?.replace(/ +/g, ' ').trim(), 'build= tmp=', second.log.join('\n'));
+    assert.equal(logValue(second.log, 'mode'), '700');
+  });
+
   it('an input replaced between two builds (a new inode, as a repair makes) is shown with its new content', async () => {
     const input = store.addText('replaced-input', 'old\n');
     const first = await buildScript(store, `${WHERE}; echo content=$(cat ${input}); touch $out`, { inputs: [input] });
@@ -74,8 +88,10 @@ describe('sandbox: parts kept between builds', function () {
     assert.equal(logValue(first.log, 'self'), '0', first.log.join('\n'));
     const net = logValue(first.log, 'net');
     let shared = 0;
-    // The pool hands namespaces round; a few builds are enough for one to get this one again.
+    // The pool hands namespaces round; a few builds are enough for one to get this one again,
+    // given the time to have their namespace back (when their helper has exited).
     for (let i = 0; i < 4; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
       const later = await buildScript(store, `${WHERE}; nc -w 1 127.0.0.1 7778 </dev/null; echo reached=$?; touch $out`);
       assert.notEqual(logValue(later.log, 'reached'), '0', later.log.join('\n'));
       if (logValue(later.log, 'net') === net) shared++;
@@ -85,14 +101,16 @@ describe('sandbox: parts kept between builds', function () {
 
   it('builds running at the same time get network namespaces of their own', async () => {
     const parent = join(store.root, 'builds');
-    const holding = `${WHERE}; echo started; i=0; while [ ! -e /build/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; touch $out`;
+    const holding = `${WHERE}; touch /build/mine; echo started; i=0; while [ ! -e /build/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; touch $out`;
     const logs: string[][] = [[], []];
     const started = (i: number): boolean => logs[i]!.includes('started');
     const builds = logs.map((log) => buildScript(store, holding, { extra: { onLogLine: (line) => log.push(line) } }));
     const deadline = Date.now() + 30000;
     while (!(started(0) && started(1)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const bothStarted = started(0) && started(1);
-    for (const name of readdirSync(parent).filter((n) => n.startsWith('nix-build-'))) writeFileSync(join(parent, name, 'build', 'go'), '');
+    for (const name of readdirSync(parent).filter((n) => n.startsWith('tsnix-sandbox-') || n.startsWith('nix-build-'))) {
+      if (existsSync(join(parent, name, 'build', 'mine'))) writeFileSync(join(parent, name, 'build', 'go'), '');
+    }
     await Promise.all(builds);
     assert.ok(bothStarted, 'the two builds did not both start');
     const [a, b] = logs as [string[], string[]];

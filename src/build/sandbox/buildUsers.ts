@@ -45,12 +45,19 @@ export function groupId(group: string, groupFile = '/etc/group'): number | undef
   return readGroup(group, groupFile)?.gid;
 }
 
+/** Parsed once per version of the file (linesOf gives the same array until it changes). */
+const uidMaps = new WeakMap<string[], Map<string, number>>();
+
 function readUids(passwdFile: string): Map<string, number> {
-  const uids = new Map<string, number>();
-  for (const line of linesOf(passwdFile)) {
+  const lines = linesOf(passwdFile);
+  let uids = uidMaps.get(lines);
+  if (uids) return uids;
+  uids = new Map<string, number>();
+  for (const line of lines) {
     const [name, , uid] = line.split(':');
     if (name && uid !== undefined) uids.set(name, Number(uid));
   }
+  uidMaps.set(lines, uids);
   return uids;
 }
 

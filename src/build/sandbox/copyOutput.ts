@@ -99,16 +99,18 @@ function copySmallFile(dirFd: number, name: string, dest: string): boolean {
  * Copies an output out of the sandbox's store directory to `dest` (which must not exist).
  * A copy, not a rename: a process that kept a descriptor into the build's output can change
  * only the old inodes, never what gets registered. The copy goes to a temporary name in the
- * destination directory first, then is renamed into place.
+ * destination directory first, then is renamed into place. True when it was one small file.
  */
-export function copyOutput(sandboxStoreDir: string, baseName: string, dest: string): void {
+export function copyOutput(sandboxStoreDir: string, baseName: string, dest: string): boolean {
   const dirFd = openSync(sandboxStoreDir, constants.O_RDONLY | constants.O_DIRECTORY | NOFOLLOW);
   const partial = `${dest}.tsnix-partial-${process.pid}`;
   try {
     removeTree(partial);
-    if (!copySmallFile(dirFd, baseName, partial)) copyEntry(dirFd, baseName, partial);
+    const small = copySmallFile(dirFd, baseName, partial);
+    if (!small) copyEntry(dirFd, baseName, partial);
     removeTree(dest);
     renameSync(partial, dest);
+    return small;
   } catch (error) {
     removeTree(partial);
     throw error;

@@ -89,6 +89,8 @@ export class HelperServer {
   /** The server for `helper`, started if it is not running. */
   static for(helper: string): HelperServer {
     let server = HelperServer.servers.get(helper);
+    // Exited, though its pipes may not have closed yet (a build sent there now would be lost).
+    if (server && (server.child.exitCode !== null || server.child.signalCode !== null)) server = undefined;
     if (!server || server.dead) {
       server = new HelperServer(helper);
       HelperServer.servers.set(helper, server);
@@ -156,7 +158,7 @@ export class HelperServer {
   private fail(message: string): void {
     if (this.dead) return;
     this.dead = true;
-    HelperServer.servers.delete(this.helper);
+    if (HelperServer.servers.get(this.helper) === this) HelperServer.servers.delete(this.helper);
     for (const served of this.running.values()) {
       served.stderr.write(`${message}\n`);
       served.finish(undefined);

@@ -314,8 +314,10 @@ void prepare_root(struct sandbox_spec *spec)
   /* Entries inside those directories first: a hard link needs its source and target on the
      same mount, which they no longer are once the directory is bound into the tmpfs. */
   for (int on_disk = 1; on_disk >= 0; on_disk--) {
-    if (!on_disk)
+    if (!on_disk) {
+      view_checks_done();
       mount_skeleton_tmpfs(spec, self_uid, has_view);
+    }
     for (size_t i = 0; i < spec->entry_count; i++) {
       struct root_entry *e = &spec->entries[i];
       if ((e->kind == ENTRY_DIR && e->on_disk) || inside_disk_dir(disk_dirs, e->target) != on_disk)

@@ -130,6 +130,27 @@ void sweep_view(const struct sandbox_spec *spec, const struct root_entry *view)
   free(wanted);
 }
 
+/* The source's metadata; a store path's looked up in the store directory (one name, not the
+   whole path, for each of a few hundred inputs). */
+static int store_fd = -2;
+
+void view_checks_done(void)
+{
+  if (store_fd >= 0)
+    close(store_fd);
+  store_fd = -2;
+}
+
+static int source_stat(const struct sandbox_spec *spec, const struct root_entry *e, struct stat *st)
+{
+  if (store_fd == -2)
+    store_fd = spec->real_store_dir ? open(spec->real_store_dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+  size_t len = spec->real_store_dir ? strlen(spec->real_store_dir) : 0;
+  if (store_fd >= 0 && strncmp(e->source, spec->real_store_dir, len) == 0 && e->source[len] == '/' && !strchr(e->source + len + 1, '/'))
+    return fstatat(store_fd, e->source + len + 1, st, e->nofollow ? AT_SYMLINK_NOFOLLOW : 0);
+  return e->nofollow ? lstat(e->source, st) : stat(e->source, st);
+}
+
 int view_entry_current(const struct sandbox_spec *spec, const struct root_entry *view, struct root_entry *e, uid_t self_uid)
 {
   const char *name = child_name(view, e->target);
@@ -138,7 +159,7 @@ int view_entry_current(const struct sandbox_spec *spec, const struct root_entry 
     return 0;
   int current = 0;
   /* Files and directories of the description, symlinks and writable binds are made again. */
-  if (e->kind == ENTRY_BIND && !e->writable && (e->nofollow ? lstat(e->source, &want) : stat(e->source, &want)) == 0 &&
+  if (e->kind == ENTRY_BIND && !e->writable && source_stat(spec, e, &want) == 0 &&
       !S_ISLNK(want.st_mode)) {
     int linkable = e->nofollow && may_hard_link(spec, &want) && want.st_dev == view->view_dev;
     if (linkable) {

@@ -24,4 +24,8 @@ void sweep_view(const struct sandbox_spec *spec, const struct root_entry *view);
    Otherwise clears the entry's name for it to be made again. */
 int view_entry_current(const struct sandbox_spec *spec, const struct root_entry *view, struct root_entry *e, uid_t self_uid);
 
+/* Closes what the checks above keep open (the store directory): nothing of the host's may
+   reach the sandbox's processes. */
+void view_checks_done(void);
+
 #endif

@@ -163,8 +163,38 @@ static int is_kept(int fd, const int *keep)
   return 0;
 }
 
+static int compare_ints(const void *a, const void *b)
+{
+  return *(const int *)a - *(const int *)b;
+}
+
+/* close_range(2) (Linux 5.9) over the gaps between the kept descriptors: one call or a few,
+   instead of listing /proc/self/fd. -1 where the kernel lacks it. */
+static int close_ranges_except(int lowest, const int *keep)
+{
+  int kept[16];
+  size_t count = 0;
+  for (; *keep >= 0; keep++)
+    if (count == sizeof kept / sizeof kept[0])
+      return -1;
+    else
+      kept[count++] = *keep;
+  qsort(kept, count, sizeof kept[0], compare_ints);
+  unsigned int from = (unsigned int)lowest;
+  for (size_t i = 0; i < count; i++) {
+    if (kept[i] < lowest || (unsigned int)kept[i] < from)
+      continue;
+    if ((unsigned int)kept[i] > from && syscall(SYS_close_range, from, (unsigned int)kept[i] - 1, 0) < 0)
+      return -1;
+    from = (unsigned int)kept[i] + 1;
+  }
+  return syscall(SYS_close_range, from, ~0U, 0) < 0 ? -1 : 0;
+}
+
 void close_fds_except(int lowest, const int *keep)
 {
+  if (close_ranges_except(lowest, keep) == 0)
+    return;
   DIR *dir = opendir("/proc/self/fd");
   if (!dir) {
     /* Without /proc (it is not mounted yet in a fresh root), fall back to a bounded sweep. */

@@ -74,11 +74,31 @@ export async function deleteTreeInPool(path: string): Promise<void> {
 
 /**
  * Writes a small file at `temporary` and renames it to `path` on a worker thread: one trip
- * there instead of a trip to libuv's threads for each of the five calls.
+ * there instead of a trip to libuv's threads for each of the five calls. Files asked for
+ * within PLACE_BATCH_MS go in one trip (a chain of builds stores a log every few ms, and a
+ * trip costs the main thread ~0.2 ms).
  */
 export async function placeFileInPool(task: PlaceFileTask): Promise<void> {
-  await runInPool(task, 'placeFile');
+  if (!placeBatch) {
+    const batch: PlaceBatch = { tasks: [], done: Promise.resolve([]) };
+    placeBatch = batch;
+    batch.done = new Promise<void>((resolve) => setTimeout(resolve, PLACE_BATCH_MS)).then(async () => {
+      placeBatch = undefined;
+      return (await runInPool(batch.tasks, 'placeFiles')) as (string | null)[];
+    });
+  }
+  const batch = placeBatch;
+  const index = batch.tasks.push(task) - 1;
+  const failure = (await batch.done)[index];
+  if (failure) throw new Error(failure);
 }
+
+const PLACE_BATCH_MS = 20;
+interface PlaceBatch {
+  tasks: PlaceFileTask[];
+  done: Promise<(string | null)[]>;
+}
+let placeBatch: PlaceBatch | undefined;
 
 /** Deletes trees on a worker thread; resolves with the bytes freed. */
 export async function deleteTreesInPool(paths: readonly string[], trusted: boolean): Promise<number> {

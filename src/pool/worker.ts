@@ -42,6 +42,18 @@ export function deleteTrees(task: DeleteTreesTask): number {
   return deleteTreesSync(task.paths, task.trusted);
 }
 
+/** Small files put in place atomically (build logs); for each, the message of its failure or null. */
+export function placeFiles(tasks: PlaceFileTask[]): (string | null)[] {
+  return tasks.map((task) => {
+    try {
+      placeFile(task);
+      return null;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  });
+}
+
 /** A small file put in place atomically (a build log). */
 export function placeFile(task: PlaceFileTask): void {
   try {

@@ -99,6 +99,19 @@ describe('sandbox: parts kept between builds', function () {
     assert.ok(shared > 0, `no later build got the network namespace ${net}`);
   });
 
+  it('the builder holds no descriptor but its three standard ones (none of the pooled namespace, the store directory or the helper)', async () => {
+    // ls lists its own descriptors (it has closed the one it read the directory through).
+    const { result, log } = await buildScript(store, 'ls -l /proc/self/fd > /build/fds; while read -r line; do echo "fd: $line"; done < /build/fds; touch $out');
+    assert.deepEqual(result.status, { kind: 'exited', code: 0 }, log.join('\n'));
+    const fds = log.filter((l) => l.startsWith('fd: ') && l.includes(' -> ')).map((l) => l.replace(/.* (\d+) -> (.*)$/, '$1 $2'));
+    assert.deepEqual(
+      fds.map((f) => f.split(' ')[0]),
+      ['0', '1', '2'],
+      fds.join('\n'),
+    );
+    assert.match(fds[1]!, /^1 \/build\/fds$/);
+  });
+
   it('builds running at the same time get network namespaces of their own', async () => {
     const parent = join(store.root, 'builds');
     const holding = `${WHERE}; touch /build/mine; echo started; i=0; while [ ! -e /build/go ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; touch $out`;

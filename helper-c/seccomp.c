@@ -27,8 +27,12 @@
 #define ONLY_ARCH(want) LOAD(offsetof(struct seccomp_data, arch)), JUMP_EQ((want), 1, 0), ALLOW, \
       LOAD(offsetof(struct seccomp_data, nr))
 
-/* fchmodat2 has the same number on every architecture. */
+/* Calls added since the numbers were unified have the same number on every architecture:
+   fchmodat2, and setxattrat and file_setattr (which set what setxattr and the inode flags do). */
 #define NR_FCHMODAT2 452
+#define NR_SETXATTRAT 463
+#define NR_FILE_SETATTR 469
+#define NO_NEW_XATTR NO_XATTR(NR_SETXATTRAT), NO_XATTR(NR_FILE_SETATTR)
 
 static int install(struct sock_filter *filter, size_t count)
 {
@@ -60,6 +64,7 @@ enum seccomp_result install_seccomp_filter(void)
       CHECK_MODE(268 /* fchmodat */, 2),
       CHECK_MODE(NR_FCHMODAT2, 2),
       NO_XATTR(188 /* setxattr */), NO_XATTR(189 /* lsetxattr */), NO_XATTR(190 /* fsetxattr */),
+      NO_NEW_XATTR,
       ALLOW,
   };
   struct sock_filter compat_filter[] = {
@@ -69,6 +74,7 @@ enum seccomp_result install_seccomp_filter(void)
       CHECK_MODE(306 /* fchmodat */, 2),
       CHECK_MODE(NR_FCHMODAT2, 2),
       NO_XATTR(226 /* setxattr */), NO_XATTR(227 /* lsetxattr */), NO_XATTR(228 /* fsetxattr */),
+      NO_NEW_XATTR,
       ALLOW,
   };
 #elif defined(__aarch64__)
@@ -84,6 +90,7 @@ enum seccomp_result install_seccomp_filter(void)
       CHECK_MODE(53 /* fchmodat */, 2),
       CHECK_MODE(NR_FCHMODAT2, 2),
       NO_XATTR(5 /* setxattr */), NO_XATTR(6 /* lsetxattr */), NO_XATTR(7 /* fsetxattr */),
+      NO_NEW_XATTR,
       ALLOW,
   };
 #else

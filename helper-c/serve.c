@@ -25,6 +25,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -130,10 +131,12 @@ static struct spare spare;
    keeps a few: each spare is given one (as fd 4), a build without network uses it instead of a
    new one, and it comes back to the pool once its helper has reported the builder's end, which
    it does only after the sandbox's PID 1 was reaped, so no process of that build is left in
-   it. It holds nothing a later build could see: its owner is the host's user namespace, so no
-   builder can change its interfaces, routes or settings, and sockets go with their processes.
-   Builds running at once never share one. Fixed-output builds (pasta) get a namespace of
-   their own as before. Only root can make them; otherwise every build makes its own. */
+   it. Its owner is the host's user namespace, so no builder can change its interfaces, routes
+   or settings.
+   Builds running at once never share one, and one that carried any traffic (its loopback
+   counters, a socket in time-wait) is not used again (net_untouched). Fixed-output builds
+   (pasta) get a namespace of their own as before. Only root can make them; otherwise every
+   build makes its own. */
 #define NET_POOL_MAX 16
 static int net_pool[NET_POOL_MAX];
 static size_t net_pool_count;
@@ -162,11 +165,81 @@ static int take_net(void)
   return fd;
 }
 
+/* The whole of a small /proc file (a few KiB), NUL-terminated; NULL if it cannot be read. */
+static char *read_proc_text(const char *path, char *buf, size_t size)
+{
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  size_t len = 0;
+  for (ssize_t n; len < size - 1 && (n = read(fd, buf + len, size - 1 - len)) != 0;) {
+    if (n < 0) {
+      close(fd);
+      return NULL;
+    }
+    len += (size_t)n;
+  }
+  close(fd);
+  buf[len] = '\0';
+  return len < size - 1 ? buf : NULL;
+}
+
+/* In the current network namespace: no packet ever went through loopback (its only
+   interface), no socket of any kind is left (TCP, UDP, raw, in time-wait or orphaned, over
+   IPv4 or IPv6; unix sockets), so the namespace is as new: nothing a later build could see. */
+static int net_as_new(void)
+{
+  static char buf[16384];
+  const char *text = read_proc_text("/proc/thread-self/net/dev", buf, sizeof buf);
+  const char *lo = text ? strstr(text, " lo:") : NULL;
+  unsigned long long value[10];
+  if (!lo || sscanf(lo + 4, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &value[0], &value[1], &value[2], &value[3],
+                    &value[4], &value[5], &value[6], &value[7], &value[8], &value[9]) != 10 || value[1] != 0 || value[9] != 0)
+    return 0;
+  static const char *const files[] = {"/proc/thread-self/net/sockstat", "/proc/thread-self/net/sockstat6"};
+  for (size_t f = 0; f < 2; f++) {
+    if (!(text = read_proc_text(files[f], buf, sizeof buf)))
+      return 0;
+    /* Every count after "inuse", "orphan" and "tw" must be 0 ("sockets: used" is the host's). */
+    for (const char *p = text; (p = strpbrk(p, "iot")); p++) {
+      unsigned long long n;
+      if ((!strncmp(p, "inuse ", 6) && sscanf(p + 6, "%llu", &n) == 1) || (!strncmp(p, "orphan ", 7) && sscanf(p + 7, "%llu", &n) == 1) ||
+          (!strncmp(p, "tw ", 3) && sscanf(p + 3, "%llu", &n) == 1)) {
+        if (n != 0)
+          return 0;
+      }
+    }
+  }
+  /* The header line only. */
+  if (!(text = read_proc_text("/proc/thread-self/net/unix", buf, sizeof buf)))
+    return 0;
+  const char *newline = strchr(text, '\n');
+  return newline && newline[1] == '\0';
+}
+
+/* Whether the namespace fd carried nothing at all; checked from inside it. */
+static int net_untouched(int fd)
+{
+  int host = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+  if (host < 0)
+    return 0;
+  int untouched = 0;
+  if (setns(fd, CLONE_NEWNET) == 0) {
+    untouched = net_as_new();
+    if (setns(host, CLONE_NEWNET) < 0)
+      die_with_errno("cannot return to the host's network namespace");
+  }
+  close(host);
+  return untouched;
+}
+
 static void give_back_net(int fd, int reusable)
 {
   if (fd < 0)
     return;
-  if (reusable && net_pool_count < NET_POOL_MAX)
+  /* A namespace a build used (loopback traffic, a socket left in time-wait) is not handed to
+     another: its counters and sockets would show the next build something of this one. */
+  if (reusable && net_pool_count < NET_POOL_MAX && net_untouched(fd))
     net_pool[net_pool_count++] = fd;
   else
     close(fd);

@@ -177,7 +177,8 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
         if (!pathExists(join(producedIn, base))) continue;
         const dest = request.outputDest?.(name, path) ?? join(request.realStoreDir, base);
         // What stays in a view goes at the helper's next sweep; large outputs go now.
-        if (sandboxed && !copyOutput(producedIn, base, dest) && keptDirs) kept!.discard(keptDirs, join(keptDirs.store, base), removeDir);
+        const small = sandboxed && copyOutput(producedIn, base, dest);
+        if (sandboxed && !small && keptDirs && producedIn === keptDirs.store) kept!.discard(keptDirs, join(producedIn, base), removeDir);
         outputs[name] = sandboxed ? dest : join(producedIn, base);
       }
     }

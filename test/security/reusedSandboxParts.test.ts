@@ -6,7 +6,7 @@
  * that the part really was shared, or it would prove nothing.
  */
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { buildScript, logValue, makeTestStore, type TestStore } from './support/testStore.js';
 
@@ -42,17 +42,28 @@ describe('sandbox: parts kept between builds', function () {
     assert.deepEqual(logValue(second.log, 'listing')!.split(' ').filter((n) => n !== '').sort(), expected);
   });
 
-  it('what a builder leaves in /build and /tmp (a read-only tree, a symlink out) is gone for the next build in the same sandbox', async () => {
+  it('what a builder leaves in /build and /tmp (a read-only tree, symlinks out) is gone for the next build in the same sandbox', async () => {
+    const canary = join(store.root, 'canary');
+    mkdirSync(canary);
+    writeFileSync(join(canary, 'keep'), 'keep me\n');
     const first = await buildScript(
       store,
-      `${WHERE}; mkdir -p /build/a/b /tmp/c; echo x > /build/a/b/f; chmod 000 /build/a/b /build/a; ln -s /etc/passwd /tmp/c/l; ` +
-        `echo x > /tmp/t; chmod 777 /build; touch $out`,
+      `${WHERE}; mkdir -p /build/a/b /tmp/c; echo x > /build/a/b/f; chmod 000 /build/a/b /build/a; ln -s ${canary} /tmp/c/l; ` +
+        `ln -s ${canary}/keep /build/l; echo x > /tmp/t; touch $out`,
     );
     assert.deepEqual(first.result.status, { kind: 'exited', code: 0 }, first.log.join('\n'));
-    const second = await buildScript(store, `${WHERE}; echo build=$(ls -A /build | tr '\\n' ' ') tmp=$(ls -A /tmp | tr '\\n' ' '); echo mode=$(stat -c %a /build); touch $out`);
+    const second = await buildScript(store, `${WHERE}; echo build=$(ls -A /build | tr '\\n' ' ') tmp=$(ls -A /tmp | tr '\\n' ' '); touch $out`);
     assert.equal(logValue(second.log, 'view'), logValue(first.log, 'view'), 'the two builds did not share a sandbox');
     const line = second.log.find((l) => l.startsWith('build='));
     assert.equal(line?.replace(/ +/g, ' ').trim(), 'build= tmp=', second.log.join('\n'));
+    assert.equal(readFileSync(join(canary, 'keep'), 'utf8'), 'keep me\n');
+  });
+
+  it('an empty /build whose mode the builder changed is a new one for the next build', async () => {
+    const first = await buildScript(store, `${WHERE}; chmod 777 /build; touch $out`);
+    assert.deepEqual(first.result.status, { kind: 'exited', code: 0 }, first.log.join('\n'));
+    const second = await buildScript(store, `${WHERE}; echo mode=$(stat -c %a /build); touch $out`);
+    assert.equal(logValue(second.log, 'view'), logValue(first.log, 'view'), 'the two builds did not share a sandbox');
     assert.equal(logValue(second.log, 'mode'), '700');
   });
 
@@ -79,24 +90,28 @@ describe('sandbox: parts kept between builds', function () {
     assert.notEqual(logValue(next.log, 'view'), view);
   });
 
-  it('a listener a build leaves on loopback is gone for the later builds that get its network namespace', async () => {
-    // The first listener proves a connection can succeed here; the second is left running.
-    const first = await buildScript(
+  it('a later build finds its network namespace as new after one made connections (no counters, no sockets left)', async () => {
+    // Loopback traffic, a listener left, a socket in time-wait.
+    const talker = await buildScript(
       store,
       `${WHERE}; nc -l -p 7777 >/dev/null & sleep 0.3; nc -w 1 127.0.0.1 7777 </dev/null; echo self=$?; nc -l -p 7778 >/dev/null & sleep 0.3; touch $out`,
     );
-    assert.equal(logValue(first.log, 'self'), '0', first.log.join('\n'));
-    const net = logValue(first.log, 'net');
-    let shared = 0;
-    // The pool hands namespaces round; a few builds are enough for one to get this one again,
-    // given the time to have their namespace back (when their helper has exited).
-    for (let i = 0; i < 4; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const later = await buildScript(store, `${WHERE}; nc -w 1 127.0.0.1 7778 </dev/null; echo reached=$?; touch $out`);
-      assert.notEqual(logValue(later.log, 'reached'), '0', later.log.join('\n'));
-      if (logValue(later.log, 'net') === net) shared++;
+    assert.equal(logValue(talker.log, 'self'), '0', talker.log.join('\n'));
+    // What a build sees first: loopback's packet counters and every socket of its namespace.
+    const look =
+      `${WHERE}; echo lo=$(grep ' lo:' /proc/net/dev | tr -s ' ' | cut -d' ' -f4,12); ` +
+      `echo sockets=$(cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 /proc/net/unix | grep -vc -e local_address -e RefCount); touch $out`;
+    // Time for each namespace to come back (when its helper has exited); then builds at once
+    // take every namespace the pool holds.
+    const pause = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, 300));
+    await pause();
+    const later = [await buildScript(store, look)];
+    await pause();
+    later.push(...(await Promise.all(Array.from({ length: 4 }, () => buildScript(store, look)))));
+    for (const next of later) {
+      assert.equal(logValue(next.log, 'lo'), '0 0', next.log.join('\n'));
+      assert.equal(logValue(next.log, 'sockets'), '0', next.log.join('\n'));
     }
-    assert.ok(shared > 0, `no later build got the network namespace ${net}`);
   });
 
   it('the builder holds no descriptor but its three standard ones (none of the pooled namespace, the store directory or the helper)', async () => {

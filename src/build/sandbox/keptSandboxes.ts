@@ -8,7 +8,7 @@
  *
  *   <top>/        0700, root's (mkdtemp)
  *   <top>/store   the view: the sandbox's store directory, where outputs are made
- *   <top>/build   0700, the build user's: /build, emptied after each build
+ *   <top>/build   0700, the build user's: /build, made for each build and removed after it
  *   <top>/root    made by the helper for each build, removed after it
  *   <top>/trash-N what is left to delete after a build (in the background)
  *
@@ -20,7 +20,7 @@
  * the process exits: their hard links keep store files' inodes alive after a garbage
  * collection deletes the paths.
  */
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { deletePathSync } from '../../store/deletePath.js';
 import type { BuildDirs } from './buildDir.js';
@@ -49,25 +49,26 @@ class KeptSandboxes {
   acquire(owner: { uid: number; gid: number }): KeptDirs {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    let top: string;
     for (;;) {
-      top = this.free.pop() ?? this.make();
+      const top = this.free.pop() ?? this.make();
+      const dirs = { top, build: join(top, 'build'), root: join(top, 'root'), store: join(top, 'store') };
+      this.inUse.add(top);
       try {
-        mkdirSync(join(top, 'build'), { mode: 0o700 });
-        break;
+        // A new /build for every build: one kept across builds would keep what a builder can
+        // set on a directory it owns (its mode, ACLs, inode flags) for the next.
+        mkdirSync(dirs.build, { mode: 0o700 });
+        chownSync(dirs.build, owner.uid, owner.gid);
+        return dirs;
       } catch (error) {
-        if (errorCode(error) === 'EEXIST') break;
+        this.inUse.delete(top);
         // Deleted meanwhile (someone emptied the temporary directory): forget it.
-        if (errorCode(error) !== 'ENOENT') throw error;
+        if (errorCode(error) === 'ENOENT') continue;
+        deleteQuietly(top);
+        // Not left as it should be: another one.
+        if (errorCode(error) === 'EEXIST') continue;
+        throw error;
       }
     }
-    this.inUse.add(top);
-    const dirs = { top, build: join(top, 'build'), root: join(top, 'root'), store: join(top, 'store') };
-    // Inside a directory only root can enter: no one can have swapped it for a link. The
-    // last builder owned it and may have changed its mode.
-    chownSync(dirs.build, owner.uid, owner.gid);
-    chmodSync(dirs.build, 0o700);
-    return dirs;
   }
 
   /**
@@ -113,6 +114,7 @@ class KeptSandboxes {
       const path = join(dirs.top, name);
       if (name === 'build') {
         if (readdirSync(path).length > 0) toTrash(path);
+        else rmdirSync(path);
       } else if (name === 'root' && onlyEmptyTmp(path)) {
         // The usual case: the root's mount point with the sandbox's /tmp, both empty.
         rmdirSync(join(path, 'tmp'));

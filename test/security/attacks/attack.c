@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/sysmacros.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -72,6 +74,13 @@ static int make_setuid(const char *path)
   report("fchmodat-4755", fchmodat(AT_FDCWD, path, 04755, 0));
   report("fchmodat2-4755", syscall(452, AT_FDCWD, path, 04755, 0));
   report("chmod-0755", chmod(path, 0755));
+  /* Extended attributes (ACLs, capabilities, what a later build would inherit), by every call. */
+  report("setxattr", setxattr(path, "user.planted", "1", 1, 0));
+  report("fsetxattr", fsetxattr(fd, "user.planted", "1", 1, 0));
+  struct { uint64_t value; uint32_t size, flags; } xattr_args = {(uint64_t)(uintptr_t) "1", 1, 0};
+  report("setxattrat", syscall(463, AT_FDCWD, path, 0, "user.planted", &xattr_args, sizeof xattr_args));
+  struct { uint64_t xflags, extsize, nextents, projid, cowextsize; } file_attr = {0, 0, 0, 0, 0};
+  report("file-setattr", syscall(469, AT_FDCWD, path, &file_attr, sizeof file_attr, 0));
 #if defined(__x86_64__)
   /* The 32-bit entry point has other syscall numbers (chmod = 15) and takes 32-bit pointers,
      so the path goes to static storage, below 4 GiB in this static non-PIE binary. A kernel

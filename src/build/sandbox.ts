@@ -56,7 +56,7 @@ export async function runSandboxedBuild(request: SandboxBuildRequest): Promise<S
   const parent = request.buildDirParent ?? tmpdir();
   // A kept sandbox (keptSandboxes.ts) needs the helper to run as root (a store view is bound
   // into a tmpfs root); a build directory that is to be kept for the user is a fresh one.
-  const kept = sandboxed && request.storeViews !== false && !request.keepBuildDir && process.getuid?.() === 0 ? keptSandboxes(parent) : undefined;
+  const kept = sandboxed && request.keepSandboxes !== false && !request.keepBuildDir && process.getuid?.() === 0 ? keptSandboxes(parent) : undefined;
   let dirs: BuildDirs;
   let keptDirs: KeptDirs | undefined;
   try {

@@ -16,7 +16,7 @@ export interface LayoutInput {
   buildDir: string;
   sandboxPaths: readonly string[];
   isFixedOutput: boolean;
-  /** A store view to use as the store directory (storeViews.ts), where the entries allow one. */
+  /** A store view to use as the store directory (keptSandboxes.ts), where the entries allow one. */
   storeView?: string;
 }
 

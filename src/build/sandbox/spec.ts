@@ -9,7 +9,7 @@ export type NetworkMode = 'private' | 'pasta' | 'host';
 export type RootEntry =
   /**
    * onDisk: kept on the host's disk under the root (outputs, large files); the rest may live on a tmpfs.
-   * view: instead, this host directory, kept between builds (a store view: storeViews.ts).
+   * view: instead, this host directory, kept between builds (a store view: keptSandboxes.ts).
    */
   | { kind: 'dir'; target: string; mode: number; owner: 'root' | 'build' | 'group'; onDisk?: boolean; view?: string }
   | { kind: 'file'; target: string; mode: number; content: string }

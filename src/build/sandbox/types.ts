@@ -44,8 +44,8 @@ export interface SandboxBuildRequest {
   /** Where each output is copied to (default: realStoreDir/<base name>); whatever is there is replaced, so a `--check` build must name another place. */
   outputDest?(outputName: string, logicalPath: string): string;
   keepBuildDir?: boolean;
-  /** false: a fresh store directory for every build, never a store view (storeViews.ts). */
-  storeViews?: boolean;
+  /** false: a fresh build directory for every build, never a kept sandbox (keptSandboxes.ts). */
+  keepSandboxes?: boolean;
   /** Removes the build directory once the build is over (default: at once, on this thread). */
   removeBuildDir?(path: string): void;
   /**

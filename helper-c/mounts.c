@@ -198,7 +198,7 @@ static void make_dir_entry(const struct root_entry *e, const char *path, uid_t s
    costs some twenty inodes, which on a journalled disk cost more than the rest of the setup,
    and would have to be deleted again on the host after the build. Needs CAP_SYS_ADMIN on the
    host, so only a helper run as root does it; otherwise the whole root is on disk. */
-static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid, int has_view)
+static void mount_skeleton_tmpfs(struct sandbox_spec *spec, uid_t self_uid, int has_view)
 {
   if (self_uid != 0 || unshare(CLONE_NEWNS) < 0) {
     if (has_view)
@@ -208,7 +208,7 @@ static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid
   make_mounts_private();
   int *fds = xcalloc(spec->entry_count, sizeof(int));
   for (size_t i = 0; i < spec->entry_count; i++) {
-    const struct root_entry *e = &spec->entries[i];
+    struct root_entry *e = &spec->entries[i];
     fds[i] = -1;
     if (e->kind != ENTRY_DIR || !e->on_disk)
       continue;
@@ -221,6 +221,11 @@ static void mount_skeleton_tmpfs(const struct sandbox_spec *spec, uid_t self_uid
     struct stat now, swept;
     if (e->source && (fstat(fds[i], &now) < 0 || fstat(e->view_fd, &swept) < 0 || now.st_dev != swept.st_dev || now.st_ino != swept.st_ino))
       die("the store view '%s' changed while the sandbox was prepared", path);
+    /* Done with: no descriptor of the host's tree goes into the sandbox's processes. */
+    if (e->source) {
+      close(e->view_fd);
+      e->view_fd = -1;
+    }
     free(path);
   }
   /* Only root can write here; "/" keeps Nix's 0750 and the build group. */

@@ -182,6 +182,7 @@ static int close_ranges_except(int lowest, const int *keep)
   qsort(kept, count, sizeof kept[0], compare_ints);
   unsigned int from = (unsigned int)lowest;
   for (size_t i = 0; i < count; i++) {
+    /* Below the range, or a duplicate. */
     if (kept[i] < lowest || (unsigned int)kept[i] < from)
       continue;
     if ((unsigned int)kept[i] > from && syscall(SYS_close_range, from, (unsigned int)kept[i] - 1, 0) < 0)

@@ -55,7 +55,7 @@ export function placeFiles(tasks: PlaceFileTask[]): (string | null)[] {
 }
 
 /** A small file put in place atomically (a build log). */
-export function placeFile(task: PlaceFileTask): void {
+function placeFile(task: PlaceFileTask): void {
   try {
     writeFileSync(task.temporary, task.content, { mode: task.mode });
   } catch (error) {

@@ -33,12 +33,12 @@ export interface PathHashing {
   copyPath(source: string, target: string, useCaseHack: boolean, extraNarHashAlgo?: HashAlgo): Promise<CopiedPath>;
 }
 
-export async function hashPathHere(realPath: string, hashParts: string[], useCaseHack: boolean): Promise<PathHashes> {
+/** NAR hash, size and found hash parts of a dump. Refilled chunks are safe: each is hashed and scanned before the next is asked for. */
+function hashDump(chunks: Iterable<Buffer>, hashParts: string[]): PathHashes {
   const hasher = createHash('sha256');
   const scanner = hashParts.length > 0 ? new ReferenceScanner(hashParts) : undefined;
   let narSize = 0;
-  // Refilled chunks are safe: each is hashed and scanned before the next is asked for.
-  for await (const chunk of dumpPath(realPath, { useCaseHack, reuseChunks: true })) {
+  for (const chunk of chunks) {
     hasher.update(chunk);
     scanner?.update(chunk);
     narSize += chunk.length;
@@ -46,21 +46,16 @@ export async function hashPathHere(realPath: string, hashParts: string[], useCas
   return { narHash: new Hash('sha256', hasher.digest()), narSize, foundHashParts: scanner ? [...scanner.result()].sort() : [] };
 }
 
+export async function hashPathHere(realPath: string, hashParts: string[], useCaseHack: boolean): Promise<PathHashes> {
+  return hashDump(dumpPathSync(realPath, { useCaseHack, reuseChunks: true }), hashParts);
+}
+
 /**
- * The same for a small tree, in one synchronous pass with small chunks: a build output of a
- * few bytes needs neither a MiB of buffer (external memory that makes V8 collect sooner) nor
- * a trip through the event loop per chunk.
+ * The same for a small tree, with small chunks and no helper thread: a build output of a few
+ * bytes needs no MiB of buffer (external memory that makes V8 collect sooner).
  */
 export function hashSmallPathHere(realPath: string, hashParts: string[]): PathHashes {
-  const hasher = createHash('sha256');
-  const scanner = hashParts.length > 0 ? new ReferenceScanner(hashParts) : undefined;
-  let narSize = 0;
-  for (const chunk of dumpPathSync(realPath, { reuseChunks: true, chunkSize: 64 * 1024, threads: 0 })) {
-    hasher.update(chunk);
-    scanner?.update(chunk);
-    narSize += chunk.length;
-  }
-  return { narHash: new Hash('sha256', hasher.digest()), narSize, foundHashParts: scanner ? [...scanner.result()].sort() : [] };
+  return hashDump(dumpPathSync(realPath, { reuseChunks: true, chunkSize: 64 * 1024, threads: 0 }), hashParts);
 }
 
 /** Passes chunks through unchanged while feeding them to `observe`. */

@@ -72,7 +72,6 @@ function isBusy(error: unknown): boolean {
  * per build cost ~0.1 ms). Keyed by path.
  */
 const lockFiles = new Map<string, number>();
-const poolDirsMade = new Set<string>();
 
 function lockFileOf(userPoolDir: string, uid: number): number {
   const path = join(userPoolDir, String(uid));
@@ -83,10 +82,15 @@ function lockFileOf(userPoolDir: string, uid: number): number {
     fd = undefined;
   }
   if (fd === undefined) {
-    if (!poolDirsMade.has(userPoolDir)) mkdirSync(userPoolDir, { recursive: true, mode: 0o755 });
-    poolDirsMade.add(userPoolDir);
     // Not truncated: the file's content means nothing, only its lock (as nix's userpool files).
-    fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    const open = (): number => openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    try {
+      fd = open();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      mkdirSync(userPoolDir, { recursive: true, mode: 0o755 });
+      fd = open();
+    }
     lockFiles.set(path, fd);
   }
   return fd;

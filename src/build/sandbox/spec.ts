@@ -67,8 +67,11 @@ export function encodeHelperSpec(spec: HelperSpec): Buffer {
     if (entry.kind === 'dir' && entry.view !== undefined) put('view-dir', entry.target, entry.mode.toString(8), entry.owner, entry.view);
     else if (entry.kind === 'dir') put(entry.onDisk ? 'disk-dir' : 'dir', entry.target, entry.mode.toString(8), entry.owner);
     else if (entry.kind === 'file') put('file', entry.target, entry.mode.toString(8), entry.content);
-    else if (storeBindName(entry) !== undefined) put('store-bind', storeBindName(entry)!);
-    else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : '') + (entry.nofollow ? 'n' : ''));
+    else {
+      const name = storeBindName(entry);
+      if (name !== undefined) put('store-bind', name);
+      else put('bind', entry.target, entry.source, (entry.writable ? 'w' : 'r') + (entry.optional ? 'o' : '') + (entry.nofollow ? 'n' : ''));
+    }
   }
   put('cwd', spec.cwd, 'program', spec.program);
   if (spec.mounter !== undefined) put('mounter', spec.mounter);

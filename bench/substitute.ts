@@ -5,7 +5,9 @@
  * tsnix-store side by side. Prints the query phase (`-r --dry-run`) and the full substitution
  * (`-j16`), with the requests and peak connections the server saw.
  *
- *   node dist/bench/substitute.js [--reps N] [--only nix|tsnix] [--delay SECONDS] [--workdir DIR]
+ *   node dist/bench/substitute.js [--reps N] [--only nix|tsnix] [--scenario TEXT] [--delay SECONDS] [--workdir DIR]
+ *
+ * `--scenario TEXT` runs only the scenarios whose name contains TEXT (`-j16`, `HTTP/2`).
  *
  * The cache is made once per run: the graph is built with tsnix and copied with --copy-to.
  * Each timed run starts from an empty store and an empty narinfo disk cache (both tools keep
@@ -24,6 +26,7 @@ const delay = flag('--delay') ?? '0.1';
 const workDir = mkdtempSync(join(flag('--workdir') ?? '/tmp', 'tsnix-bench-subst-'));
 const sharedBench = flag('--shared') ?? '/work/shared/bench';
 const tools = (only ? [only] : ['nix', 'tsnix']) as ('nix' | 'tsnix')[];
+const scenarioFilter = flag('--scenario');
 
 function run(program: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   const r = spawnSync(program, args, { encoding: 'utf8', maxBuffer: 256 << 20, env: { ...process.env, ...env } });
@@ -124,6 +127,7 @@ async function main(): Promise<void> {
   await waitForPort(`${h2Stats}/__stats`);
   const table: { scenario: Scenario; results: Partial<Record<'nix' | 'tsnix', Result>> }[] = [];
   for (const scenario of scenarios) {
+    if (scenarioFilter !== undefined && !scenario.name.includes(scenarioFilter)) continue;
     const results: Partial<Record<'nix' | 'tsnix', Result>> = {};
     for (let rep = 0; rep < reps; rep++) {
       for (const tool of scenario.tools) {

@@ -1,6 +1,6 @@
 /**
  * HTTP/1.1 (and HTTPS without HTTP/2) through undici: kept-alive connections bounded by
- * `http-connections`, two requests pipelined on each.
+ * `http-connections`, one request at a time on each, downloads ahead of narinfos.
  */
 import { createRequire } from 'node:module';
 import type { Agent, Dispatcher, buildConnector } from 'undici';
@@ -33,10 +33,52 @@ function undici(): Undici {
   return loaded;
 }
 
+/**
+ * Requests in flight on one connection (undici's `pipelining`). One: a download pipelined
+ * behind a narinfo waits out the narinfo's round trip as well, so during a closure's query
+ * -j16 got ~8 downloads' worth of connections out of 16 (full substitution of the 1,054-path
+ * benchmark: 10.4 s with two, 9.5 s with one). The query alone measured the same either way
+ * (4.6-4.7 s): with immediate ACKs (quickAck.ts) a second request on the wire gains nothing.
+ */
+const PIPELINING = 1;
+
+/**
+ * Who goes next when every connection is taken. undici queues in arrival order, so while a
+ * closure's narinfos are asked (hundreds at once) a NAR download waits behind all of them,
+ * and the downloads run only after the last narinfo, each kind leaving connections idle in
+ * its turn (-j16 uses 16 of 25). Urgent requests (downloads) go first here instead; undici is
+ * handed only as many as its connections take at once.
+ */
+class RequestGate {
+  private running = 0;
+  private readonly urgent: (() => void)[] = [];
+  private readonly normal: (() => void)[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  /** Resolves when the request may go; the caller calls `release` once its response is done. */
+  enter(urgent: boolean): Promise<void> | undefined {
+    if (this.running < this.capacity) {
+      this.running++;
+      return undefined;
+    }
+    return new Promise((resolve) => (urgent ? this.urgent : this.normal).push(resolve));
+  }
+
+  /** Hands the place on to the next waiting request, urgent ones first. */
+  release(): void {
+    const next = this.urgent.shift() ?? this.normal.shift();
+    if (next) next();
+    else this.running--;
+  }
+}
+
 export class Http1Client implements HttpClient {
   private constructor(
     private readonly origin: string,
     private readonly agent: Agent,
+    /** Absent when `http-connections` is 0 (no limit): nothing queues then. */
+    private readonly gate: RequestGate | undefined,
   ) {}
 
   static create(origin: URL, options: HttpClientOptions): Http1Client {
@@ -52,29 +94,48 @@ export class Http1Client implements HttpClient {
       });
     const agent = new Agent({
       ...(options.connections > 0 ? { connections: options.connections } : {}),
-      // Two requests in flight on one connection (GET and HEAD only): the next is on the wire
-      // while the server works on this one, and it carries the ACK that a server writing its
-      // headers and body separately would otherwise wait for (delayed ACK against Nagle,
-      // ~40 ms an answer). Measured against the 100 ms server of ../shared/bench: 1,054
-      // narinfos over 25 connections in 6.2 s without, 4.5 s with (the floor is 4.2 s).
-      pipelining: 2,
+      pipelining: PIPELINING,
       keepAliveTimeout: 30_000,
       connect,
       headersTimeout: options.timeout,
       bodyTimeout: options.timeout,
     });
-    return new Http1Client(origin.origin, agent);
+    return new Http1Client(origin.origin, agent, options.connections > 0 ? new RequestGate(options.connections * PIPELINING) : undefined);
   }
 
   async request(path: string, options: HttpRequestOptions): Promise<HttpResponse> {
     const { request } = undici();
-    const response = await request.call(this.agent, {
-      origin: this.origin,
-      path,
-      method: options.method,
-      ...(options.body ? { body: options.body } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
+    const gate = this.gate;
+    if (gate) {
+      const waiting = gate.enter(options.urgent ?? false);
+      if (waiting) await waiting;
+    }
+    let response: Dispatcher.ResponseData;
+    try {
+      // A request cancelled while it waited for the gate is cancelled by undici at once.
+      response = await request.call(this.agent, {
+        origin: this.origin,
+        path,
+        method: options.method,
+        ...(options.body ? { body: options.body } : {}),
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      gate?.release();
+      throw error;
+    }
+    if (gate) {
+      // The place is held until the body is read (or dropped): only then is the connection free.
+      let released = false;
+      const release = (): void => {
+        if (released) return;
+        released = true;
+        gate.release();
+      };
+      response.body.once('close', release);
+      response.body.once('end', release);
+      response.body.once('error', release);
+    }
     return {
       statusCode: response.statusCode,
       headers: response.headers,

@@ -3,7 +3,7 @@
  * headers and a body stream. Two kinds stand behind it, chosen per cache when it is first
  * asked: HTTP/2 on Node's own `node:http2` when a TLS server offers it (one connection, every
  * request a stream), else HTTP/1.1 through undici (kept-alive connections, `http-connections`
- * of them, pipelined).
+ * of them).
  */
 import { createRequire } from 'node:module';
 import type { Readable } from 'node:stream';
@@ -23,6 +23,12 @@ export interface HttpRequestOptions {
   method: 'GET' | 'HEAD' | 'PUT';
   body?: Buffer;
   signal?: AbortSignal;
+  /**
+   * A download (a NAR) goes ahead of queued small requests where connections are few: with
+   * `-j N` downloads at most N run at once, and the narinfos still to ask take the other
+   * connections, so both kinds keep every connection busy.
+   */
+  urgent?: boolean;
 }
 
 export interface HttpClient {

@@ -6,7 +6,7 @@
  */
 import type { Readable } from 'node:stream';
 import { CacheAccessError, TransientCacheError } from './errors.js';
-import { openHttpClient, type HttpClient, type HttpResponse } from './httpClient.js';
+import { openHttpClient, type HttpClient, type HttpRequestOptions, type HttpResponse } from './httpClient.js';
 import type { CacheTransport } from './transport.js';
 
 export interface HttpTransportOptions {
@@ -62,7 +62,7 @@ export class HttpTransport implements CacheTransport {
    * `name` of the cache, following redirects (GET and HEAD; a redirect to a scheme other than
    * http(s) is refused).
    */
-  private async request(name: string, options: { method: 'GET' | 'HEAD' | 'PUT'; body?: Buffer; signal?: AbortSignal }): Promise<HttpResponse> {
+  private async request(name: string, options: HttpRequestOptions): Promise<HttpResponse> {
     let url = new URL(this.url(name));
     for (let redirects = 0; ; redirects++) {
       const client = await this.connection(url.origin);
@@ -80,11 +80,11 @@ export class HttpTransport implements CacheTransport {
     return `${this.base}/${name}`;
   }
 
-  /** One GET; transport failures and 5xx become TransientCacheError. */
-  private async get(name: string, signal?: AbortSignal): Promise<HttpResponse | undefined> {
+  /** One GET (`urgent` for a download); transport failures and 5xx become TransientCacheError. */
+  private async get(name: string, signal?: AbortSignal, urgent = false): Promise<HttpResponse | undefined> {
     let response: HttpResponse;
     try {
-      response = await this.request(name, { method: 'GET', ...(signal ? { signal } : {}) });
+      response = await this.request(name, { method: 'GET', urgent, ...(signal ? { signal } : {}) });
     } catch (error) {
       // A certificate file that cannot be read will not be readable on the next attempt either.
       if (signal?.aborted || error instanceof CacheAccessError) throw error;
@@ -126,6 +126,8 @@ export class HttpTransport implements CacheTransport {
         checkLength(response, body.length);
         return body;
       } catch (error) {
+        // A body refused unread still holds its connection until it is let go.
+        response.body.destroy();
         if (error instanceof CacheAccessError) throw error;
         if (signal?.aborted) throw error;
         throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);
@@ -135,7 +137,7 @@ export class HttpTransport implements CacheTransport {
 
   /** One attempt: whoever reads the stream starts again after a failure (a NAR is restarted whole). */
   async *streamFile(name: string, signal?: AbortSignal): AsyncIterable<Buffer> {
-    const response = await this.get(name, signal);
+    const response = await this.get(name, signal, true);
     if (!response) throw new CacheAccessError(`unable to download '${this.url(name)}': HTTP error 404 (the file is not in the cache)`);
     try {
       let total = 0;

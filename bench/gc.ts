@@ -16,7 +16,7 @@
 import { mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { flag, printRows, type Row, sh, sideBySide, tsnixStore } from './lib.js';
+import { flag, median, printRows, type Row, sh, sideBySide, time, tsnixStore } from './lib.js';
 
 const reps = Number(flag('--reps') ?? 3);
 const storesDir = flag('--stores') ?? '/dev/shm';
@@ -123,6 +123,13 @@ try {
   if (!only || only === 'roots') rows.push(rootsWorkload());
   if (!only || only === 'optimise') rows.push(optimiseWorkload());
   printRows(rows);
+  const roots = rows.find((r) => r.name.startsWith('--gc --print-roots'));
+  if (roots) {
+    // The floor of any tsnix command: Node's own start, with no work at all.
+    const nodeStart = median(time(`${process.execPath} -e 0`, undefined, Math.max(reps, 3)));
+    const version = median(time(`${tsnixStore} --version`, undefined, Math.max(reps, 3)));
+    console.log(`  Node's start: 'node -e 0' ${nodeStart.toFixed(3)} s, 'tsnix-store --version' ${version.toFixed(3)} s; half of nix's --print-roots is ${(median(roots.nix) / 2).toFixed(3)} s`);
+  }
 } finally {
   sh(`chmod -R u+w ${work} 2>/dev/null || true`);
   rmSync(work, { recursive: true, force: true });

@@ -9,15 +9,19 @@
  *
  * `--scenario TEXT` runs only the scenarios whose name contains TEXT (`-j16`, `HTTP/2`).
  *
+ * After the table it prints the floor of the query on each server: the time of a client that
+ * does no work at all (substituteFloor.ts), below which no client can go on that server.
+ *
  * The cache is made once per run: the graph is built with tsnix and copied with --copy-to.
  * Each timed run starts from an empty store and an empty narinfo disk cache (both tools keep
  * one under $XDG_CACHE_HOME), so neither is helped by an earlier run.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { prepareWorkload, type Shape } from './buildWorkloads.js';
 import { flag, median, repoRoot, tsnixStore } from './lib.js';
+import { http1Floor, http2Floor, narInfoGraph } from './substituteFloor.js';
 
 const argv = process.argv.slice(2);
 const reps = Number(flag('--reps') ?? 1);
@@ -162,7 +166,28 @@ async function main(): Promise<void> {
     console.log(`${scenario.name.padEnd(52)} ${cell(results.nix)}   ${cell(results.tsnix)}  ${ratio.padStart(5)}  ${scenario.goal}`);
   }
   console.log('(peak: most requests at once for HTTP/1.1, where each needs a connection; connections for HTTP/2)');
+  await printFloors();
   writeFileSync(join(workDir, 'done'), '');
+}
+
+/** The query's floor on each server (medians of `reps`), and the full substitution's by arithmetic. */
+async function printFloors(): Promise<void> {
+  const graph = narInfoGraph(cacheDir);
+  const top = `${workload.topOut.slice('/nix/store/'.length, '/nix/store/'.length + 32)}.narinfo`;
+  const floors: [string, () => Promise<number>][] = [
+    ['query, HTTP/1.1, 25 connections', () => http1Floor(graph, top, h1Url, 25)],
+    ['query, HTTP/1.1, 150 connections', () => http1Floor(graph, top, h1Url, 150)],
+    ['query, HTTP/2', () => http2Floor(graph, top, h2Url, readFileSync(cert))],
+  ];
+  console.log('');
+  console.log(`floor: a client that does no work, only waits for each answer naming a path (bench/substituteFloor.ts); medians of ${reps}`);
+  for (const [name, run] of floors) {
+    const seconds: number[] = [];
+    for (let rep = 0; rep < reps; rep++) seconds.push(await run());
+    console.log(`  ${name.padEnd(40)} ${median(seconds).toFixed(3)} s`);
+  }
+  const requests = 1 + 2 * graph.size;
+  console.log(`  ${'full substitution, HTTP/1.1, 25 conns'.padEnd(40)} ${((requests * Number(delay)) / 25).toFixed(3)} s at least (${requests} requests of ${delay} s each over 25 connections)`);
 }
 
 main()

@@ -49,27 +49,56 @@ const PIPELINING = 1;
  * its turn (-j16 uses 16 of 25). Urgent requests (downloads) go first here instead; undici is
  * handed only as many as its connections take at once.
  */
+interface Waiter {
+  admit(): void;
+  refuse(reason: unknown): void;
+  signal: AbortSignal | undefined;
+}
+
 class RequestGate {
   private running = 0;
-  private readonly urgent: (() => void)[] = [];
-  private readonly normal: (() => void)[] = [];
+  private readonly urgent: Waiter[] = [];
+  private readonly normal: Waiter[] = [];
+  /**
+   * Signals listened to, one listener each: a closure's narinfos share one signal, and a
+   * listener per waiting request would be hundreds on it (and Node's leak warning).
+   */
+  private readonly watched = new WeakSet<AbortSignal>();
 
   constructor(private readonly capacity: number) {}
 
-  /** Resolves when the request may go; the caller calls `release` once its response is done. */
-  enter(urgent: boolean): Promise<void> | undefined {
+  /**
+   * Resolves when the request may go; the caller calls `release` once its response is done.
+   * A request whose signal aborts while it waits leaves the queue at once, refused with the
+   * signal's reason (else it would wait for its turn, and then cost undici a connection).
+   */
+  enter(urgent: boolean, signal: AbortSignal | undefined): Promise<void> | undefined {
     if (this.running < this.capacity) {
       this.running++;
       return undefined;
     }
-    return new Promise((resolve) => (urgent ? this.urgent : this.normal).push(resolve));
+    return new Promise((admit, refuse) => {
+      (urgent ? this.urgent : this.normal).push({ admit, refuse, signal });
+      if (signal && !this.watched.has(signal)) {
+        this.watched.add(signal);
+        signal.addEventListener('abort', () => this.drop(signal), { once: true });
+      }
+    });
   }
 
   /** Hands the place on to the next waiting request, urgent ones first. */
   release(): void {
     const next = this.urgent.shift() ?? this.normal.shift();
-    if (next) next();
+    if (next) next.admit();
     else this.running--;
+  }
+
+  private drop(signal: AbortSignal): void {
+    for (const queue of [this.urgent, this.normal]) {
+      for (let i = queue.length - 1; i >= 0; i--) {
+        if (queue[i]!.signal === signal) queue.splice(i, 1)[0]!.refuse(signal.reason);
+      }
+    }
   }
 }
 
@@ -106,13 +135,13 @@ export class Http1Client implements HttpClient {
   async request(path: string, options: HttpRequestOptions): Promise<HttpResponse> {
     const { request } = undici();
     const gate = this.gate;
+    if (options.signal?.aborted) throw options.signal.reason;
     if (gate) {
-      const waiting = gate.enter(options.urgent ?? false);
+      const waiting = gate.enter(options.urgent ?? false, options.signal);
       if (waiting) await waiting;
     }
     let response: Dispatcher.ResponseData;
     try {
-      // A request cancelled while it waited for the gate is cancelled by undici at once.
       response = await request.call(this.agent, {
         origin: this.origin,
         path,

@@ -126,8 +126,9 @@ export class HttpTransport implements CacheTransport {
         checkLength(response, body.length);
         return body;
       } catch (error) {
-        // A body refused unread still holds its connection until it is let go.
-        response.body.destroy();
+        // A body refused unread still holds its connection until it is let go. (Destroying an
+        // unfinished body emits an error; undici listens for it itself, and so does this.)
+        response.body.on('error', () => {}).destroy();
         if (error instanceof CacheAccessError) throw error;
         if (signal?.aborted) throw error;
         throw new TransientCacheError(`unable to download '${this.url(name)}': ${(error as Error).message}`);

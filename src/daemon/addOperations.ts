@@ -180,24 +180,33 @@ const addMultipleToStore: Operation = async (conn) => {
       const payload = new WireReader(framed.chunks(), 'framed stream');
       const count = await payload.readU64();
       const entries: NewPath[] = [];
+      // One temporary directory for the whole stream, a part of it for each path.
+      const area = await TempDir.create(store.layout, 'import', store.onWait);
       try {
-        for (let i = 0; i < count; i++) {
-          const info = await readPathInfo(payload, store);
-          info.ultimate = false;
-          checkSignatures(info, store, !dontCheckSigs);
-          // Earlier paths of the same stream count as seen (they come dependencies first).
-          conn.ctx.restriction?.checkReferences(info.path, info.references.filter((r) => !entries.some((e) => e.info.path === r)));
-          const temp = await unpackChecked(store, payload, info);
-          entries.push({ temp, info });
-          conn.ctx.restriction?.checkDerivationFile(info.path, temp.contentPath, info.references);
-          conn.ctx.restriction?.checkKnownPath(info);
+        try {
+          for (let i = 0; i < count; i++) {
+            const info = await readPathInfo(payload, store);
+            info.ultimate = false;
+            checkSignatures(info, store, !dontCheckSigs);
+            // Earlier paths of the same stream count as seen (they come dependencies first).
+            conn.ctx.restriction?.checkReferences(info.path, info.references.filter((r) => !entries.some((e) => e.info.path === r)));
+            const temp = await unpackChecked(store, payload, info, area);
+            entries.push({ temp, info });
+            conn.ctx.restriction?.checkDerivationFile(info.path, temp.contentPath, info.references);
+            conn.ctx.restriction?.checkKnownPath(info);
+          }
+        } catch (e) {
+          for (const { temp } of entries) temp.remove();
+          throw e;
         }
+        // In the order given (dependencies first), all or, on a failure, what came before it.
+        await commitPaths(store, entries);
       } catch (e) {
-        for (const { temp } of entries) temp.remove();
+        area.remove();
         throw e;
       }
-      // In the order given (dependencies first), all or, on a failure, what came before it.
-      await commitPaths(store, entries);
+      // Emptied by the commit (each part moved into the store or deleted).
+      area.removeInBackground();
       await conn.ctx.restriction?.add(entries.map((e) => e.info.path));
     });
     await conn.reply();

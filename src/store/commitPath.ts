@@ -14,11 +14,11 @@ import type { ValidPathInfo } from './pathInfo.js';
 import { isValidPath } from './queryPathInfo.js';
 import { derivationOutputsOf } from './derivationOutputs.js';
 import { registerValidPaths } from './registerPaths.js';
-import type { TempDir } from './tempPath.js';
+import type { TempContent, TempDir } from './tempPath.js';
 import { autoOptimise } from './optimise.js';
 
 export interface NewPath {
-  temp: TempDir;
+  temp: TempContent;
   info: ValidPathInfo;
 }
 

@@ -12,7 +12,7 @@ import { contentAddressMismatch } from './contentAddressHash.js';
 import type { LocalStore } from './localStore.js';
 import { restorePath } from './nar/index.js';
 import type { ValidPathInfo } from './pathInfo.js';
-import { TempDir } from './tempPath.js';
+import { TempDir, type TempContent } from './tempPath.js';
 
 /** A failure of the content itself (a daemon client is told; its connection goes on). */
 export class AddPathError extends Error {
@@ -40,9 +40,12 @@ export function checkSignatures(info: ValidPathInfo, store: LocalStore, checkSig
   }
 }
 
-/** Unpacks the NAR on `reader` into a new temporary directory and checks it against `info`. */
-export async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidPathInfo): Promise<TempDir> {
-  const temp = await TempDir.create(store.layout, 'import', store.onWait);
+/**
+ * Unpacks the NAR on `reader` into a new temporary directory (or a part of `within`, for
+ * many paths imported together) and checks it against `info`.
+ */
+export async function unpackChecked(store: LocalStore, reader: WireReader, info: ValidPathInfo, within?: TempDir): Promise<TempContent> {
+  const temp = within ? within.part() : await TempDir.create(store.layout, 'import', store.onWait);
   try {
     const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
     if (!narHash.equals(info.narHash)) {

@@ -1,7 +1,7 @@
 /**
  * `nix-store --import`: every path of an export stream is unpacked into a temporary
- * directory while its NAR is hashed; only when the whole stream has been read and
- * checked are they committed. So a truncated or malformed stream changes nothing in the
+ * directory (one for the stream, a part of it per path) while its NAR is hashed; only when
+ * the whole stream has been read and checked are they committed. So a truncated or malformed stream changes nothing in the
  * store. Paths that are valid already are kept as they are. The stream ends at its end
  * marker; what follows is the caller's (a protocol may carry more data after it).
  */
@@ -14,18 +14,21 @@ import type { LocalStore } from './localStore.js';
 import { restorePath } from './nar/restorePath.js';
 import { makePathInfo } from './pathInfo.js';
 import { isValidPath } from './queryPathInfo.js';
-import { TempDir } from './tempPath.js';
+import { TempDir, type TempContent } from './tempPath.js';
 
 /** Returns the paths of the stream in its order (a path given twice is listed twice, as by nix). */
 export async function importPaths(store: LocalStore, reader: WireReader): Promise<string[]> {
   const listed: string[] = [];
   const entries: NewPath[] = [];
-  const temps: TempDir[] = [];
+  const parts: TempContent[] = [];
   const inStream = new Set<string>();
+  // One temporary directory for the whole stream (made with its first path), a part of it for each path.
+  let area: TempDir | undefined;
   try {
     while (await readExportMarker(reader)) {
-      const temp = await TempDir.create(store.layout, 'import', store.onWait);
-      temps.push(temp);
+      area ??= await TempDir.create(store.layout, 'import', store.onWait);
+      const temp = area.part();
+      parts.push(temp);
       const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
       const trailer = await readExportTrailer(reader);
       parseStorePath(trailer.path, store.storeDir);
@@ -50,12 +53,15 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
       });
       entries.push({ temp, info });
     }
+    // Parts of skipped duplicates go now; commitPaths removes the rest.
+    for (const temp of parts) if (!entries.some((e) => e.temp === temp)) temp.remove();
+    await commitPaths(store, entries);
   } catch (e) {
-    for (const temp of temps) temp.remove();
+    for (const temp of parts) temp.remove();
+    area?.remove();
     throw e;
   }
-  // Temporary directories of skipped duplicates go now; commitPaths removes the rest.
-  for (const temp of temps) if (!entries.some((e) => e.temp === temp)) temp.remove();
-  await commitPaths(store, entries);
+  // Emptied by the commit (each part moved into the store or deleted).
+  area?.removeInBackground();
   return listed;
 }

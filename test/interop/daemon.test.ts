@@ -261,6 +261,50 @@ describe('interop: real nix clients and tsnix-daemon', function () {
       assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', bad]).status, 0);
     });
 
+    /** AddMultipleToStore (`nix copy`): a good path, then the start of a second whose hash is `secondHash`. */
+    function addMultipleStart(first: string, second: string, secondHash: string): { head: Buffer; secondNar: Buffer } {
+      const nar = (text: string): Buffer => Buffer.concat(['nix-archive-1', '(', 'type', 'regular', 'contents', text, ')'].map((t) => encodeString(t)));
+      const info = (path: string, hash: string): Buffer =>
+        Buffer.concat([encodeString(path), encodeString(''), encodeString(hash), encodeU64(0), encodeU64(0), encodeU64(0), encodeU64(0), encodeU64(0), encodeString('')]);
+      const firstNar = nar('first\n');
+      const secondNar = nar('second\n');
+      const head = Buffer.concat([encodeU64(2), info(first, createHash('sha256').update(firstNar).digest('hex')), firstNar, info(second, secondHash)]);
+      return { head: Buffer.concat([encodeU64(44), encodeU64(0), encodeU64(1), frame(head)]), secondNar };
+    }
+    const storeTemps = (): string[] => readdirSync(join(root, 'nix/store')).filter((n) => n.startsWith('.tsnix-') || /-(first|second)[0-9]$/.test(n));
+
+    it('a nix copy stream cut off in its second path registers neither and leaves nothing behind', async () => {
+      const [first, second] = ['/nix/store/33333333333333333333333333333333-first1', '/nix/store/44444444444444444444444444444444-second1'];
+      const { head, secondNar } = addMultipleStart(first, second, '0'.repeat(64));
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(head, frame(secondNar.subarray(0, 40)));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      client.close();
+      await daemon.waitForLog(/connection \d+: closing: client connection is truncated/);
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', first]).status, 0);
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', second]).status, 0);
+      assert.deepEqual(storeTemps(), []);
+      await stillServes();
+    });
+
+    it('a nix copy stream whose second NAR has the wrong hash: an Error, neither registered, nothing left behind', async () => {
+      const [first, second] = ['/nix/store/55555555555555555555555555555555-first2', '/nix/store/66666666666666666666666666666666-second2'];
+      const { head, secondNar } = addMultipleStart(first, second, '1'.repeat(64));
+      const client = await RawClient.connect(daemon.socket);
+      await client.handshake();
+      client.send(head, frame(secondNar), encodeU64(0));
+      await client.waitFor(8);
+      assert.deepEqual(client.received.subarray(0, 8), STDERR_ERROR);
+      await client.waitFor(200);
+      assert.match(client.received.toString('latin1'), /hash mismatch importing path '\/nix\/store\/6{32}-second2'/);
+      client.close();
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', first]).status, 0);
+      assert.notEqual(runNix(nixStore, ['--store', root, '--check-validity', second]).status, 0);
+      assert.deepEqual(storeTemps(), []);
+      await stillServes();
+    });
+
     it('a path whose content does not have its content address is refused, signed or not', async () => {
       const nar = (text: string): Buffer => Buffer.concat([...['nix-archive-1', '(', 'type', 'regular', 'contents', text, ')'].map((t) => encodeString(t))]);
       const claimed = new Hash('sha256', createHash('sha256').update(nar('the real source\n')).digest());

@@ -1,9 +1,10 @@
 /**
  * `nix-store --import`: every path of an export stream is unpacked into a temporary
  * directory (one for the stream, a part of it per path) while its NAR is hashed; only when
- * the whole stream has been read and checked are they committed. So a truncated or malformed stream changes nothing in the
- * store. Paths that are valid already are kept as they are. The stream ends at its end
- * marker; what follows is the caller's (a protocol may carry more data after it).
+ * the whole stream has been read and checked are they committed. So a truncated or
+ * malformed stream changes nothing in the store. Paths that are valid already are kept as
+ * they are. The stream ends at its end marker; what follows is the caller's (a protocol may
+ * carry more data after it).
  */
 import { readExportMarker, readExportTrailer } from '../format/exportFormat.js';
 import { parseStorePath } from '../format/storePath.js';

@@ -42,6 +42,13 @@ function undici(): Undici {
  */
 const PIPELINING = 1;
 
+/** A request waiting for a place. */
+interface Waiter {
+  admit(): void;
+  refuse(reason: unknown): void;
+  signal: AbortSignal | undefined;
+}
+
 /**
  * Who goes next when every connection is taken. undici queues in arrival order, so while a
  * closure's narinfos are asked (hundreds at once) a NAR download waits behind all of them,
@@ -49,12 +56,6 @@ const PIPELINING = 1;
  * its turn (-j16 uses 16 of 25). Urgent requests (downloads) go first here instead; undici is
  * handed only as many as its connections take at once.
  */
-interface Waiter {
-  admit(): void;
-  refuse(reason: unknown): void;
-  signal: AbortSignal | undefined;
-}
-
 class RequestGate {
   private running = 0;
   private readonly urgent: Waiter[] = [];

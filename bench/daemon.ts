@@ -57,9 +57,9 @@ async function stopDaemon(child: ChildProcess): Promise<void> {
 }
 
 /**
- * The client's own CPU time (user + system) of each timed run, by workload and daemon. The
- * client runs one request at a time and waits for each answer, so its own CPU time is a floor
- * of the wall time whatever the daemon does: a goal below it cannot be met with this client.
+ * The client's own CPU time (user + system) of each timed run, by workload and daemon: a
+ * floor of the wall time whatever the daemon does (these clients do their work on one
+ * thread), so a goal below it cannot be met with this client.
  */
 const clientCpu = new Map<string, Record<Who, number[]>>();
 

@@ -14,7 +14,6 @@
 #include "seccomp.h"
 #include "util.h"
 
-
 void exec_builder(const struct sandbox_spec *spec, int in_namespaces)
 {
   /* A session leader without a controlling terminal, as Nix runs builders. */

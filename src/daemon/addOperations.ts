@@ -183,25 +183,21 @@ const addMultipleToStore: Operation = async (conn) => {
       // One temporary directory for the whole stream, a part of it for each path.
       const area = await TempDir.create(store.layout, 'import', store.onWait);
       try {
-        try {
-          for (let i = 0; i < count; i++) {
-            const info = await readPathInfo(payload, store);
-            info.ultimate = false;
-            checkSignatures(info, store, !dontCheckSigs);
-            // Earlier paths of the same stream count as seen (they come dependencies first).
-            conn.ctx.restriction?.checkReferences(info.path, info.references.filter((r) => !entries.some((e) => e.info.path === r)));
-            const temp = await unpackChecked(store, payload, info, area);
-            entries.push({ temp, info });
-            conn.ctx.restriction?.checkDerivationFile(info.path, temp.contentPath, info.references);
-            conn.ctx.restriction?.checkKnownPath(info);
-          }
-        } catch (e) {
-          for (const { temp } of entries) temp.remove();
-          throw e;
+        for (let i = 0; i < count; i++) {
+          const info = await readPathInfo(payload, store);
+          info.ultimate = false;
+          checkSignatures(info, store, !dontCheckSigs);
+          // Earlier paths of the same stream count as seen (they come dependencies first).
+          conn.ctx.restriction?.checkReferences(info.path, info.references.filter((r) => !entries.some((e) => e.info.path === r)));
+          const temp = await unpackChecked(store, payload, info, area);
+          entries.push({ temp, info });
+          conn.ctx.restriction?.checkDerivationFile(info.path, temp.contentPath, info.references);
+          conn.ctx.restriction?.checkKnownPath(info);
         }
         // In the order given (dependencies first), all or, on a failure, what came before it.
         await commitPaths(store, entries);
       } catch (e) {
+        // Every part with it (what commitPaths moved into the store is no longer there).
         area.remove();
         throw e;
       }

@@ -15,13 +15,12 @@ import type { LocalStore } from './localStore.js';
 import { restorePath } from './nar/restorePath.js';
 import { makePathInfo } from './pathInfo.js';
 import { isValidPath } from './queryPathInfo.js';
-import { TempDir, type TempContent } from './tempPath.js';
+import { TempDir } from './tempPath.js';
 
 /** Returns the paths of the stream in its order (a path given twice is listed twice, as by nix). */
 export async function importPaths(store: LocalStore, reader: WireReader): Promise<string[]> {
   const listed: string[] = [];
   const entries: NewPath[] = [];
-  const parts: TempContent[] = [];
   const inStream = new Set<string>();
   // One temporary directory for the whole stream (made with its first path), a part of it for each path.
   let area: TempDir | undefined;
@@ -29,7 +28,6 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
     while (await readExportMarker(reader)) {
       area ??= await TempDir.create(store.layout, 'import', store.onWait);
       const temp = area.part();
-      parts.push(temp);
       const { narHash, narSize } = await restorePath(temp.contentPath, reader, { useCaseHack: store.useCaseHack });
       const trailer = await readExportTrailer(reader);
       parseStorePath(trailer.path, store.storeDir);
@@ -43,7 +41,10 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
       if (trailer.deriver) parseStorePath(trailer.deriver, store.storeDir);
       listed.push(trailer.path);
       // A path given twice is unpacked twice but committed once.
-      if (inStream.has(trailer.path)) continue;
+      if (inStream.has(trailer.path)) {
+        temp.remove();
+        continue;
+      }
       inStream.add(trailer.path);
       const info = makePathInfo({
         path: trailer.path,
@@ -54,11 +55,9 @@ export async function importPaths(store: LocalStore, reader: WireReader): Promis
       });
       entries.push({ temp, info });
     }
-    // Parts of skipped duplicates go now; commitPaths removes the rest.
-    for (const temp of parts) if (!entries.some((e) => e.temp === temp)) temp.remove();
     await commitPaths(store, entries);
   } catch (e) {
-    for (const temp of parts) temp.remove();
+    // Every part with it (what commitPaths moved into the store is no longer there).
     area?.remove();
     throw e;
   }

@@ -1,6 +1,7 @@
 /** The export vectors real nix wrote: tsnix imports them and exports the very same bytes. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { encodeExportTrailer, EXPORT_END, EXPORT_NEXT } from '../../src/format/exportFormat.js';
 import { encodeString, encodeU64 } from '../../src/format/wire.js';
 import { tempDir, tsnixStore, tsnixStoreOk } from '../support/cli.js';
@@ -23,6 +24,20 @@ describe('export vectors (vectors/export)', () => {
     // Named in the other order on purpose: export writes dependencies first.
     const r = await tsnixStore(['--store', root, '--export', '/nix/store/wm1yl0adpghzq2zqm62z1i3v1c3hslgv-b.txt', '/nix/store/8awlk6rgzynhczrf7mwqjfk93zbcldl6-a.txt']);
     assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.equals(vector), 'export equals the vector');
+  });
+
+  it('a stream naming its paths twice lists them twice, imports them once and leaves nothing else in the store', async () => {
+    const root = tempDir();
+    const vector = readFileSync(fixture('export/a-b.export'));
+    // The vector without its end marker, then the vector again.
+    const twice = Buffer.concat([vector.subarray(0, vector.length - 8), vector]);
+    const a = '/nix/store/8awlk6rgzynhczrf7mwqjfk93zbcldl6-a.txt';
+    const b = '/nix/store/wm1yl0adpghzq2zqm62z1i3v1c3hslgv-b.txt';
+    assert.equal(await tsnixStoreOk(['--store', root, '--import'], { input: twice }), `${a}\n${b}\n${a}\n${b}\n`);
+    assert.equal(await tsnixStoreOk(['--store', root, '--check-validity', '--print-invalid', a, b]), '');
+    assert.deepEqual(readdirSync(join(root, 'nix/store')).sort(), [a, b].map((p) => p.slice('/nix/store/'.length)).sort());
+    const r = await tsnixStore(['--store', root, '--export', b, a]);
     assert.ok(r.stdout.equals(vector), 'export equals the vector');
   });
 
